@@ -1,0 +1,142 @@
+"""Train a controller with CMA-ES (the `cma` package's ask/tell). Each generation is appended to
+cmaes.jsonl; a killed run resumes by replaying the logged generations through a fresh
+optimizer with the same private random stream (checked sample by sample), so no pickled
+optimizer state is ever loaded. The best controller so far is kept as controller.pt."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cma
+import numpy as np
+from tqdm.auto import tqdm
+
+from worldsim.io import atomic_open
+
+Fitness = Callable[[np.ndarray, int], np.ndarray]
+"""(population, num_params) candidates and the generation number -> (population,) mean return."""
+Evaluate = Callable[[np.ndarray], np.ndarray]
+"""one parameter vector -> the returns of many evaluation episodes"""
+
+
+class ResumeError(RuntimeError):
+    """The logged generations cannot be replayed (another config or a damaged log)."""
+
+
+@dataclass
+class CMAESSettings:
+    population: int = 64
+    sigma0: float = 0.1
+    generations: int = 100
+    eval_every: int = 10
+    seed: int = 0
+
+
+def _digest(x: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes()).hexdigest()[:16]
+
+
+def _make_optimizer(num_params: int, s: CMAESSettings) -> cma.CMAEvolutionStrategy:
+    rng = np.random.RandomState(s.seed)
+    return cma.CMAEvolutionStrategy(np.zeros(num_params), s.sigma0, {
+        "popsize": s.population, "seed": s.seed + 1, "verbose": -9,
+        "randn": lambda *shape: rng.standard_normal(shape),  # private stream: replay is exact
+    })
+
+
+def read_log(path: Path) -> list[dict]:
+    """Logged generations; a line torn by a kill is dropped (that generation runs again)."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
+
+
+def train_cmaes(
+    num_params: int,
+    fitness: Fitness,
+    evaluate: Evaluate,
+    settings: CMAESSettings,
+    out_dir: str | Path,
+    save_best: Callable[[np.ndarray, dict], None],
+    progress: bool = True,
+) -> dict:
+    """Run generations until settings.generations are logged. Every eval_every generations
+    (and at the end) the generation's best candidate plays `evaluate`'s episodes; the one
+    with the best mean so far is handed to save_best(params, info)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "cmaes.jsonl"
+    history = read_log(log_path)
+    es = _make_optimizer(num_params, settings)
+    for record in history:
+        candidates = np.asarray(es.ask())
+        if _digest(candidates) != record["digest"]:
+            raise ResumeError(f"{log_path}: generation {record['generation']} does not replay "
+                              "(population, sigma0, seed or size changed); delete the file to start over")
+        es.tell(list(candidates), list(-np.asarray(record["returns"])))
+    with atomic_open(log_path, "w") as f:  # rewrite without any torn line
+        f.writelines(json.dumps(r) + "\n" for r in history)
+    best_eval = max((r["eval_mean"] for r in history if "eval_mean" in r), default=-np.inf)
+    with open(log_path, "a") as log, tqdm(total=settings.generations, initial=len(history), desc="CMA-ES",
+                                          unit="gen", disable=not progress) as bar:
+        for generation in range(len(history), settings.generations):
+            candidates = np.asarray(es.ask())  # (population, num_params)
+            returns = np.asarray(fitness(candidates, generation), dtype=np.float64)
+            es.tell(list(candidates), list(-returns))
+            record = {"generation": generation, "digest": _digest(candidates), "returns": returns.tolist(),
+                      "best": float(returns.max()), "mean": float(returns.mean()), "worst": float(returns.min()),
+                      "sigma": float(es.sigma)}
+            if (generation + 1) % settings.eval_every == 0 or generation + 1 == settings.generations:
+                candidate = candidates[int(returns.argmax())]
+                scores = np.asarray(evaluate(candidate))
+                record.update(eval_mean=float(scores.mean()), eval_std=float(scores.std()))
+                if record["eval_mean"] > best_eval:
+                    best_eval = record["eval_mean"]
+                    save_best(candidate, {"generation": generation, "eval_mean": record["eval_mean"],
+                                          "eval_std": record["eval_std"], "eval_episodes": len(scores)})
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+            history.append(record)
+            bar.update(1)
+            bar.set_postfix(best=f"{record['best']:.0f}", mean=f"{record['mean']:.0f}")
+    return {"generations": len(history), "best_eval_mean": best_eval, "history": history}
+
+
+def plot_fitness(history: list[dict], path: str | Path, title: str) -> None:
+    """Best / mean / worst return per generation, and the evaluation points with their spread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from worldsim.io import atomic_write_with
+
+    gens = [r["generation"] + 1 for r in history]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.fill_between(gens, [r["worst"] for r in history], [r["best"] for r in history], alpha=0.2,
+                    label="worst..best candidate")
+    ax.plot(gens, [r["mean"] for r in history], label="population mean")
+    ax.plot(gens, [r["best"] for r in history], lw=0.8, label="best candidate")
+    evals = [r for r in history if "eval_mean" in r]
+    if evals:
+        ax.errorbar([r["generation"] + 1 for r in evals], [r["eval_mean"] for r in evals],
+                    yerr=[r["eval_std"] for r in evals], fmt="o", color="k", capsize=3,
+                    label="best candidate, evaluation episodes")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("return")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    atomic_write_with(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)

@@ -1,0 +1,69 @@
+"""C: the World Models linear controller a = f(W [z, h] + b), evaluated for a whole population
+at once (one parameter vector per episode). f maps the output to the game's actions:
+tanh rescaled to a Box's bounds (CarRacing), the paper's -1/3 and +1/3 thresholds for Doom
+TakeCover's left/stay/right, and an argmax over the actions of any other discrete game."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from envs import GameInfo
+from worldsim.checkpoint import load_checkpoint, save_checkpoint
+
+THRESHOLD_GAMES = frozenset({"Doom/TakeCover"})
+"""Games whose Discrete(3) actions are ordered left, stay, right (see envs/doom.py)."""
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    obs_dim: int
+    out_dim: int
+    mode: str  # "continuous" | "threshold" | "argmax"
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
+
+    @classmethod
+    def for_game(cls, game: GameInfo, obs_dim: int) -> "ControllerSpec":
+        space = game.action_space
+        if isinstance(space, gym.spaces.Box):
+            return cls(obs_dim, int(np.prod(space.shape)), "continuous",
+                       tuple(float(v) for v in space.low.ravel()), tuple(float(v) for v in space.high.ravel()))
+        if game.name in THRESHOLD_GAMES:
+            return cls(obs_dim, 1, "threshold")
+        return cls(obs_dim, int(space.n), "argmax")
+
+    @property
+    def num_params(self) -> int:
+        return self.out_dim * (self.obs_dim + 1)
+
+    def actions(self, params: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """params: (batch, num_params), one controller per row; obs: (batch, obs_dim).
+        Returns (batch,) long for discrete games, (batch, out_dim) float for continuous."""
+        w = params[:, : self.out_dim * self.obs_dim].view(-1, self.out_dim, self.obs_dim)
+        b = params[:, self.out_dim * self.obs_dim :]
+        out = torch.bmm(w, obs.unsqueeze(-1)).squeeze(-1) + b  # (batch, out_dim)
+        if self.mode == "argmax":
+            return out.argmax(dim=-1)
+        out = torch.tanh(out)
+        if self.mode == "threshold":
+            return (out[:, 0] > -1 / 3).long() + (out[:, 0] > 1 / 3).long()
+        low = torch.tensor(self.low, device=out.device)
+        high = torch.tensor(self.high, device=out.device)
+        return low + (out + 1) * 0.5 * (high - low)
+
+
+def save_controller(path: str | Path, env: str, spec: ControllerSpec, params: np.ndarray, info: dict) -> None:
+    save_checkpoint(path, kind="controller", env=env, model={"params": torch.as_tensor(params, dtype=torch.float32)},
+                    meta={"spec": asdict(spec), **info})
+
+
+def load_controller(path: str | Path, env: str | None = None) -> tuple[ControllerSpec, np.ndarray, dict]:
+    ckpt = load_checkpoint(path, kind="controller", env=env)
+    meta = dict(ckpt["meta"])
+    spec_fields = meta.pop("spec")
+    spec = ControllerSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec_fields.items()})
+    return spec, ckpt["model"]["params"].numpy(), meta

@@ -1,0 +1,97 @@
+"""Run controllers: many dream episodes as one batched loop, and real-game episodes in parallel
+processes with V and M tracking the latent state [z, h] the controller sees (as in the dream)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from agents.controller import ControllerSpec
+from envs.runner import run_episodes
+from worldsim.dream import BatchedDream
+from worldsim.models.vae import frames_to_tensor
+from worldsim.world_model import WorldModel
+
+
+@torch.no_grad()
+def dream_returns(dream: BatchedDream, spec: ControllerSpec, params: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """One dream episode per row of params (num_envs, num_params); returns (total reward, steps)
+    per episode. Finished episodes are dropped from the batch once half of it has finished."""
+    n = dream.num_envs
+    total = torch.zeros(n, device=dream.device)
+    steps = torch.zeros(n, dtype=torch.long, device=dream.device)
+    index = torch.arange(n, device=dream.device)  # (live rows,) which episode each row plays
+    alive = torch.ones(n, dtype=torch.bool, device=dream.device)  # (live rows,)
+    obs = dream.reset()
+    while len(index):
+        obs, reward, terminated, truncated = dream.step(spec.actions(params[index], obs))
+        total[index] += reward * alive
+        steps[index] += alive.long()
+        alive &= ~(terminated | truncated)
+        if alive.float().mean() < 0.5:
+            dream.keep(alive)
+            obs, index, alive = obs[alive], index[alive], alive[alive]
+    return total.cpu().numpy(), steps.cpu().numpy()
+
+
+def evaluate_in_dream(world: WorldModel, spec: ControllerSpec, params: np.ndarray, episodes: int,
+                      temperature: float, seed: int, max_steps: int | None = None) -> np.ndarray:
+    """Total reward of `episodes` dream episodes played by one controller."""
+    dream = BatchedDream(world, episodes, temperature, max_steps, seed=seed)
+    batch = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(episodes, -1)
+    return dream_returns(dream, spec, batch)[0]
+
+
+class LatentController:
+    """Acts in the real game like C does in the dream: V encodes each frame to z (its mean),
+    M's LSTM carries h forward with the action taken, and C acts on [z, h]."""
+
+    def __init__(self, world: WorldModel, spec: ControllerSpec, params: np.ndarray, num_envs: int):
+        self.world, self.spec = world, spec
+        self.params = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(num_envs, -1)
+        self.h, self.c = world.mdnrnn.initial_state(num_envs, world.device)  # (1, num_envs, hidden)
+
+    def reset(self, mask: np.ndarray) -> None:
+        mask_t = torch.as_tensor(mask, device=self.world.device)
+        self.h[:, mask_t] = 0.0
+        self.c[:, mask_t] = 0.0
+
+    @torch.no_grad()
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        z, _ = self.world.vae.encode(frames_to_tensor(frames, self.world.device))  # (num_envs, z_dim)
+        actions = self.spec.actions(self.params, torch.cat([z, self.h[0]], dim=-1))
+        self.h, self.c = self.world.mdnrnn.advance(z, actions, (self.h, self.c))
+        return actions.cpu().numpy()
+
+
+def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.ndarray, seeds: list[int],
+                          workers: int = 0, progress: str | None = None) -> np.ndarray:
+    """Total reward of one real-game episode per seed, played by one controller."""
+    import os
+
+    num_envs = min(workers or os.cpu_count() or 1, len(seeds))
+    controller = LatentController(world, spec, params, num_envs)
+    results = run_episodes(world.env, seeds, controller.act, controller.reset, workers=num_envs, progress=progress)
+    return np.array([r.total_reward for r in results])
+
+
+def evaluate_transfer(run, cfg, device: torch.device, progress: bool = True) -> dict:
+    """The dream-trained controller in the real game and in the dream, mean and std over
+    cfg.evaluate.episodes episodes each; real-game seeds come from a stream training never used."""
+    from agents.controller import load_controller
+    from worldsim.data.collect import episode_seed
+
+    world = WorldModel.load(run.root, device)
+    spec, params, meta = load_controller(run.controller_checkpoint, env=cfg.env)
+    e = cfg.evaluate
+    seeds = [episode_seed(e.seed, i, stream=2) for i in range(e.episodes)]
+    real = evaluate_in_real_game(world, spec, params, seeds, e.workers, progress="real game" if progress else None)
+    temperature = meta.get("temperature", cfg.controller.temperature)
+    dream = evaluate_in_dream(world, spec, params, e.episodes, temperature, seed=e.seed,
+                              max_steps=cfg.controller.max_steps or None)
+    return {
+        "episodes": e.episodes,
+        "real_mean": float(real.mean()), "real_std": float(real.std()),
+        "dream_mean": float(dream.mean()), "dream_std": float(dream.std()),
+        "temperature": temperature,
+        "controller_generation": meta.get("generation"),
+    }

@@ -1,0 +1,70 @@
+"""Any single-player ALE game as gymnasium's "ALE/<Game>-v5" (frameskip 4, sticky
+actions 0.25, minimal action set), with the full RGB frame resized to 64x64.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import ale_py
+import gymnasium
+from gymnasium.wrappers import ResizeObservation
+
+from envs.game_info import GameInfo
+
+gymnasium.register_envs(ale_py)
+
+FRAME_SIZE = 64
+FRAME_SKIP = 4
+EPISODE_STEPS = 108_000 // FRAME_SKIP
+"""v5 stops an episode after 108000 emulator frames (30 minutes at 60 Hz)."""
+
+
+def _squash(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+@functools.cache
+def _games() -> dict[str, str]:
+    """Squashed name -> ALE name ("spaceinvaders" -> "SpaceInvaders").
+
+    Read from the "ALE/*-v5" ids that ale_py registers: its ROM list minus the four
+    two-player-only ROMs, which have no single-player env.
+    """
+    prefix, suffix = "ALE/", "-v5"
+    return {
+        _squash(env_id[len(prefix) : -len(suffix)]): env_id[len(prefix) : -len(suffix)]
+        for env_id in gymnasium.registry
+        if env_id.startswith(prefix) and env_id.endswith(suffix)
+    }
+
+
+def names() -> list[str]:
+    """Every ALE game name, e.g. "Pong", "SpaceInvaders"."""
+    return sorted(_games().values())
+
+
+def game_from_name(game: str) -> str | None:
+    """ALE name for "Pong", "pong" or "space_invaders"; None if ALE has no such game."""
+    return _games().get(_squash(game)) if game else None
+
+
+def make(game: str, render_mode: str | None = None) -> gymnasium.Env:
+    """ALE/<game>-v5 with 64x64x3 uint8 observations (INTER_AREA resize)."""
+    env = gymnasium.make(f"ALE/{game}-v5", render_mode=render_mode)
+    return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
+
+
+def info(game: str) -> GameInfo:
+    """GameInfo for an ALE name; loads the ROM once to read its minimal action set."""
+    env = gymnasium.make(f"ALE/{game}-v5")
+    action_space = env.action_space
+    env.close()
+    return GameInfo(
+        name=f"Atari/{game}",
+        family="atari",
+        action_space=action_space,
+        survival_reward=False,
+        max_episode_steps=EPISODE_STEPS,
+        frame_skip=FRAME_SKIP,
+    )

@@ -1,0 +1,177 @@
+"""Real-game adapters: every family gives 64x64x3 uint8 frames, passes gymnasium's env
+checker, and names resolve (or fail) the way users type them."""
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import warnings
+
+import cv2
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+
+FAMILY_EXAMPLES = ["CarRacing", "Doom", "Atari/Pong"]
+
+
+@pytest.mark.parametrize("name", FAMILY_EXAMPLES)
+def test_observations_are_64x64_rgb_frames_and_actions_are_accepted(name):
+    env = envs.make(name)
+    env.action_space.seed(0)
+    try:
+        obs, _ = env.reset(seed=0)
+        for _ in range(5):
+            assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
+            assert env.observation_space.contains(obs)
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            assert not (terminated or truncated)
+        assert obs.std() > 0, "frame is blank"
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("name", FAMILY_EXAMPLES)
+def test_gymnasium_env_checker_passes(name):
+    env = envs.make(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # Checking the wrapped env is the point: our wrappers are what users get.
+        warnings.filterwarnings("ignore", message=".*different from the unwrapped")
+        check_env(env)
+    env.close()
+
+
+@pytest.mark.parametrize("name", FAMILY_EXAMPLES)
+def test_info_describes_the_env_make_builds(name):
+    info = envs.info(name)
+    env = envs.make(name)
+    assert info.name == envs.canonical_name(name)
+    assert info.action_space == env.action_space
+    # ALE truncates by itself after max_num_frames_per_episode emulator frames.
+    frame_cap = env.spec.kwargs.get("max_num_frames_per_episode", 0)
+    assert info.max_episode_steps == (env.spec.max_episode_steps or frame_cap // info.frame_skip)
+    env.close()
+
+
+def test_names_resolve_case_insensitively_to_one_spelling():
+    assert envs.canonical_name("CarRacing") == envs.canonical_name("carracing") == "CarRacing"
+    assert envs.canonical_name("Doom") == envs.canonical_name("doom/take_cover") == "Doom/TakeCover"
+    assert envs.canonical_name("Doom/defend_the_center") == "Doom/DefendTheCenter"
+    assert envs.canonical_name("Atari/pong") == "Atari/Pong"
+    assert envs.canonical_name("atari/space_invaders") == "Atari/SpaceInvaders"
+
+
+@pytest.mark.parametrize("name", ["Foo", "Doom/NoSuchMap", "CarRacing/Fast", ""])
+def test_unknown_name_raises_one_line_error_listing_known_names(name):
+    with pytest.raises(envs.UnknownEnvError) as raised:
+        envs.make(name)
+    message = str(raised.value)
+    assert isinstance(raised.value, ValueError)
+    assert "\n" not in message and repr(name) in message
+    for known in ("CarRacing", "Doom/TakeCover", "Doom/Basic", "Atari/<Game>"):
+        assert known in message
+
+
+def test_unknown_atari_game_lists_the_ale_games():
+    with pytest.raises(envs.UnknownEnvError, match=r"Atari/Pong.*Atari/SpaceInvaders"):
+        envs.info("Atari/NoSuchGame")
+
+
+def test_known_names_cover_the_families():
+    names = envs.known_names()
+    assert names[:2] == ["CarRacing", "Doom"]
+    assert "Doom/TakeCover" in names and "Doom/HealthGathering" in names
+    assert any(name.startswith("Atari/") for name in names)
+
+
+def test_every_listed_doom_scenario_starts_and_steps():
+    for name in envs.known_names():
+        if name.startswith("Doom/"):
+            env = envs.make(name)
+            obs, _ = env.reset(seed=0)
+            obs, *_ = env.step(0)
+            assert obs.shape == (64, 64, 3) and envs.info(name).action_space == env.action_space
+            env.close()
+
+
+def test_take_cover_is_left_stay_right_with_survival_reward():
+    info = envs.info("Doom")
+    assert info.name == "Doom/TakeCover" and info.family == "doom"
+    assert info.action_space == gymnasium.spaces.Discrete(3)
+    assert info.survival_reward and info.max_episode_steps == 2100 and info.frame_skip == 1
+    for other in ("Doom/Basic", "CarRacing", "Atari/Pong"):
+        assert not envs.info(other).survival_reward
+
+
+def test_take_cover_pays_one_per_tic_until_death_terminates_the_episode():
+    env = envs.make("Doom")
+    env.reset(seed=0)
+    rewards = []
+    while True:
+        _, reward, terminated, truncated, _ = env.step(1)  # stand still: fireballs will hit
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    env.close()
+    assert terminated and not truncated
+    assert set(rewards) == {1.0} and len(rewards) < 2100
+
+
+def _doom_frames(env: gymnasium.Env, seed: int) -> np.ndarray:
+    # TakeCover's first ~60 tics look the same under any seed; randomness shows once
+    # the monsters start firing.
+    frames = [env.reset(seed=seed)[0]]
+    for step in range(100):
+        obs, _, terminated, truncated, _ = env.step(step % 3)
+        frames.append(obs)
+        if terminated or truncated:
+            break
+    return np.stack(frames)
+
+
+def test_doom_same_seed_replays_the_same_frames():
+    env = envs.make("Doom")
+    first = _doom_frames(env, seed=7)
+    assert np.array_equal(first, _doom_frames(env, seed=7))
+    assert not np.array_equal(first, _doom_frames(env, seed=8))
+    env.close()
+
+
+def test_doom_runs_in_async_vector_env_worker_processes():
+    vector_env = gymnasium.vector.AsyncVectorEnv([lambda: envs.make("Doom")] * 2)
+    try:
+        obs, _ = vector_env.reset(seed=0)
+        for _ in range(15):  # a move takes a few tics to show on screen
+            obs, rewards, *_ = vector_env.step(np.array([0, 2]))
+        assert obs.shape == (2, 64, 64, 3) and obs.dtype == np.uint8
+        assert rewards.tolist() == [1.0, 1.0]
+        assert not np.array_equal(obs[0], obs[1]), "left and right moves should differ"
+    finally:
+        vector_env.close()
+
+
+def test_car_racing_frame_is_the_raw_frame_without_status_bar_resized():
+    ours = envs.make("CarRacing")
+    raw = gymnasium.make("CarRacing-v3")
+    obs, _ = ours.reset(seed=3)
+    raw_obs, _ = raw.reset(seed=3)
+    for step in range(60):
+        action = np.array([np.sin(step / 10), 0.5, 0.0], dtype=np.float32)
+        obs, *_ = ours.step(action)
+        raw_obs, *_ = raw.step(action)
+    assert (raw_obs[84:] == 0).mean() > 0.5, "rows 84:96 of the raw frame are the black status bar"
+    expected = cv2.resize(raw_obs[:84], (64, 64), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(obs, expected)
+    ours.close()
+    raw.close()
+
+
+def test_atari_info_uses_v5_defaults():
+    info = envs.info("Atari/Pong")
+    assert info.family == "atari" and info.frame_skip == 4 and info.max_episode_steps == 27000
+    assert info.action_space == gymnasium.spaces.Discrete(6)

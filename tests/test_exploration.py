@@ -1,0 +1,105 @@
+"""Data-collection policies: valid batched actions for every family, held discrete
+actions, smooth CarRacing driving, and reproducibility from the seed."""
+
+import dataclasses
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import gymnasium
+import numpy as np
+import pytest
+
+import envs
+from agents.exploration import make_exploration_policy
+
+FAMILY_EXAMPLES = ["CarRacing", "Doom", "Atari/Pong"]
+
+
+def _rollout(policy, steps: int, reset_every: int = 0) -> np.ndarray:
+    """(steps, num_envs, ...) actions; env 0 starts a new episode every `reset_every` steps."""
+    actions = []
+    for step in range(steps):
+        actions.append(policy.act())
+        if reset_every and step % reset_every == reset_every - 1:
+            mask = np.zeros(len(actions[-1]), dtype=bool)
+            mask[0] = True
+            policy.reset(mask)
+    return np.stack(actions)
+
+
+def _run_lengths(sequence: np.ndarray) -> list[int]:
+    """Lengths of the runs of equal consecutive values, the last (cut-off) run excluded."""
+    change_points = np.flatnonzero(np.diff(sequence)) + 1
+    return np.diff(np.concatenate([[0], change_points])).tolist()
+
+
+@pytest.mark.parametrize("name", FAMILY_EXAMPLES)
+def test_actions_are_valid_batches_for_the_action_space(name):
+    info = envs.info(name)
+    actions = _rollout(make_exploration_policy(info, num_envs=4, seed=0), steps=300, reset_every=50)
+    if isinstance(info.action_space, gymnasium.spaces.Discrete):
+        assert actions.shape == (300, 4) and actions.dtype == np.int64
+        assert set(np.unique(actions)) == set(range(info.action_space.n))
+    else:
+        assert actions.shape == (300, 4, 3) and actions.dtype == np.float32
+    assert all(info.action_space.contains(a) for a in actions.reshape(-1, *info.action_space.shape))
+
+
+@pytest.mark.parametrize("name", FAMILY_EXAMPLES)
+def test_same_seed_gives_same_actions(name):
+    info = envs.info(name)
+    first = _rollout(make_exploration_policy(info, num_envs=3, seed=5), steps=200, reset_every=30)
+    again = _rollout(make_exploration_policy(info, num_envs=3, seed=5), steps=200, reset_every=30)
+    other = _rollout(make_exploration_policy(info, num_envs=3, seed=6), steps=200, reset_every=30)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize(("name", "longest"), [("Doom", 10), ("Atari/Pong", 4)])
+def test_discrete_actions_are_held_for_random_runs(name, longest):
+    # With a huge action space a re-drawn action never equals the previous one, so runs
+    # of equal actions are exactly the hold durations.
+    info = dataclasses.replace(envs.info(name), action_space=gymnasium.spaces.Discrete(10**9))
+    actions = _rollout(make_exploration_policy(info, num_envs=8, seed=0), steps=500)
+    runs = [length for env in range(8) for length in _run_lengths(actions[:, env])]
+    assert set(runs) == set(range(1, longest + 1))
+
+
+def test_reset_redraws_the_held_action_at_once():
+    info = dataclasses.replace(envs.info("Doom"), action_space=gymnasium.spaces.Discrete(10**9))
+    policy = make_exploration_policy(info, num_envs=2, seed=0)
+    before = policy.act()
+    policy.reset(np.array([True, False]))
+    after = policy.act()
+    assert after[0] != before[0]
+
+
+def test_car_racing_steering_is_smooth_and_turns_both_ways():
+    info = envs.info("CarRacing")
+    actions = _rollout(make_exploration_policy(info, num_envs=8, seed=0), steps=1000)
+    steer, gas, brake = actions[..., 0], actions[..., 1], actions[..., 2]
+    assert np.abs(np.diff(steer, axis=0)).max() < 0.3
+    assert np.abs(np.diff(steer, axis=0)).mean() < 0.1
+    turns_both_ways = (steer < -0.3).any(axis=0) & (steer > 0.3).any(axis=0)  # (num_envs,)
+    assert turns_both_ways.all()
+    assert gas.mean() > 0.3 and (gas > 0.2).mean() > 0.8
+    assert 0 < (brake > 0).mean() < 0.2
+
+
+def test_car_racing_policy_drives_on_track_and_off_it():
+    def on_road(frame: np.ndarray) -> bool:
+        red, green = frame[44:50, 29:35, 0].astype(int), frame[44:50, 29:35, 1].astype(int)
+        grey = (np.abs(red - green) < 12) & (red > 80) & (red < 130)  # road; grass is green
+        return grey.mean() > 0.5
+
+    env = envs.make("CarRacing")
+    policy = make_exploration_policy(envs.info("CarRacing"), num_envs=1, seed=0)
+    env.reset(seed=0)
+    seen_road = []
+    for _ in range(400):
+        frame, _, terminated, truncated, _ = env.step(policy.act()[0])
+        seen_road.append(on_road(frame))
+        assert not (terminated or truncated)
+    env.close()
+    assert any(seen_road[60:]) and not all(seen_road[60:])

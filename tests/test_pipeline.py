@@ -1,0 +1,61 @@
+"""The main entry point, as a user runs it: end to end, resumable, and clear about bad input."""
+import time
+
+import pytest
+
+from conftest import run_script
+from worldsim.checkpoint import load_checkpoint
+from worldsim.config import Config
+from worldsim.io import read_json
+
+from worldsim.pipeline import STAGES
+
+
+@pytest.mark.parametrize("env", ["Doom", "CarRacing", "Atari/Pong"])
+def test_smoke_pipeline_runs_end_to_end(smoke_runs, env):
+    run = smoke_runs[env]
+    report = read_json(run.report_path)
+    assert [s for s in STAGES if report["stages"][s]["status"] == "complete"] == list(STAGES)
+    for stage in STAGES:
+        assert report["stages"][stage]["seconds"] > 0
+    assert report["stages"]["mdnrnn"]["val_nll"] is not None
+    cfg = Config.from_dict(read_json(run.config_path))
+    assert cfg.preset == "smoke" and cfg.vae.z_dim > 0 and cfg.mdnrnn.hidden > 0
+    vae = load_checkpoint(run.vae_checkpoint, kind="vae", env=cfg.env)
+    assert vae["meta"]["z_dim"] == cfg.vae.z_dim
+    m = load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn", env=cfg.env)
+    assert m["meta"]["predict_reward"] == (env != "Doom")
+    assert (run.root / "vae_reconstructions.png").stat().st_size > 1000
+    assert list((run.logs / "tensorboard").iterdir()), "no TensorBoard event files"
+
+
+def test_rerun_skips_completed_stages(smoke_runs):
+    run = smoke_runs["Doom"]
+    t0 = time.perf_counter()
+    proc = run_script("train_world_model.py", "--run-dir", str(run.root), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("already complete") == len(STAGES)
+    assert time.perf_counter() - t0 < 30
+
+
+def test_run_dir_of_another_env_is_refused_in_one_line(smoke_runs):
+    proc = run_script("train_world_model.py", "--env", "CarRacing", "--run-dir", str(smoke_runs["Doom"].root))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "created for env 'Doom/TakeCover', not 'CarRacing'" in proc.stderr
+
+
+def test_unknown_env_lists_known_ones_in_one_line(tmp_path):
+    proc = run_script("train_world_model.py", "--env", "Quake", "--run-dir", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert "\n" not in line and "Quake" in line and "CarRacing" in line and "Doom" in line and "Atari/" in line
+
+
+def test_overrides_are_recorded_in_the_run_config(tmp_path):
+    proc = run_script("collect.py", "--env", "Doom", "--preset", "smoke", "--run-dir", str(tmp_path),
+                      "--collect.episodes", "2", "--vae.z_dim", "12", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    cfg = Config.from_dict(read_json(tmp_path / "config.json"))
+    assert cfg.collect.episodes == 2 and cfg.vae.z_dim == 12
+    assert len(list((tmp_path / "episodes").glob("ep_*.npz"))) == 2

@@ -1,0 +1,56 @@
+"""V learns: a briefly trained VAE reconstructs held-out frames better than an untrained one;
+a NaN loss stops training and keeps the last good checkpoint."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from worldsim.data.episodes import list_episodes
+from worldsim.data.frames import iter_frame_batches, split_episodes
+from worldsim.models.vae import ConvVAE
+from worldsim.run import RunDir
+from worldsim.training import TrainingDivergedError
+from worldsim.training.vae import evaluate_vae, held_out_frames, load_vae, train_vae
+
+
+def test_model_shapes():
+    vae = ConvVAE(z_dim=16, channels=8)
+    recon, mu, logvar = vae(torch.rand(5, 3, 64, 64))
+    assert recon.shape == (5, 3, 64, 64) and mu.shape == logvar.shape == (5, 16)
+    assert 0 <= recon.min() and recon.max() <= 1
+
+
+def test_frame_stream_visits_every_training_frame_once(doom_run):
+    run, _ = doom_run
+    paths = list_episodes(run.episodes)[:3]
+    batches = list(iter_frame_batches(paths, 32, buffer_episodes=2, rng=np.random.default_rng(0)))
+    total = sum(len(b) for b in batches)
+    assert total == len(held_out_frames(paths, limit=10**6))
+    assert all(len(b) == 32 for b in batches[:-1])
+
+
+def test_trained_vae_reconstructs_held_out_frames_better(trained_doom_run):
+    run, cfg, report = trained_doom_run
+    assert report["val_reconstruction"] < 0.6 * report["val_loss_untrained"]
+    assert (run.root / "vae_reconstructions.png").is_file()
+
+    _, val = split_episodes(list_episodes(run.episodes), cfg.vae.val_fraction, cfg.seed)
+    frames = held_out_frames(val)
+    untrained = evaluate_vae(ConvVAE(cfg.vae.z_dim, cfg.vae.channels), frames, 0.5, "cpu")["reconstruction"]
+    trained = evaluate_vae(load_vae(run.vae_checkpoint, env=cfg.env), frames, 0.5, "cpu")["reconstruction"]
+    assert trained < 0.6 * untrained
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(doom_run, tmp_path):
+    source, cfg = doom_run
+    cfg = copy.deepcopy(cfg)
+    run = RunDir(tmp_path)
+    run.episodes.symlink_to(source.episodes, target_is_directory=True)
+    cfg.vae.epochs, cfg.vae.lr = 1, 1e-4
+    train_vae(run, cfg, torch.device("cpu"), progress=False)
+    good = run.vae_checkpoint.read_bytes()
+    cfg.vae.epochs, cfg.vae.lr = 2, 1e30  # Adam steps of 1e30 blow the weights up within a few steps
+    with pytest.raises(TrainingDivergedError, match="last good checkpoint kept"):
+        train_vae(run, cfg, torch.device("cpu"), progress=False)
+    assert run.vae_checkpoint.read_bytes() == good

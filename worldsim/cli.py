@@ -1,0 +1,102 @@
+"""Command-line front ends shared by the scripts in scripts/: argument parsing, config
+resolution against an existing run directory, and one-line errors instead of tracebacks."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+import envs
+from worldsim.checkpoint import CheckpointError
+from worldsim.config import PRESETS, Config, add_override_arguments, apply_overrides, make_config, overrides_from_args, resolve
+from worldsim.data.episodes import EpisodeError
+from worldsim.run import RunDir, RunDirError, resolve_device
+from worldsim.training import TrainingDivergedError
+
+USER_ERRORS = (envs.UnknownEnvError, RunDirError, CheckpointError, TrainingDivergedError, EpisodeError,
+               FileNotFoundError, ValueError)
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--env", help="game: CarRacing, Doom, Doom/<Scenario>, Atari/<Game> "
+                        "(may be left out when --run-dir already exists)")
+    parser.add_argument("--preset", choices=PRESETS, help="size preset for a new run (default: default)")
+    parser.add_argument("--run-dir", type=Path, help="run directory (default: runs/<env>-<preset>)")
+    parser.add_argument("--device", default=None, help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--seed", type=int, default=None, help="seed for a new run (default 0)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_override_arguments(parser)
+    return parser
+
+
+def default_run_dir(env: str, preset: str) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", env.lower()).strip("-")
+    return Path("runs") / f"{slug}-{preset}"
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[RunDir, Config]:
+    """A new run's config comes from --env/--preset; an existing run directory's stored config is
+    reused, with the --section.field overrides given now applied on top."""
+    env = envs.canonical_name(args.env) if args.env else None
+    run_dir = args.run_dir
+    if run_dir is None:
+        if env is None:
+            raise ValueError("give --env (and optionally --run-dir) for a new run")
+        run_dir = default_run_dir(env, args.preset or "default")
+    run = RunDir(run_dir)
+    if run.exists():
+        cfg = run.load_config()
+        if env is not None and env != cfg.env:
+            raise RunDirError(f"{run.root} was created for env '{cfg.env}', not '{env}'; use another --run-dir")
+        if args.preset is not None and args.preset != cfg.preset:
+            raise RunDirError(f"{run.root} was created with preset '{cfg.preset}', not '{args.preset}'")
+    else:
+        if env is None:
+            raise RunDirError(f"{run.root}: not a worldsim run directory yet; give --env to start one")
+        cfg = make_config(env, args.preset or "default", seed=args.seed or 0)
+        resolve(cfg, envs.info(env).family)
+    if args.device is not None:
+        cfg.device = args.device
+    if args.seed is not None and args.seed != cfg.seed:
+        raise RunDirError(f"{run.root} was created with seed {cfg.seed}, not {args.seed}")
+    apply_overrides(cfg, overrides_from_args(args))
+    run.open(cfg)
+    return run, cfg
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Run a script's main with one-line errors for bad input, and a resume hint on Ctrl-C."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+        sys.exit(130)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def pipeline_main(stages: list[str] | None, description: str, argv: list[str] | None = None) -> int:
+    """Parse the common arguments and run `stages` (all of them when None) on the run directory."""
+    from worldsim.pipeline import STAGES, run_pipeline
+
+    parser = base_parser(description)
+    if stages is None:
+        parser.add_argument("--stages", nargs="+", choices=list(STAGES), help="run only these stages")
+    args = parser.parse_args(argv)
+    run, cfg = config_from_args(args)
+    device = resolve_device(cfg.device)
+    print(f"run directory: {run.root}  env: {cfg.env}  preset: {cfg.preset}  device: {device}")
+    report = run_pipeline(run, cfg, device, stages or args.stages, progress=not args.no_progress)
+    print_summary(report)
+    return 0
+
+
+def print_summary(report: dict) -> None:
+    for name, stage in report.get("stages", {}).items():
+        shown = {k: v for k, v in stage.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        numbers = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+        print(f"  {name:8s} {stage.get('status', '?'):10s} {numbers}")

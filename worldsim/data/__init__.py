@@ -1,0 +1,1 @@
+"""Recorded play: episode files, parallel collection and frame streams for training."""

@@ -1,0 +1,74 @@
+"""The learned game ("dream"): M rolls the latent state forward, sampling z_{t+1} at temperature
+tau, ending episodes from its done head and paying its reward (or +1 per step survived).
+BatchedDream steps N dream episodes as one tensor operation; the gymnasium forms wrap it."""
+from __future__ import annotations
+
+import torch
+
+from worldsim.models.mdnrnn import sample_next_z
+from worldsim.world_model import WorldModel
+
+
+class BatchedDream:
+    """N dream episodes on one device. Observations are [z, h] (the paper's controller input)."""
+
+    def __init__(self, world: WorldModel, num_envs: int, temperature: float = 1.15,
+                 max_steps: int | None = None, seed: int | None = None):
+        self.world, self.num_envs, self.temperature = world, num_envs, temperature
+        self.max_steps = max_steps or world.game.max_episode_steps
+        self.device = world.device
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(0 if seed is None else seed)
+        h, c = world.mdnrnn.initial_state(num_envs, self.device)  # (1, num_envs, hidden) each
+        self.z = torch.zeros(num_envs, world.z_dim, device=self.device)  # (num_envs, z_dim)
+        self.h, self.c = h, c
+        self.t = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+
+    def seed(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    @property
+    def obs(self) -> torch.Tensor:
+        """(num_envs, z_dim + hidden) float32."""
+        return torch.cat([self.z, self.h[0]], dim=-1)
+
+    @torch.no_grad()
+    def reset(self, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Start new episodes where `mask` is True (all when None) from latents of real first frames."""
+        mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device) if mask is None else mask
+        n = int(mask.sum())
+        if n:
+            pick = torch.randint(len(self.world.start_mu), (n,), device=self.device, generator=self.generator)
+            eps = torch.randn(n, self.world.z_dim, device=self.device, generator=self.generator)
+            self.z[mask] = self.world.start_mu[pick] + eps * torch.exp(0.5 * self.world.start_logvar[pick])
+            self.h[:, mask] = 0.0
+            self.c[:, mask] = 0.0
+            self.t[mask] = 0
+        return self.obs
+
+    @torch.no_grad()
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """actions: (num_envs,) indices or (num_envs, action_dim). Returns obs, reward, terminated,
+        truncated, each with num_envs rows; finished episodes stay finished until reset."""
+        out, (self.h, self.c) = self.world.mdnrnn(self.z[:, None], actions[:, None], (self.h, self.c))
+        self.z = sample_next_z(out, self.temperature, self.generator)
+        self.t += 1
+        terminated = out.done_logit[:, -1] > 0  # M's done probability above one half
+        if self.world.predict_reward:
+            reward = out.reward[:, -1]
+        else:
+            reward = torch.ones(self.num_envs, device=self.device)
+        truncated = (self.t >= self.max_steps) & ~terminated
+        return self.obs, reward, terminated, truncated
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""
+        self.z, self.t = self.z[mask], self.t[mask]
+        self.h, self.c = self.h[:, mask], self.c[:, mask]
+        self.num_envs = int(mask.sum())
+
+    @torch.no_grad()
+    def render(self) -> torch.Tensor:
+        """V's picture of the current latents: (num_envs, 64, 64, 3) uint8."""
+        frames = self.world.vae.decode(self.z)
+        return (frames.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)

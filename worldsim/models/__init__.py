@@ -1,0 +1,1 @@
+"""Neural networks only: no training loops, no file handling."""

@@ -1,0 +1,70 @@
+"""The World Models pipeline: collect -> train V -> encode -> train M -> train C in the dream
+(CMA-ES) -> evaluate C in the real game and the dream. Each stage is skipped when
+report.json says it is complete, and resumes from its own checkpoints when it is not."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+from agents.dream_training import train_controller_in_dream
+from agents.evaluate import evaluate_transfer
+from worldsim.config import Config
+from worldsim.data.collect import collect
+from worldsim.run import RunDir
+from worldsim.training.encode import encode_run
+from worldsim.training.mdnrnn import train_mdnrnn
+from worldsim.training.vae import train_vae
+
+Stage = Callable[[RunDir, Config, torch.device, bool], dict]
+
+
+def _collect(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> dict:
+    c = cfg.collect
+    stats = collect(cfg.env, run.episodes, c.episodes, workers=c.workers, max_steps=c.max_steps,
+                    seed=cfg.seed, progress=progress)
+    seconds = stats.pop("seconds")
+    return {"episodes": c.episodes, **stats, "frames_per_second": stats["frames_recorded"] / seconds if seconds else None}
+
+
+def _encode(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> dict:
+    return encode_run(run, cfg.env, device, progress)
+
+
+STAGES: dict[str, Stage] = {
+    "collect": _collect,
+    "vae": train_vae,
+    "encode": _encode,
+    "mdnrnn": train_mdnrnn,
+    "controller": train_controller_in_dream,
+    "evaluate": evaluate_transfer,
+}
+
+
+def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progress: bool = True,
+              force: bool = False) -> dict:
+    """Run one stage unless it is already complete; record its metrics and wall time."""
+    if run.stage_complete(name) and not force:
+        print(f"[{name}] already complete, skipped")
+        return run.stage(name)
+    previous = run.stage(name).get("seconds", 0.0)
+    run.update_stage(name, status="running")
+    t0 = time.perf_counter()
+    try:
+        metrics = STAGES[name](run, cfg, device, progress)
+    except BaseException:
+        # An interrupted stage keeps the time it spent, so the report's wall time stays true.
+        run.update_stage(name, status="interrupted", seconds=round(previous + time.perf_counter() - t0, 2))
+        raise
+    seconds = previous + time.perf_counter() - t0
+    run.update_stage(name, status="complete", seconds=round(seconds, 2), **metrics)
+    print(f"[{name}] complete in {seconds:.1f}s")
+    return run.stage(name)
+
+
+def run_pipeline(run: RunDir, cfg: Config, device: torch.device, stages: list[str] | None = None,
+                 progress: bool = True) -> dict:
+    for name in stages or list(STAGES):
+        run_stage(name, run, cfg, device, progress)
+    return run.report()

@@ -1,0 +1,211 @@
+"""Train M (the MDN-RNN) on windows of the encoded latent series, sampling z from V's (mu, logvar)
+each batch as the paper does; reports held-out NLL, done precision/recall and reward error."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+import envs
+from worldsim.checkpoint import load_checkpoint, save_checkpoint
+from worldsim.config import Config
+from worldsim.logger import ScalarLogger
+from worldsim.models.mdnrnn import MDNRNN, mdn_nll
+from worldsim.run import RunDir
+from worldsim.training import check_finite
+from worldsim.training.encode import LatentEpisode, load_latents
+
+
+@dataclass
+class LatentSet:
+    """Episodes concatenated into flat arrays so a batch of windows is one fancy-index."""
+
+    mu: np.ndarray  # (frames, z_dim)
+    logvar: np.ndarray  # (frames, z_dim)
+    actions: np.ndarray  # (frames, ...) action taken at each frame (the final frame's is padding)
+    rewards: np.ndarray  # (frames,) reward received on leaving each frame
+    done: np.ndarray  # (frames,) the step leaving each frame ended the game
+    starts: np.ndarray  # (episodes,) first frame of each episode
+    steps: np.ndarray  # (episodes,) transitions in each episode
+
+    @classmethod
+    def build(cls, episodes: list[LatentEpisode]) -> "LatentSet":
+        def pad(a: np.ndarray) -> np.ndarray:
+            return np.concatenate([a, np.zeros((1, *a.shape[1:]), a.dtype)])
+
+        steps = np.array([len(e.actions) for e in episodes])
+        return cls(
+            mu=np.concatenate([e.mu for e in episodes]).astype(np.float32),
+            logvar=np.concatenate([e.logvar for e in episodes]).astype(np.float32),
+            actions=np.concatenate([pad(e.actions) for e in episodes]),
+            rewards=np.concatenate([pad(e.rewards) for e in episodes]).astype(np.float32),
+            done=np.concatenate([pad(e.terminated) for e in episodes]).astype(np.float32),
+            starts=np.concatenate([[0], np.cumsum(steps + 1)[:-1]]),
+            steps=steps,
+        )
+
+    def windows(self, rng: np.random.Generator, batch: int, seq_len: int) -> dict[str, np.ndarray]:
+        """Random windows of seq_len transitions; a window may start at any step, so the
+        episode-ending step is seen as often as any other, and short tails are masked."""
+        ep = rng.choice(len(self.steps), size=batch, p=self.steps / self.steps.sum())
+        offset = (rng.random(batch) * self.steps[ep]).astype(int)
+        t = offset[:, None] + np.arange(seq_len)[None]  # (batch, seq_len) step within the episode
+        mask = t < self.steps[ep][:, None]
+        idx = self.starts[ep][:, None] + np.minimum(t, self.steps[ep][:, None] - 1)
+        return {"idx": idx, "mask": mask}
+
+
+def split_latents(episodes: list[LatentEpisode], val_fraction: float, seed: int):
+    order = np.random.default_rng([seed, 1]).permutation(len(episodes))
+    n_val = min(len(episodes) - 1, max(1, round(len(episodes) * val_fraction)))
+    return [episodes[i] for i in sorted(order[n_val:])], [episodes[i] for i in sorted(order[:n_val])]
+
+
+def build_mdnrnn(cfg: Config) -> MDNRNN:
+    space = envs.info(cfg.env).action_space
+    discrete = hasattr(space, "n")
+    return MDNRNN(
+        z_dim=cfg.vae.z_dim,
+        action_dim=int(space.n) if discrete else int(np.prod(space.shape)),
+        discrete_actions=discrete,
+        hidden=cfg.mdnrnn.hidden,
+        gaussians=cfg.mdnrnn.gaussians,
+    )
+
+
+def load_mdnrnn(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> tuple[MDNRNN, dict]:
+    ckpt = load_checkpoint(path, kind="mdnrnn", env=env)
+    m = ckpt["meta"]
+    model = MDNRNN(m["z_dim"], m["action_dim"], m["discrete_actions"], m["hidden"], m["gaussians"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), m
+
+
+def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cfg: Config,
+           predict_reward: bool, device, sample: bool = True, rng: np.random.Generator | None = None) -> dict:
+    """Mixture NLL of z_{t+1}, done BCE (positives weighted) and reward MSE over unmasked steps."""
+    mu = torch.as_tensor(data.mu[idx], device=device)  # (batch, seq, z_dim)
+    mu_next = torch.as_tensor(data.mu[idx + 1], device=device)
+    if sample:
+        z = mu + torch.as_tensor(rng.standard_normal(mu.shape, dtype=np.float32), device=device) * torch.exp(
+            0.5 * torch.as_tensor(data.logvar[idx], device=device))
+        z_next = mu_next + torch.as_tensor(rng.standard_normal(mu.shape, dtype=np.float32), device=device) * torch.exp(
+            0.5 * torch.as_tensor(data.logvar[idx + 1], device=device))
+    else:
+        z, z_next = mu, mu_next
+    m = torch.as_tensor(mask, device=device, dtype=torch.float32)
+    n = m.sum().clamp(min=1)
+    out, _ = model(z, torch.as_tensor(data.actions[idx], device=device))
+    nll = (mdn_nll(out, z_next).mean(-1) * m).sum() / n
+    done = torch.as_tensor(data.done[idx], device=device)
+    pos_weight = torch.tensor(cfg.mdnrnn.done_pos_weight, device=device)
+    done_loss = (F.binary_cross_entropy_with_logits(out.done_logit, done, pos_weight=pos_weight, reduction="none") * m).sum() / n
+    result = {"nll": nll, "done_loss": done_loss, "done_logit": out.done_logit, "done": done, "mask": m}
+    total = nll + done_loss
+    if predict_reward:
+        reward_err = (out.reward - torch.as_tensor(data.rewards[idx], device=device)) * m
+        result["reward_mse"] = reward_err.pow(2).sum() / n
+        result["reward_mae"] = reward_err.abs().sum() / n
+        total = total + cfg.mdnrnn.reward_weight * result["reward_mse"]
+    result["loss"] = total
+    return result
+
+
+@torch.no_grad()
+def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward: bool, device) -> dict:
+    """Held-out metrics over whole episodes from their first frame, with z = mu."""
+    model.eval()
+    longest = int(data.steps.max())
+    t = np.arange(longest)[None]
+    idx = data.starts[:, None] + np.minimum(t, data.steps[:, None] - 1)
+    mask = t < data.steps[:, None]
+    r = losses(model, data, idx, mask, cfg, predict_reward, device, sample=False)
+    m = r["mask"].bool()
+    predicted = (r["done_logit"] > 0)[m]
+    actual = r["done"][m].bool()
+    tp = (predicted & actual).sum().item()
+    out = {
+        "nll": r["nll"].item(),
+        "done_precision": tp / max(1, predicted.sum().item()),
+        "done_recall": tp / max(1, actual.sum().item()),
+        "done_positives": int(actual.sum().item()),
+    }
+    if predict_reward:
+        out["reward_mae"] = r["reward_mae"].item()
+    return out
+
+
+def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+    mc = cfg.mdnrnn
+    torch.manual_seed(cfg.seed)
+    predict_reward = not envs.info(cfg.env).survival_reward
+    train_eps, val_eps = split_latents(load_latents(run), mc.val_fraction, cfg.seed)
+    train, val = LatentSet.build(train_eps), LatentSet.build(val_eps)
+    model = build_mdnrnn(cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=mc.lr)
+    step, history = 0, {}
+    if run.mdnrnn_checkpoint.is_file():
+        ckpt = load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn", env=cfg.env)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["state"]["optimizer"])
+        for group in optimizer.param_groups:  # a learning rate overridden on resume takes effect
+            group["lr"] = mc.lr
+        step, history = ckpt["state"]["step"], ckpt["meta"]["history"]
+    else:
+        history["untrained"] = evaluate_mdnrnn(model, val, cfg, predict_reward, device)
+    t0, start_step = time.perf_counter(), step
+    with ScalarLogger(run.logs, "mdnrnn") as log, tqdm(
+        total=mc.steps, initial=step, desc="M", unit="step", disable=not progress
+    ) as bar:
+        while step < mc.steps:
+            model.train()
+            rng = np.random.default_rng([cfg.seed, step])
+            w = train.windows(rng, mc.batch_size, mc.seq_len)
+            r = losses(model, train, w["idx"], w["mask"], cfg, predict_reward, device, rng=rng)
+            check_finite(r["loss"].item(), "M", step, run.mdnrnn_checkpoint)
+            optimizer.zero_grad(set_to_none=True)
+            r["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), mc.grad_clip)
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            if step % 20 == 0:
+                log.log(step, loss=r["loss"].item(), nll=r["nll"].item(), done_loss=r["done_loss"].item())
+                bar.set_postfix(nll=f"{r['nll'].item():.3f}")
+            if step % mc.eval_every == 0 or step == mc.steps:
+                metrics = evaluate_mdnrnn(model, val, cfg, predict_reward, device)
+                metrics["steps_per_second"] = (step - start_step) / (time.perf_counter() - t0)
+                history["latest"] = {"step": step, **metrics}
+                log.log(step, **{f"val_{k}": v for k, v in metrics.items()})
+                _save(run, cfg, model, optimizer, step, history, predict_reward)
+    latest = history["latest"]
+    return {
+        "val_nll": latest["nll"],
+        "val_nll_untrained": history["untrained"]["nll"],
+        "done_precision": latest["done_precision"],
+        "done_recall": latest["done_recall"],
+        "reward_mae": latest.get("reward_mae"),
+        "steps_per_second": latest["steps_per_second"],
+        "train_episodes": len(train_eps),
+        "val_episodes": len(val_eps),
+    }
+
+
+def _save(run: RunDir, cfg: Config, model: MDNRNN, optimizer, step: int, history: dict, predict_reward: bool) -> None:
+    save_checkpoint(
+        run.mdnrnn_checkpoint,
+        kind="mdnrnn",
+        env=cfg.env,
+        model=model.state_dict(),
+        meta={
+            "z_dim": model.z_dim, "action_dim": model.action_dim, "discrete_actions": model.discrete_actions,
+            "hidden": model.hidden, "gaussians": model.gaussians, "predict_reward": predict_reward,
+            "config": cfg.to_dict(), "history": history,
+        },
+        state={"step": step, "optimizer": optimizer.state_dict()},
+    )
