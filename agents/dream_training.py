@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,39 +22,46 @@ def generation_seed(seed: int, generation: int, stream: int) -> int:
 
 
 def train_controller_in_dream(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+    """The pipeline's controller stage: C trained at cfg.controller.temperature into the run."""
+    return train_in_dream(WorldModel.load(run.root, device), cfg, cfg.controller.temperature,
+                          run.root / "controller", run.controller_checkpoint, progress)
+
+
+def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: Path, checkpoint: Path,
+                   progress: bool = True) -> dict:
+    """Train C with CMA-ES inside `world`'s dream at `temperature`; the log and the fitness plot
+    go to out_dir, the best controller to `checkpoint`. Resumes from out_dir's log."""
     c = cfg.controller
-    world = WorldModel.load(run.root, device)
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
     max_steps = c.max_steps or None
+    dtype = getattr(torch, c.dream_dtype)
     counted = {"steps": 0, "seconds": 0.0}
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
-        dream = BatchedDream(world, c.population * c.rollouts, c.temperature, max_steps,
-                             seed=generation_seed(cfg.seed, generation, 0))
-        params = torch.as_tensor(candidates, dtype=torch.float32, device=device).repeat_interleave(c.rollouts, 0)
+        dream = BatchedDream(world, c.population * c.rollouts, temperature, max_steps,
+                             seed=generation_seed(cfg.seed, generation, 0), dtype=dtype)
+        params = torch.as_tensor(candidates, dtype=torch.float32, device=world.device)
         t0 = time.perf_counter()
-        returns, steps = dream_returns(dream, spec, params)
+        returns, steps = dream_returns(dream, spec, params.repeat_interleave(c.rollouts, 0))
         counted["seconds"] += time.perf_counter() - t0
         counted["steps"] += int(steps.sum())
         return returns.reshape(len(candidates), c.rollouts).mean(axis=1)
 
     def evaluate(params: np.ndarray) -> np.ndarray:
-        return evaluate_in_dream(world, spec, params, c.eval_episodes, c.temperature,
+        return evaluate_in_dream(world, spec, params, c.eval_episodes, temperature,
                                  seed=generation_seed(cfg.seed, 0, 1), max_steps=max_steps)
 
     def save_best(params: np.ndarray, info: dict) -> None:
-        save_controller(run.controller_checkpoint, cfg.env, spec, params,
-                        {**info, "temperature": c.temperature, "trained_in": "dream"})
+        save_controller(checkpoint, cfg.env, spec, params, {**info, "temperature": temperature, "trained_in": "dream"})
 
     settings = CMAESSettings(population=c.population, sigma0=c.sigma0, generations=c.generations,
                              eval_every=c.eval_every, seed=cfg.seed)
-    result = train_cmaes(spec.num_params, fitness, evaluate, settings, run.root / "controller", save_best, progress)
-    plot_fitness(result["history"], run.root / "controller_fitness.png",
-                 f"{cfg.env}: CMA-ES in the dream (tau={c.temperature})")
+    result = train_cmaes(spec.num_params, fitness, evaluate, settings, out_dir, save_best, progress)
+    plot_fitness(result["history"], out_dir / "fitness.png", f"{cfg.env}: CMA-ES in the dream (tau={temperature})")
     return {
         "generations": result["generations"],
         "num_params": spec.num_params,
         "dream_eval_mean": result["best_eval_mean"],
         "dream_steps_per_second": counted["steps"] / counted["seconds"] if counted["seconds"] else None,
-        "fitness_plot": "controller_fitness.png",
+        "fitness_plot": str((out_dir / "fitness.png").relative_to(out_dir.parent)),
     }

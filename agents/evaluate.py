@@ -64,30 +64,37 @@ class LatentController:
 
 
 def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.ndarray, seeds: list[int],
-                          workers: int = 0, progress: str | None = None) -> np.ndarray:
+                          workers: int = 0, progress: str | None = None, max_steps: int = 0) -> np.ndarray:
     """Total reward of one real-game episode per seed, played by one controller."""
     import os
 
     num_envs = min(workers or os.cpu_count() or 1, len(seeds))
     controller = LatentController(world, spec, params, num_envs)
-    results = run_episodes(world.env, seeds, controller.act, controller.reset, workers=num_envs, progress=progress)
+    results = run_episodes(world.env, seeds, controller.act, controller.reset, workers=num_envs,
+                           max_steps=max_steps, progress=progress)
     return np.array([r.total_reward for r in results])
 
 
 def evaluate_transfer(run, cfg, device: torch.device, progress: bool = True) -> dict:
-    """The dream-trained controller in the real game and in the dream, mean and std over
-    cfg.evaluate.episodes episodes each; real-game seeds come from a stream training never used."""
+    """The pipeline's evaluate stage: the run's dream-trained controller, real game and dream."""
+    return evaluate_controller(WorldModel.load(run.root, device), cfg, run.controller_checkpoint, progress)
+
+
+def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = True) -> dict:
+    """A controller in the real game and in the dream (at the temperature it was trained at),
+    mean and std over cfg.evaluate.episodes episodes each; real-game seeds come from a stream
+    that collection and training never use."""
     from agents.controller import load_controller
     from worldsim.data.collect import episode_seed
 
-    world = WorldModel.load(run.root, device)
-    spec, params, meta = load_controller(run.controller_checkpoint, env=cfg.env)
+    spec, params, meta = load_controller(checkpoint, env=cfg.env)
     e = cfg.evaluate
     seeds = [episode_seed(e.seed, i, stream=2) for i in range(e.episodes)]
-    real = evaluate_in_real_game(world, spec, params, seeds, e.workers, progress="real game" if progress else None)
+    real = evaluate_in_real_game(world, spec, params, seeds, e.workers, progress="real game" if progress else None,
+                                 max_steps=e.max_steps)
     temperature = meta.get("temperature", cfg.controller.temperature)
     dream = evaluate_in_dream(world, spec, params, e.episodes, temperature, seed=e.seed,
-                              max_steps=cfg.controller.max_steps or None)
+                              max_steps=e.max_steps or cfg.controller.max_steps or None)
     return {
         "episodes": e.episodes,
         "real_mean": float(real.mean()), "real_std": float(real.std()),

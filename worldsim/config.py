@@ -15,8 +15,8 @@ PRESETS = ("smoke", "default", "paper")
 
 @dataclass
 class CollectConfig:
-    episodes: int = 400
-    """number of real-game episodes to record"""
+    episodes: int = 0
+    """number of real-game episodes to record (0: the preset's value for the game)"""
     workers: int = 0
     """parallel game processes (0: one per CPU core)"""
     max_steps: int = 0
@@ -29,8 +29,8 @@ class VAEConfig:
     """latent size (0: the paper's value for the game: 32 CarRacing, 64 Doom, 32 Atari)"""
     channels: int = 32
     """width of the first conv layer; the paper's encoder is 32/64/128/256"""
-    epochs: int = 3
-    """passes over the training frames"""
+    epochs: int = 1
+    """passes over the training frames (the default preset's ~250k Doom frames: one is enough)"""
     batch_size: int = 100
     """frames per step (paper: 100)"""
     lr: float = 1e-4
@@ -45,7 +45,7 @@ class VAEConfig:
 
 @dataclass
 class MDNRNNConfig:
-    hidden: int = 0
+    hidden: int = 256
     """LSTM size (0: the paper's value: 256 CarRacing/Atari, 512 Doom)"""
     gaussians: int = 5
     """mixture components per latent dimension (paper: 5)"""
@@ -55,7 +55,7 @@ class MDNRNNConfig:
     """sequences per step (paper: 100)"""
     lr: float = 1e-3
     """Adam learning rate (paper: 1e-3)"""
-    steps: int = 3000
+    steps: int = 5000
     """optimisation steps"""
     grad_clip: float = 1.0
     """gradient norm clip (paper: 1.0)"""
@@ -87,6 +87,8 @@ class ControllerConfig:
     """dream episodes in each of those evaluations (paper: 1024)"""
     max_steps: int = 0
     """dream episode cap (0: the real game's cap)"""
+    dream_dtype: str = "float32"
+    """dtype of M's matmuls in the dream: float32, or bfloat16 (faster on AVX512-BF16 CPUs and GPUs)"""
 
 
 @dataclass
@@ -97,6 +99,92 @@ class EvaluateConfig:
     """seed of the evaluation's game seeds (drawn from a stream that collection never uses)"""
     workers: int = 0
     """parallel game processes (0: one per CPU core)"""
+    max_steps: int = 0
+    """cap on steps per evaluation episode (0: the game's own cap)"""
+
+
+@dataclass
+class GameGANConfig:
+    channels: int = 16
+    """generator width: the frame encoder and renderer layers are multiples of it"""
+    d_channels: int = 16
+    """discriminator width: first conv layer of each of the three discriminators"""
+    hidden: int = 256
+    """dynamics engine LSTM size (the simulated game state h_t)"""
+    noise_dim: int = 32
+    """size of the per-step noise z_t ~ N(0, I) that carries the game's randomness"""
+    action_embed: int = 32
+    """size of the learned action embedding read by H(a_t, z_t, m_{t-1})"""
+    memory: bool = True
+    """use the memory module (a block addressed by an attention map the actions move)"""
+    memory_height: int = 11
+    """memory block rows (paper: 21)"""
+    memory_width: int = 11
+    """memory block columns (paper: 21)"""
+    memory_dim: int = 64
+    """features per memory cell (paper: 512)"""
+    flip_pairs: str = "auto"
+    """opposite actions sharing mirrored shift kernels, as 'i:j,k:l'; 'auto': the game's own (Doom TakeCover 0:2); 'none'"""
+    renderer: str = "specialized"
+    """rendering engine: simple (one deconv stack) or specialized (static + dynamic components with masks)"""
+    components: int = 2
+    """specialized renderer components K: one static (from memory) and K-1 dynamic (paper: 2)"""
+    type_dim: int = 32
+    """size of each component's type vector v^k"""
+    attribute_dim: int = 16
+    """channels of each component's attribute map A^k"""
+    map_size: int = 16
+    """side of the object/attribute maps and rough sketches (4, 8, 16 or 32)"""
+    recon_weight: float = 0.05
+    """weight of the pixel reconstruction loss (paper's key knob, ~0.001-0.05)"""
+    recon_norm: str = "l2"
+    """pixel reconstruction loss: l2 or l1"""
+    feature_match_weight: float = 1.0
+    """weight of the L1 feature matching loss on the single-frame discriminator's features"""
+    action_weight: float = 1.0
+    """weight of the action reconstruction loss (action-conditioned discriminator's head)"""
+    noise_weight: float = 1.0
+    """weight of the noise z_t reconstruction loss on generated transitions"""
+    cycle_weight: float = 0.05
+    """weight of the memory cycle loss (static component re-read from the final memory)"""
+    mask_weight: float = 0.01
+    """weight of the L1 sparsity penalty on the dynamic components' masks"""
+    r1_gamma: float = 10.0
+    """R1 gradient penalty on real data, for every discriminator"""
+    r1_every: int = 4
+    """apply R1 every N discriminator steps, scaled by N (lazy regularisation; 1: every step)"""
+    temporal_scales: int = 3
+    """time scales (3-D conv blocks, each halving time) judged by the temporal discriminator"""
+    lr: float = 1e-4
+    """Adam learning rate of the generator and the discriminators (paper: 1e-4)"""
+    beta1: float = 0.0
+    """Adam beta1 (paper: 0)"""
+    beta2: float = 0.9
+    """Adam beta2 (paper: 0.9)"""
+    clip_len: int = 16
+    """transitions per training clip (paper: 32)"""
+    warm_up: int = 8
+    """teacher-forced steps at the start of training (paper: 16 of 32), decayed linearly to 0"""
+    warm_up_decay_steps: int = 3000
+    """steps over which the teacher-forced warm-up decays to 0"""
+    batch_size: int = 8
+    """clips per step (per process under torchrun)"""
+    steps: int = 4000
+    """generator steps (one discriminator step each)"""
+    mixed_precision: bool = True
+    """autocast on CUDA (ignored on CPU)"""
+    amp_dtype: str = "bf16"
+    """autocast dtype on CUDA: bf16 or fp16 (fp16 adds a gradient scaler)"""
+    val_fraction: float = 0.05
+    """share of episodes held out for validation"""
+    val_clips: int = 16
+    """held-out clips for the one-step and open-loop pixel errors"""
+    buffer_episodes: int = 64
+    """episodes held in memory at once for clip sampling (bounds memory)"""
+    eval_every: int = 500
+    """steps between held-out evaluations, sample images and checkpoints"""
+    log_every: int = 10
+    """steps between logged scalars"""
 
 
 @dataclass
@@ -114,6 +202,7 @@ class Config:
     mdnrnn: MDNRNNConfig = field(default_factory=MDNRNNConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    gamegan: GameGANConfig = field(default_factory=GameGANConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -138,15 +227,18 @@ class Config:
 
 _SECTIONS: dict[str, type] = {
     "collect": CollectConfig, "vae": VAEConfig, "mdnrnn": MDNRNNConfig,
-    "controller": ControllerConfig, "evaluate": EvaluateConfig,
+    "controller": ControllerConfig, "evaluate": EvaluateConfig, "gamegan": GameGANConfig,
 }
 
 
 def game_defaults(env_family: str) -> dict[str, dict[str, Any]]:
-    """The paper's per-game sizes, applied where a field is left at 0."""
+    """Per-game sizes, applied where a field is left at 0: the paper's z and LSTM sizes, and
+    episode counts that give the `default` preset ~100k-200k frames (Doom episodes of a random
+    policy last ~200 steps, CarRacing's 1000, Atari's several hundred)."""
+    episodes = {"doom": 800, "carracing": 100, "atari": 200}[env_family]
     if env_family == "doom":
-        return {"vae": {"z_dim": 64}, "mdnrnn": {"hidden": 512}}
-    return {"vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256}}
+        return {"collect": {"episodes": episodes}, "vae": {"z_dim": 64}, "mdnrnn": {"hidden": 512}}
+    return {"collect": {"episodes": episodes}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256}}
 
 
 def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
@@ -160,12 +252,24 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
         cfg.mdnrnn = MDNRNNConfig(hidden=32, seq_len=16, batch_size=4, steps=30, eval_every=15, val_fraction=0.25)
         cfg.controller = ControllerConfig(population=8, rollouts=2, generations=3, eval_every=2, eval_episodes=8,
                                           max_steps=100)
-        cfg.evaluate = EvaluateConfig(episodes=4)
+        cfg.evaluate = EvaluateConfig(episodes=4, max_steps=100)
+        cfg.gamegan = GameGANConfig(
+            channels=4, d_channels=4, hidden=32, noise_dim=4, action_embed=8, memory_height=5, memory_width=5,
+            memory_dim=8, type_dim=4, attribute_dim=4, map_size=8, temporal_scales=2, clip_len=6, warm_up=3,
+            warm_up_decay_steps=10, batch_size=2, steps=6, val_clips=2, buffer_episodes=4, eval_every=3,
+            log_every=1, val_fraction=0.25,
+        )
     elif preset == "paper":
         cfg.collect = CollectConfig(episodes=10_000)
         cfg.vae = VAEConfig(epochs=10)
         cfg.mdnrnn = MDNRNNConfig(
-            seq_len=500 if env.lower().startswith("doom") else 999, batch_size=100, steps=20_000
+            hidden=0, seq_len=500 if env.lower().startswith("doom") else 999, batch_size=100, steps=20_000
+        )
+        cfg.controller = ControllerConfig(generations=300, eval_episodes=1024)
+        cfg.gamegan = GameGANConfig(
+            channels=64, d_channels=64, hidden=1024, memory_height=21, memory_width=21, memory_dim=512,
+            clip_len=32, warm_up=16, warm_up_decay_steps=50_000, batch_size=12, steps=200_000, buffer_episodes=512,
+            val_clips=64, eval_every=5000, log_every=50,
         )
     return cfg
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from worldsim.models.mdnrnn import sample_next_z
+from worldsim.models.mdnrnn import MDNStepper, sample_next_z
 from worldsim.world_model import WorldModel
 
 
@@ -13,15 +13,16 @@ class BatchedDream:
     """N dream episodes on one device. Observations are [z, h] (the paper's controller input)."""
 
     def __init__(self, world: WorldModel, num_envs: int, temperature: float = 1.15,
-                 max_steps: int | None = None, seed: int | None = None):
+                 max_steps: int | None = None, seed: int | None = None, dtype: torch.dtype = torch.float32):
         self.world, self.num_envs, self.temperature = world, num_envs, temperature
         self.max_steps = max_steps or world.game.max_episode_steps
         self.device = world.device
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(0 if seed is None else seed)
-        h, c = world.mdnrnn.initial_state(num_envs, self.device)  # (1, num_envs, hidden) each
+        self.m = MDNStepper(world.mdnrnn, dtype)
         self.z = torch.zeros(num_envs, world.z_dim, device=self.device)  # (num_envs, z_dim)
-        self.h, self.c = h, c
+        self.h = torch.zeros(num_envs, world.mdnrnn.hidden, device=self.device)  # (num_envs, hidden)
+        self.c = torch.zeros_like(self.h)
         self.t = torch.zeros(num_envs, dtype=torch.long, device=self.device)
 
     def seed(self, seed: int) -> None:
@@ -30,7 +31,7 @@ class BatchedDream:
     @property
     def obs(self) -> torch.Tensor:
         """(num_envs, z_dim + hidden) float32."""
-        return torch.cat([self.z, self.h[0]], dim=-1)
+        return torch.cat([self.z, self.h], dim=-1)
 
     @torch.no_grad()
     def reset(self, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -41,16 +42,26 @@ class BatchedDream:
             pick = torch.randint(len(self.world.start_mu), (n,), device=self.device, generator=self.generator)
             eps = torch.randn(n, self.world.z_dim, device=self.device, generator=self.generator)
             self.z[mask] = self.world.start_mu[pick] + eps * torch.exp(0.5 * self.world.start_logvar[pick])
-            self.h[:, mask] = 0.0
-            self.c[:, mask] = 0.0
+            self.h[mask] = 0.0
+            self.c[mask] = 0.0
             self.t[mask] = 0
+        return self.obs
+
+    @torch.no_grad()
+    def reset_to(self, z: torch.Tensor) -> torch.Tensor:
+        """Start every episode afresh from the given latents (num_envs, z_dim), e.g. V's encoding of
+        a real frame, so the dream can be compared step by step with the real game."""
+        self.z = z.to(self.device, torch.float32).reshape(self.num_envs, self.world.z_dim).clone()
+        self.h.zero_()
+        self.c.zero_()
+        self.t.zero_()
         return self.obs
 
     @torch.no_grad()
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """actions: (num_envs,) indices or (num_envs, action_dim). Returns obs, reward, terminated,
         truncated, each with num_envs rows; finished episodes stay finished until reset."""
-        out, (self.h, self.c) = self.world.mdnrnn(self.z[:, None], actions[:, None], (self.h, self.c))
+        out, self.h, self.c = self.m(self.z, actions, self.h, self.c)
         self.z = sample_next_z(out, self.temperature, self.generator)
         self.t += 1
         terminated = out.done_logit[:, -1] > 0  # M's done probability above one half
@@ -64,7 +75,7 @@ class BatchedDream:
     def keep(self, mask: torch.Tensor) -> None:
         """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""
         self.z, self.t = self.z[mask], self.t[mask]
-        self.h, self.c = self.h[:, mask], self.c[:, mask]
+        self.h, self.c = self.h[mask], self.c[mask]
         self.num_envs = int(mask.sum())
 
     @torch.no_grad()

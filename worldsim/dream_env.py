@@ -51,10 +51,16 @@ class DreamEnv(gym.Env):
         self.dream.temperature = float(value)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """options={"z": latent of shape (z_dim,)} starts from that latent (e.g. V's encoding of a
+        real frame) instead of the first frame of a randomly picked real episode."""
         super().reset(seed=seed)
         if seed is not None:
             self.dream.seed(seed)
-        return self.dream.reset()[0].cpu().numpy(), {}
+        if options and "z" in options:
+            obs = self.dream.reset_to(torch.as_tensor(options["z"], device=self.world.device)[None])
+        else:
+            obs = self.dream.reset()
+        return obs[0].cpu().numpy(), {}
 
     def step(self, action):
         if isinstance(self.action_space, gym.spaces.Box):

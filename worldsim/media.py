@@ -17,7 +17,12 @@ def image_grid(rows: list[np.ndarray], scale: int = 2, gap: int = 2) -> np.ndarr
     for i, row in enumerate(rows):
         for j, frame in enumerate(row):
             grid[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = frame
-    return grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    return upscale(grid, scale)
+
+
+def upscale(images: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of uint8 images (..., H, W, 3): each pixel becomes a scale x scale block."""
+    return images.repeat(scale, axis=-3).repeat(scale, axis=-2)
 
 
 def save_png(path: str | Path, image: np.ndarray) -> None:

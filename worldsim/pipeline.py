@@ -14,6 +14,7 @@ from worldsim.config import Config
 from worldsim.data.collect import collect
 from worldsim.run import RunDir
 from worldsim.training.encode import encode_run
+from worldsim.training.gamegan import train_gamegan
 from worldsim.training.mdnrnn import train_mdnrnn
 from worldsim.training.vae import train_vae
 
@@ -41,6 +42,11 @@ STAGES: dict[str, Stage] = {
     "evaluate": evaluate_transfer,
 }
 
+OPTIONAL_STAGES: dict[str, Stage] = {
+    "gamegan": train_gamegan,
+}
+"""Stages run only when asked for by name (run_stage, or a script's stage list), never by default."""
+
 
 def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progress: bool = True,
               force: bool = False) -> dict:
@@ -52,7 +58,7 @@ def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progres
     run.update_stage(name, status="running")
     t0 = time.perf_counter()
     try:
-        metrics = STAGES[name](run, cfg, device, progress)
+        metrics = {**STAGES, **OPTIONAL_STAGES}[name](run, cfg, device, progress)
     except BaseException:
         # An interrupted stage keeps the time it spent, so the report's wall time stays true.
         run.update_stage(name, status="interrupted", seconds=round(previous + time.perf_counter() - t0, 2))

@@ -69,14 +69,51 @@ def mdn_nll(out: MDNOutput, z_next: torch.Tensor) -> torch.Tensor:
 
 def sample_next_z(out: MDNOutput, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Sample z_{t+1} for the last time step: mixture weights sharpened/flattened by temperature
-    (logits / tau) and the Gaussian noise scaled by sqrt(tau), as in the paper. -> (batch, z_dim)."""
+    (logits / tau) and the Gaussian noise scaled by sqrt(tau), as in the paper. tau = 0 is the
+    deterministic limit: the mean of the most likely component. -> (batch, z_dim)."""
     logpi, mu, logsigma = out.logpi[:, -1], out.mu[:, -1], out.logsigma[:, -1]  # (batch, z_dim, gaussians)
-    tau = max(float(temperature), 1e-6)
-    probs = F.softmax(logpi / tau, dim=-1)
-    flat = probs.reshape(-1, probs.shape[-1])
-    k = torch.multinomial(flat, 1, generator=generator)
+    tau = float(temperature)
+    if tau <= 0:
+        return mu.gather(-1, logpi.argmax(dim=-1, keepdim=True)).squeeze(-1)
+    # Gumbel-max: argmax(logits/tau + Gumbel noise) is a draw from softmax(logits/tau), and on a
+    # CPU it is several times faster than torch.multinomial over batch*z_dim rows.
+    uniform = torch.rand(logpi.shape, device=logpi.device, generator=generator).clamp_(min=1e-12)
+    gumbel = -torch.log(-torch.log(uniform))
+    k = (logpi / tau + gumbel).argmax(dim=-1, keepdim=True)  # (batch, z_dim, 1)
     eps = torch.randn(mu.shape[:-1], device=mu.device, generator=generator)
-    k = k.view(mu.shape[:-1] + (1,))
     chosen_mu = mu.gather(-1, k).squeeze(-1)
     chosen_sigma = logsigma.gather(-1, k).squeeze(-1).exp()
     return chosen_mu + chosen_sigma * math.sqrt(tau) * eps
+
+
+class MDNStepper:
+    """M one step at a time, for the dream's inner loop: the LSTM cell written out with its two
+    matmuls fused into one, and (optionally) the matmul weights in bfloat16, which is several
+    times faster on CPUs with AVX512-BF16 and on GPUs. State and nonlinearities stay float32."""
+
+    @torch.no_grad()
+    def __init__(self, model: MDNRNN, dtype: torch.dtype = torch.float32):
+        lstm = model.lstm
+        self.model, self.dtype = model, dtype
+        # (z_dim + action_dim + hidden, 4 * hidden): [x, h] @ w == x @ W_ih^T + h @ W_hh^T
+        self.w = torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], dim=1).t().contiguous().to(dtype)
+        self.b = lstm.bias_ih_l0 + lstm.bias_hh_l0
+        self.head_w = model.head.weight.t().contiguous().to(dtype)  # (hidden, outputs)
+        self.head_b = model.head.bias.clone()
+
+    @torch.no_grad()
+    def __call__(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        """z (batch, z_dim), h and c (batch, hidden) -> (MDNOutput with time 1, h, c). The
+        mixture logits are left unnormalised: sampling (sample_next_z) does not need it."""
+        m = self.model
+        x = torch.cat([z, m.encode_actions(actions), h], dim=-1).to(self.dtype)
+        gates = (x @ self.w).float() + self.b  # (batch, 4 * hidden)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        out = (h.to(self.dtype) @ self.head_w).float() + self.head_b  # (batch, outputs)
+        b = len(h)
+        mix = out[:, : 3 * m.z_dim * m.gaussians].view(b, 1, m.z_dim, 3, m.gaussians)
+        output = MDNOutput(mix[..., 0, :], mix[..., 1, :], mix[..., 2, :].clamp(-7.0, 5.0),
+                           out[:, None, -2], out[:, None, -1])
+        return output, h, c

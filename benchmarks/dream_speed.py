@@ -1,0 +1,101 @@
+"""Dream steps per second vs the real games, measured side by side in one run.
+
+    python benchmarks/dream_speed.py [--seconds 10] [--batches 1 256 1024 4096] [--out docs/dream_speed.json]
+
+Real games: one process, and a gymnasium AsyncVectorEnv with one process per core, random
+actions. Dream: BatchedDream with untrained V and M of the `default` preset's sizes for each
+game (speed does not depend on the weights), random controller, at each batch size.
+Prints a markdown table with medians over repeats and the dream/real ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import envs
+from agents.controller import ControllerSpec
+from envs.runner import make_vector_env
+from worldsim.config import make_config, resolve
+from worldsim.dream import BatchedDream
+from worldsim.models.vae import ConvVAE
+from worldsim.training.mdnrnn import build_mdnrnn
+from worldsim.world_model import WorldModel
+
+
+def real_steps_per_second(name: str, num_envs: int, seconds: float) -> float:
+    vec = make_vector_env(name, num_envs)
+    vec.reset(seed=0)
+    vec.action_space.seed(0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _, _, terminated, truncated, _ = vec.step(vec.action_space.sample())
+        steps += num_envs
+        done = terminated | truncated
+        if done.any():
+            vec.reset(options={"reset_mask": done})
+    rate = steps / (time.perf_counter() - start)
+    vec.close()
+    return rate
+
+
+def dream_world(name: str) -> WorldModel:
+    cfg = resolve(make_config(name, "default"), envs.info(name).family)
+    m = build_mdnrnn(cfg).eval()
+    z = cfg.vae.z_dim
+    return WorldModel(cfg.env, envs.info(name), ConvVAE(z, cfg.vae.channels).eval(), m,
+                      not envs.info(name).survival_reward, torch.zeros(8, z), torch.zeros(8, z), torch.device("cpu"))
+
+
+def dream_steps_per_second(world: WorldModel, batch: int, seconds: float) -> float:
+    spec = ControllerSpec.for_game(world.game, world.obs_dim)
+    dream = BatchedDream(world, batch, temperature=1.15, max_steps=10**9, seed=0)
+    params = torch.randn(batch, spec.num_params) * 0.1
+    obs = dream.reset()
+    for _ in range(3):  # warm-up
+        obs, *_ = dream.step(spec.actions(params, obs))
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        obs, *_ = dream.step(spec.actions(params, obs))
+        steps += batch
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per cell (the median is reported)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 256, 1024, 4096])
+    parser.add_argument("--games", nargs="+", default=["Doom", "CarRacing"])
+    parser.add_argument("--out", help="also write the numbers as JSON here")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    results = {"cpu_cores": cores, "torch_threads": torch.get_num_threads(), "games": {}}
+    for name in args.games:
+        world = dream_world(name)
+        row = {}
+        for label, n in (("real, 1 process", 1), (f"real, {cores} processes", cores)):
+            row[label] = statistics.median(real_steps_per_second(name, n, args.seconds) for _ in range(args.repeats))
+        for batch in args.batches:
+            row[f"dream, batch {batch}"] = statistics.median(
+                dream_steps_per_second(world, batch, args.seconds) for _ in range(args.repeats))
+        results["games"][name] = {"z_dim": world.z_dim, "hidden": world.mdnrnn.hidden, "steps_per_second": row}
+        best_real = max(v for k, v in row.items() if k.startswith("real"))
+        print(f"\n{name} (V z={world.z_dim}, M LSTM {world.mdnrnn.hidden}), median of {args.repeats} x {args.seconds:.0f} s")
+        print("| setting | steps/s | x best real |")
+        print("|---|---:|---:|")
+        for label, rate in row.items():
+            print(f"| {label} | {rate:,.0f} | {rate / best_real:.1f} |")
+    if args.out:
+        from worldsim.io import write_json
+
+        write_json(args.out, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Evaluate a run's dream-trained controller in the real game and in the dream.
+
+    python scripts/evaluate.py --run-dir DIR --episodes 100 [--seed S]
+
+Prints mean ± std of both and records them under stages.evaluate in DIR/report.json.
+"""
+import argparse
+from pathlib import Path
+
+from worldsim.cli import run_main
+
+
+def main() -> int:
+    from worldsim.pipeline import run_stage
+    from worldsim.run import RunDir, resolve_device
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--episodes", type=int, help="episodes in each world (default: the run's config, 100)")
+    parser.add_argument("--seed", type=int, help="seed of the real-game episode seeds (default: the run's config)")
+    parser.add_argument("--workers", type=int, help="parallel game processes (default: one per core)")
+    parser.add_argument("--device", help="auto, cpu or cuda (default: the run's config)")
+    args = parser.parse_args()
+    run = RunDir(args.run_dir)
+    cfg = run.load_config()
+    for name in ("episodes", "seed", "workers"):
+        if getattr(args, name) is not None:
+            setattr(cfg.evaluate, name, getattr(args, name))
+    result = run_stage("evaluate", run, cfg, resolve_device(args.device or cfg.device), force=True)
+    print(f"{cfg.env}, {result['episodes']} episodes each:")
+    print(f"  real game: {result['real_mean']:.1f} ± {result['real_std']:.1f}")
+    print(f"  dream (tau={result['temperature']}): {result['dream_mean']:.1f} ± {result['dream_std']:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

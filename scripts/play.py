@@ -1,0 +1,98 @@
+"""Play inside a run's learned world model: in a window from the keyboard (C hands control to the
+trained controller), headless with a video of the controller playing (--headless --record), or
+next to the real game given the same actions (--side-by-side out.mp4)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agents import pilot
+from worldsim.cli import run_main
+from worldsim.dream_env import DreamEnv
+from worldsim.dream_video import VIDEO_SCALE, play_dream, real_and_dream, side_by_side_frames
+from worldsim.keymap import keymap_for
+from worldsim.media import save_video, upscale
+from worldsim.play import Player, play_in_window
+from worldsim.run import RunDir, resolve_device
+from worldsim.world_model import WorldModel
+
+MODELS = {"vm": WorldModel.load}
+"""World model families a run can hold: name -> loader(run_dir, device)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run-dir", type=Path, required=True, help="a run directory with trained V and M")
+    parser.add_argument("--model", choices=list(MODELS), default="vm", help="world model family (default vm)")
+    parser.add_argument("--temperature", type=float, default=1.15, help="the dream's temperature tau (default 1.15)")
+    parser.add_argument("--scale", type=int, default=8, help="window upscaling of the 64x64 frame (default 8)")
+    parser.add_argument("--fps", type=int, default=30, help="steps per second in the window and videos (default 30)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the dream (and of the real game) (default 0)")
+    parser.add_argument("--headless", action="store_true", help="no window: the controller (or a random policy) plays")
+    parser.add_argument("--steps", type=int, default=300, help="steps to play without a window (default 300)")
+    parser.add_argument("--record", type=Path, help="with --headless: write the dream's frames to this .mp4/.gif")
+    parser.add_argument("--side-by-side", type=Path, metavar="VIDEO",
+                        help="write [real | dream | difference] for the same actions from the same first frame")
+    args = parser.parse_args(argv)
+    if args.record and not args.headless:
+        parser.error("--record needs --headless")
+    if args.steps < 1:
+        parser.error("--steps must be at least 1")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    run = RunDir(args.run_dir)
+    world = MODELS[args.model](run.root, resolve_device(args.device))
+    env = DreamEnv(world=world, temperature=args.temperature, render_mode="rgb_array")
+    if args.side_by_side:
+        return side_by_side(run, env, args)
+    if args.headless:
+        return headless(run, env, args)
+    return windowed(run, env, args)
+
+
+def windowed(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
+    controller = pilot.controller_in_dream(run.controller_checkpoint, env.world)
+    if controller is None:
+        print(f"no trained controller in {run.checkpoints}: the keyboard stays in control")
+    print("arrows/WASD move (space fires in Atari), C: controller on/off, +/-: temperature, R: restart, Q: quit")
+    play_in_window(Player(env, keymap_for(env.world.game), controller, args.seed), args.scale, args.fps)
+    return 0
+
+
+def headless(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
+    player = pilot.controller_in_dream(run.controller_checkpoint, env.world)
+    if player is None:
+        print(f"no trained controller in {run.checkpoints}; a random exploration policy plays")
+        player = pilot.exploration(env.world, args.seed)
+    print(f"{player.name} plays {args.steps} steps in the dream of {env.world.env} at tau {env.temperature:.2f}")
+    played = play_dream(env, player, args.steps, args.seed)
+    for i, score in enumerate(played.scores, 1):
+        print(f"  episode {i}: score {score:.2f}")
+    print(f"  episode {len(played.scores) + 1} (still running): score {played.unfinished:.2f}")
+    if args.record:
+        save_video(args.record, upscale(played.frames, VIDEO_SCALE), fps=args.fps)
+        print(f"wrote {args.record} ({len(played.frames)} frames)")
+    return 0
+
+
+def side_by_side(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
+    player = pilot.controller_in_real_game(run.controller_checkpoint, env.world)
+    if player is None:
+        print(f"no trained controller in {run.checkpoints}; the exploration policy picks the actions")
+        player = pilot.exploration(env.world, args.seed)
+    pair = real_and_dream(env, player, args.steps, args.seed)
+    save_video(args.side_by_side, side_by_side_frames(pair, env.temperature), fps=args.fps)
+    errors = pair.errors
+    print(f"{player.name} acted for {len(errors) - 1} steps in the real game and the dream of {env.world.env}")
+    print(f"mean absolute pixel error per frame: {errors.mean():.2f} of 255 "
+          f"(first frame, V's reconstruction: {errors[0]:.2f})")
+    print(f"wrote {args.side_by_side} ({len(errors)} frames)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,123 @@
+"""Controllers: the paper's action mappings, save/load, CMA-ES that resumes where it was
+killed, and a transfer evaluation that really plays the real game."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+from agents.cmaes import CMAESSettings, ResumeError, read_log, train_cmaes
+from agents.controller import ControllerSpec, load_controller, save_controller
+from agents.evaluate import LatentController, evaluate_in_real_game
+from worldsim.world_model import WorldModel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_action_mappings_follow_the_paper():
+    doom = ControllerSpec.for_game(envs.info("Doom"), obs_dim=2)
+    assert doom.mode == "threshold" and doom.num_params == 3
+    obs = torch.tensor([[1.0, 0.0]] * 3)
+    params = torch.tensor([[-3.0, 0, 0], [0.0, 0, 0], [3.0, 0, 0]])  # tanh(-3) < -1/3 < tanh(0) < 1/3 < tanh(3)
+    assert doom.actions(params, obs).tolist() == [0, 1, 2]
+    car = ControllerSpec.for_game(envs.info("CarRacing"), obs_dim=2)
+    a = car.actions(torch.zeros(1, car.num_params), torch.zeros(1, 2))
+    assert torch.allclose(a, torch.tensor([[0.0, 0.5, 0.5]]))  # tanh 0 -> middle of each bound
+    pong = ControllerSpec.for_game(envs.info("Atari/Pong"), obs_dim=2)
+    assert pong.mode == "argmax" and pong.out_dim == envs.info("Atari/Pong").action_space.n
+
+
+def test_controller_round_trips_through_save_and_load(tmp_path):
+    spec = ControllerSpec.for_game(envs.info("CarRacing"), obs_dim=7)
+    params = np.random.default_rng(0).standard_normal(spec.num_params)
+    save_controller(tmp_path / "c.pt", "CarRacing", spec, params, {"generation": 4})
+    spec2, params2, meta = load_controller(tmp_path / "c.pt", env="CarRacing")
+    assert spec2 == spec and meta["generation"] == 4
+    np.testing.assert_array_equal(params2, params.astype(np.float32))
+    obs = torch.randn(3, 7)
+    p = torch.as_tensor(params2).expand(3, -1)
+    assert torch.equal(spec.actions(p, obs), spec2.actions(p, obs))
+
+
+def _sphere(candidates, generation):
+    return -((candidates - 0.5) ** 2).sum(axis=1)  # best at 0.5 everywhere
+
+
+def _train(out_dir, generations, saved):
+    settings = CMAESSettings(population=8, sigma0=0.3, generations=generations, eval_every=2, seed=7)
+    return train_cmaes(5, _sphere, lambda p: _sphere(p[None], 0), settings, out_dir,
+                       lambda p, info: saved.append((p, info)), progress=False)
+
+
+def test_cmaes_improves_and_resumes_exactly_where_it_stopped(tmp_path):
+    saved = []
+    straight = _train(tmp_path / "straight", 12, saved)
+    assert straight["history"][-1]["best"] > straight["history"][0]["best"]
+    assert saved and saved[-1][1]["eval_mean"] == max(s[1]["eval_mean"] for s in saved)
+
+    _train(tmp_path / "resumed", 5, [])
+    log = tmp_path / "resumed" / "cmaes.jsonl"
+    log.write_text(log.read_text() + '{"generation": 5, "dig')  # a line torn by a kill
+    resumed = _train(tmp_path / "resumed", 12, [])
+    assert [r["generation"] for r in resumed["history"]] == list(range(12))
+    assert [r["digest"] for r in resumed["history"]] == [r["digest"] for r in straight["history"]]
+
+
+def test_cmaes_refuses_to_resume_with_another_config(tmp_path):
+    _train(tmp_path, 3, [])
+    settings = CMAESSettings(population=10, sigma0=0.3, generations=5, seed=7)
+    with pytest.raises(ResumeError, match="does not replay"):
+        train_cmaes(5, _sphere, lambda p: _sphere(p[None], 0), settings, tmp_path, lambda p, i: None, progress=False)
+
+
+def test_killed_cmaes_process_resumes_at_the_generation_it_stopped(tmp_path):
+    code = (
+        "import time, numpy as np\n"
+        "from agents.cmaes import CMAESSettings, train_cmaes\n"
+        "def fit(c, g):\n"
+        "    time.sleep(0.3)\n"
+        "    return -((c - 0.5) ** 2).sum(axis=1)\n"
+        f"train_cmaes(5, fit, lambda p: np.zeros(2), CMAESSettings(population=8, sigma0=0.3, generations=50, seed=7),"
+        f" r'{tmp_path}', lambda p, i: None, progress=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    deadline = time.time() + 60
+    while len(read_log(tmp_path / "cmaes.jsonl")) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(read_log(tmp_path / "cmaes.jsonl"))
+    assert 3 <= done < 50
+    resumed = _train(tmp_path, done + 2, [])
+    assert [r["generation"] for r in resumed["history"]] == list(range(done + 2))
+    assert [r["digest"] for r in resumed["history"]] == [r["digest"] for r in _train(tmp_path / "ref", done + 2, [])["history"]]
+
+
+def test_real_game_evaluation_plays_the_real_game(smoke_runs):
+    """The score equals a hand-rolled loop over envs.make with the same seed and controller."""
+    world = WorldModel.load(smoke_runs["Doom"].root)
+    spec = ControllerSpec.for_game(world.game, world.obs_dim)
+    params = np.random.default_rng(1).standard_normal(spec.num_params).astype(np.float32) * 0.3
+    scores = evaluate_in_real_game(world, spec, params, [11, 12], workers=1)
+
+    expected = []
+    for seed in (11, 12):
+        env = envs.make("Doom")
+        controller = LatentController(world, spec, params, 1)
+        frame, _ = env.reset(seed=seed)
+        controller.reset(np.ones(1, dtype=bool))
+        total, done = 0.0, False
+        while not done:
+            frame, reward, terminated, truncated, _ = env.step(int(controller.act(frame[None])[0]))
+            total += reward
+            done = terminated or truncated
+        env.close()
+        expected.append(total)
+    assert scores.tolist() == expected
+    assert all(s > 1 for s in expected)

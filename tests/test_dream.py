@@ -1,0 +1,85 @@
+"""The dream behaves like a game: gymnasium's checker passes, the batched form matches the
+single one, and runs without V or M say which stage to run."""
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import worldsim  # noqa: F401  (registers worldsim/Dream-v0)
+from worldsim.dream import BatchedDream
+from worldsim.dream_env import DreamEnv, DreamVectorEnv
+from worldsim.run import RunDir, RunDirError
+from worldsim.world_model import WorldModel
+
+
+@pytest.mark.parametrize("env", ["Doom", "CarRacing"])
+def test_dream_env_passes_gymnasium_env_checker(smoke_runs, env):
+    dream = gym.make("worldsim/Dream-v0", run_dir=smoke_runs[env].root, temperature=1.15, render_mode="rgb_array")
+    check_env(dream.unwrapped, skip_render_check=False)
+    obs, _ = dream.reset(seed=0)
+    world = dream.unwrapped.world
+    assert obs.shape == (world.z_dim + world.mdnrnn.hidden,)
+    assert dream.render().shape == (64, 64, 3)
+
+
+def test_survival_game_pays_one_per_step_and_reward_game_pays_m_reward(smoke_runs):
+    doom = DreamEnv(smoke_runs["Doom"].root)
+    doom.reset(seed=0)
+    assert doom.step(1)[1] == 1.0
+    car = DreamEnv(smoke_runs["CarRacing"].root)
+    car.reset(seed=0)
+    reward = car.step(np.zeros(3, dtype=np.float32))[1]
+    out, _ = car.world.mdnrnn(car.dream.z[:, None] * 0, torch.zeros(1, 1, 3))  # a real number from M's head
+    assert isinstance(reward, float) and np.isfinite(reward) and np.isfinite(out.reward.item())
+
+
+def test_batched_and_single_dream_follow_the_same_trajectory_at_zero_temperature(smoke_runs):
+    world = WorldModel.load(smoke_runs["Doom"].root)
+    single = BatchedDream(world, 1, temperature=0.0, seed=3)
+    single.reset()
+    batched = BatchedDream(world, 5, temperature=0.0, seed=99)
+    batched.reset()
+    batched.z[:] = single.z  # same starting latent in every row
+    actions = [0, 2, 2, 1, 0, 0, 2, 1, 1, 2]
+    for a in actions:
+        s_obs, *_ = single.step(torch.tensor([a]))
+        b_obs, *_ = batched.step(torch.full((5,), a))
+        assert torch.allclose(b_obs, s_obs.expand(5, -1), atol=1e-5)
+
+
+def test_vector_env_steps_many_episodes_with_done_masks(smoke_runs):
+    vec = gym.make_vec("worldsim/Dream-v0", num_envs=6, run_dir=smoke_runs["Doom"].root,
+                       vectorization_mode="vector_entry_point", max_episode_steps=5)
+    obs, _ = vec.reset(seed=0)
+    assert obs.shape[0] == 6
+    for step in range(5):
+        obs, reward, terminated, truncated, _ = vec.step(np.ones(6, dtype=np.int64))
+    assert (terminated | truncated).all(), "every episode ends at the 5-step cap"
+    obs, reward, terminated, truncated, _ = vec.step(np.ones(6, dtype=np.int64))
+    assert not (terminated | truncated).any() and (reward == 0).all(), "NEXT_STEP autoreset restarts them"
+
+
+def test_wrong_action_raises_gymnasiums_error(smoke_runs):
+    env = DreamEnv(smoke_runs["CarRacing"].root)
+    env.reset(seed=0)
+    with pytest.raises(gym.error.InvalidAction):
+        env.step(np.zeros(5, dtype=np.float32))
+    doom = DreamEnv(smoke_runs["Doom"].root)
+    doom.reset(seed=0)
+    with pytest.raises(gym.error.InvalidAction):
+        doom.step(7)
+
+
+def test_run_dir_without_m_names_the_stage_to_run(smoke_runs, tmp_path):
+    source = smoke_runs["Doom"]
+    run = RunDir(tmp_path)
+    run.root.mkdir(exist_ok=True)
+    run.config_path.write_bytes(source.config_path.read_bytes())
+    run.checkpoints.mkdir()
+    run.vae_checkpoint.write_bytes(source.vae_checkpoint.read_bytes())
+    with pytest.raises(RunDirError, match="train_mdnrnn.py"):
+        DreamEnv(run.root)
+    run.vae_checkpoint.unlink()
+    with pytest.raises(RunDirError, match="train_vae.py"):
+        DreamVectorEnv(4, run.root)

@@ -1,0 +1,246 @@
+"""GameGAN: every component's shapes, the memory's attention arithmetic, the warm-up schedule,
+that training lowers its losses on a fixed batch, that a saved model reloads exactly, and that
+the training loop on a real (tiny) Doom run resumes where it stopped."""
+import copy
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from worldsim.checkpoint import CheckpointError
+from worldsim.config import GameGANConfig, make_config, resolve
+from worldsim.data.collect import collect
+from worldsim.logger import read_scalars
+from worldsim.models.gamegan import GameGAN
+from worldsim.models.gamegan.discriminators import (ActionDiscriminator, Discriminators, FrameDiscriminator,
+                                                    TemporalDiscriminator)
+from worldsim.models.gamegan.dynamics import DynamicsEngine
+from worldsim.models.gamegan.losses import discriminator_loss, wrong_actions
+from worldsim.models.gamegan.memory import Memory
+from worldsim.models.gamegan.renderer import SimpleRenderer, SpecializedRenderer
+from worldsim.run import RunDir
+from worldsim.training.gamegan import GameGANTrainer, gamegan_checkpoint, load_gamegan, train_gamegan, warm_up_at
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny convolutions on a shared 2-core machine run many times faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny() -> GameGANConfig:
+    return copy.deepcopy(make_config("Doom", "smoke").gamegan)
+
+
+def test_component_shapes():
+    b = 3
+    dyn = DynamicsEngine(hidden=16, action_dim=3, noise_dim=4, read_dim=8, channels=4, action_embed=8)
+    h, c = dyn.initial_state(torch.rand(b, 3, 64, 64))
+    h, c = dyn(h, c, torch.rand(b, 3, 64, 64), torch.eye(3)[[0, 1, 2]], torch.randn(b, 4), torch.randn(b, 8))
+    assert h.shape == c.shape == (b, 16)
+
+    mem = Memory(5, 7, 8, hidden=16, action_dim=3, discrete_actions=True, flip_pairs=[(0, 2)])
+    memory, alpha = mem.initial_state(b, "cpu")
+    assert memory.shape == (b, 35, 8) and alpha.shape == (b, 5, 7) and alpha[:, 2, 3].eq(1).all()
+    alpha = mem.attend(alpha, torch.eye(3), h)
+    memory = mem.write(memory, alpha, h)
+    assert memory.shape == (b, 35, 8) and mem.read(memory, alpha).shape == (b, 8)
+
+    assert SimpleRenderer(16, 8, channels=4)(h, torch.randn(b, 8))["frame"].shape == (b, 3, 64, 64)
+    out = SpecializedRenderer(16, 8, channels=4, components=3, type_dim=4, attribute_dim=4, map_size=8)(
+        h, torch.randn(b, 8))
+    assert out["frame"].shape == (b, 3, 64, 64) and out["components"].shape == (b, 3, 3, 64, 64)
+    assert out["masks"].shape == (b, 3, 1, 64, 64) and out["sketch"].shape == (b, 3, 1, 8, 8)
+    torch.testing.assert_close(out["masks"].sum(1), torch.ones(b, 1, 64, 64))
+    assert out["frame"].min() >= 0 and out["frame"].max() <= 1
+
+    logits, features = FrameDiscriminator(4)(torch.rand(b, 3, 64, 64))
+    assert logits.shape == (b,) and [f.shape[-1] for f in features] == [32, 16, 8, 4]
+    d = ActionDiscriminator(action_dim=3, noise_dim=4, channels=4)(
+        torch.rand(b, 3, 64, 64), torch.rand(b, 3, 64, 64), torch.eye(3), wrong_action=torch.eye(3)[[1, 2, 0]])
+    assert d["logit"].shape == d["wrong_logit"].shape == (b,)
+    assert d["action"].shape == (b, 3) and d["noise"].shape == (b, 4)
+    scales = TemporalDiscriminator(4, scales=3)(torch.rand(b, 5, 3, 64, 64))
+    assert len(scales) == 3 and all(s.shape[0] == b and s.shape[1] > 0 for s in scales)
+
+
+def test_rollout_and_dream_step_shapes():
+    gc = tiny()
+    model = GameGAN(gc, action_dim=3, discrete_actions=True, flip_pairs=[(0, 2)])
+    frames = torch.randint(0, 256, (2, 7, 64, 64, 3), dtype=torch.uint8)  # channel-last uint8 is accepted
+    out = model.rollout(frames, torch.randint(0, 3, (2, 6)), warm_up=3, cycle=True)
+    assert out["frames"].shape == out["inputs"].shape == out["cycle_static"].shape == (2, 6, 3, 64, 64)
+    assert out["masks"].shape == (2, 6, 2, 1, 64, 64) and out["alphas"].shape == (2, 6, 5, 5)
+    assert out["hidden"].shape == (2, 6, gc.hidden) and out["noise"].shape == (2, 6, gc.noise_dim)
+    real = frames.permute(0, 1, 4, 2, 3).float() / 255
+    assert torch.equal(out["inputs"][:, :3], real[:, :3])  # warm-up steps read the real frames
+    assert torch.equal(out["inputs"][:, 3:], out["frames"][:, 2:-1])  # later steps read their own
+    state = model.init_state(frames[:, 0])
+    state, step = model.step(state, torch.tensor([0, 2]))
+    assert state.frame.shape == step["frame"].shape == (2, 3, 64, 64)
+    continuous = GameGAN(dataclasses.replace(gc, memory=False, renderer="simple"), action_dim=3, discrete_actions=False)
+    assert continuous.rollout(frames, torch.rand(2, 6, 3), warm_up=0)["frames"].shape == (2, 6, 3, 64, 64)
+
+
+def test_memory_attention_stays_a_distribution():
+    torch.manual_seed(0)
+    mem = Memory(5, 5, 4, hidden=8, action_dim=3, discrete_actions=True, flip_pairs=[(0, 2)])
+    _, alpha = mem.initial_state(4, "cpu")
+    for _ in range(60):
+        alpha = mem.attend(alpha, torch.eye(3)[torch.randint(0, 3, (4,))], torch.randn(4, 8) * 3)
+    assert alpha.min() >= 0
+    torch.testing.assert_close(alpha.sum((1, 2)), torch.ones(4))
+
+
+def test_flipped_kernel_moves_right_then_back():
+    mem = Memory(5, 5, 4, hidden=8, action_dim=3, discrete_actions=True, flip_pairs=[(0, 2)])
+    with torch.no_grad():
+        last = mem.kernel[-1]
+        last.weight.zero_()
+        last.bias.fill_(-30.0)
+        last.bias[1 * 3 + 2] = 30.0  # kernel entry [1 + dy, 1 + dx] = [1, 2]: one cell right
+        mem.gate.weight.zero_()
+        mem.gate.bias.fill_(30.0)  # always move
+    _, start = mem.initial_state(1, "cpu")
+    h = torch.zeros(1, 8)
+    right = mem.attend(start, torch.eye(3)[[0]], h)
+    assert right[0, 2, 3] > 0.999 and right[0, 2, 2] < 1e-3
+    back = mem.attend(right, torch.eye(3)[[2]], h)
+    torch.testing.assert_close(back, start, atol=1e-4, rtol=0)
+    blocked = start
+    for _ in range(5):  # the border stops the attention instead of losing or wrapping it
+        blocked = mem.attend(blocked, torch.eye(3)[[0]], h)
+    assert blocked[0, 2, 4] > 0.999
+
+
+def test_warm_up_schedule():
+    values = [warm_up_at(step, 16, 100) for step in range(0, 300, 5)]
+    assert values[0] == 16 and values[-1] == 0 and min(values) == 0
+    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert warm_up_at(100, 16, 100) == 0 and warm_up_at(10_000, 16, 100) == 0
+
+
+def fixed_batch(batch: int = 2, steps: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth moving blob over a dark floor: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    frames = np.zeros((batch, steps + 1, 64, 64, 3), dtype=np.uint8)
+    frames[..., 40:, :, 1] = 90
+    for b in range(batch):
+        for t in range(steps + 1):
+            x = 10 + 6 * t + 8 * b
+            frames[b, t, 20:30, x : x + 10] = (220, 60, 40)
+    return frames, rng.integers(0, 3, (batch, steps))
+
+
+def test_training_steps_lower_fixed_batch_losses():
+    torch.manual_seed(0)
+    gc = dataclasses.replace(tiny(), clip_len=3, warm_up=3, lr=1e-3, r1_every=1, recon_weight=1.0)
+    trainer = GameGANTrainer(gc, 3, True, [(0, 2)], torch.device("cpu"))
+    frames, actions = fixed_batch()
+    recon = [trainer.train_step(frames, actions, warm_up=3)["recon"] for _ in range(30)]
+    assert np.mean(recon[-3:]) < 0.5 * recon[0], recon
+
+    ds = Discriminators(action_dim=3, noise_dim=gc.noise_dim, channels=4, temporal_scales=2)
+    optimizer = torch.optim.Adam(ds.parameters(), lr=1e-3, betas=(0.0, 0.9))
+    real = torch.as_tensor(frames).permute(0, 1, 4, 2, 3).float() / 255
+    fake = torch.rand(2, 3, 3, 64, 64)
+    a = torch.as_tensor(actions)
+    encoded = torch.eye(3)[a]
+    noise = torch.randn(2, 3, gc.noise_dim)
+    wrong = torch.eye(3)[wrong_actions(a, 3, True)]
+    losses = []
+    for _ in range(6):
+        loss, _ = discriminator_loss(ds(real, fake, real[:, :-1], encoded, wrong, r1=True), a, noise, gc, True)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0], losses
+
+
+def test_wrong_actions_never_match_the_taken_ones():
+    a = torch.randint(0, 3, (50, 7))
+    assert (wrong_actions(a, 3, True) != a).all()
+
+
+@pytest.fixture(scope="module")
+def tiny_doom_run(tmp_path_factory):
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    run = RunDir(tmp_path_factory.mktemp("gamegan_run"))
+    cfg = resolve(make_config("Doom/TakeCover", "smoke"), "doom")
+    run.open(cfg)
+    collect(cfg.env, run.episodes, 3, workers=1, max_steps=40, progress=False)
+    return run, cfg
+
+
+def test_training_runs_and_resumes_where_it_stopped(tiny_doom_run):
+    run, cfg = tiny_doom_run
+    cfg = copy.deepcopy(cfg)
+    cfg.gamegan.steps = 4
+    first = train_gamegan(run, cfg, torch.device("cpu"), progress=False)
+    cfg.gamegan.steps = 6
+    report = train_gamegan(run, cfg, torch.device("cpu"), progress=False)
+    steps = [r["step"] for r in read_scalars(run.logs / "gamegan.jsonl") if "d_loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    for metrics in (first, report):
+        assert np.isfinite([metrics["d_loss"], metrics["g_loss"], metrics["val_one_step_mse"],
+                            metrics["val_open_loop_mse"], metrics["steps_per_second"]]).all()
+    assert (run.root / report["samples"]).stat().st_size > 1000
+    model, meta = load_gamegan(gamegan_checkpoint(run), env=cfg.env)
+    assert meta["flip_pairs"] == [[0, 2]] and meta["history"]["latest"]["step"] == 6
+
+    cfg.gamegan.hidden *= 2
+    with pytest.raises(CheckpointError, match="gamegan.hidden=32"):
+        train_gamegan(run, cfg, torch.device("cpu"), progress=False)
+
+
+def test_saved_gamegan_reloads_bit_identically(tiny_doom_run, tmp_path):
+    from worldsim.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    trainer = GameGANTrainer(tiny(), 3, True, [(0, 2)], torch.device("cpu"))
+    frames, actions = fixed_batch(steps=6)
+    trainer.train_step(frames, actions, warm_up=2)  # weights and optimizer state off their initial values
+    path = tmp_path / "gamegan.pt"
+    meta = {"gamegan": dataclasses.asdict(trainer.gc), "action_dim": 3, "discrete_actions": True,
+            "flip_pairs": [[0, 2]]}
+    save_checkpoint(path, kind="gamegan", env="Doom/TakeCover", model=trainer.model_dict(), meta=meta,
+                    state=trainer.state_dict())
+    loaded, _ = load_gamegan(path, env="Doom/TakeCover")
+    noise = torch.randn(2, 6, trainer.gc.noise_dim)
+    trainer.generator.eval()
+    with torch.no_grad():
+        a = trainer.generator.rollout(frames, torch.as_tensor(actions), 2, noise)
+        b = loaded.rollout(frames, torch.as_tensor(actions), 2, noise)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(CheckpointError, match="expected 'vae'"):
+        from worldsim.training.vae import load_vae
+
+        load_vae(path)
+
+
+def test_script_trains_a_new_run_with_overrides(tiny_doom_run, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from worldsim.io import read_json
+
+    source, _ = tiny_doom_run
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / "episodes").symlink_to(source.episodes, target_is_directory=True)
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "train_gamegan.py"), "--env", "Doom", "--preset", "smoke",
+         "--run-dir", str(root), "--gamegan.steps", "2", "--gamegan.renderer", "simple", "--no-progress"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stage = read_json(root / "report.json")["stages"]["gamegan"]
+    assert stage["status"] == "complete" and stage["val_open_loop_mse"] > 0
+    assert read_json(root / "config.json")["gamegan"]["renderer"] == "simple"

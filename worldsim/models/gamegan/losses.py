@@ -1,0 +1,123 @@
+"""GameGAN's losses, as pure functions of model outputs: hinge GAN losses for the three
+discriminators, action and noise reconstruction, feature matching, pixel reconstruction, the
+memory cycle loss, the mask sparsity penalty and the R1 gradient penalty (paper, Sec. 3.4-3.5)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from worldsim.config import GameGANConfig
+from worldsim.models.gamegan.discriminators import Discriminators
+
+
+def d_hinge(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def g_hinge(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+def action_loss(predicted: torch.Tensor, actions: torch.Tensor, discrete: bool) -> torch.Tensor:
+    """Cross-entropy of action logits (n, A) against indices (n,); MSE for continuous actions (n, A)."""
+    if discrete:
+        return F.cross_entropy(predicted.float(), actions.long())
+    return F.mse_loss(predicted.float(), actions.float())
+
+
+def noise_loss(predicted: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(predicted.float(), noise.float())
+
+
+def feature_matching(fake: list[torch.Tensor], real: list[torch.Tensor]) -> torch.Tensor:
+    """L1 between a discriminator's features of each generated frame and of its real counterpart,
+    averaged over levels (paired, as the generated clip follows the real one)."""
+    return sum(F.l1_loss(f.float(), r.float().detach()) for f, r in zip(fake, real)) / len(fake)
+
+
+def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor, norm: str) -> torch.Tensor:
+    if norm == "l2":
+        return F.mse_loss(fake.float(), real.float())
+    if norm == "l1":
+        return F.l1_loss(fake.float(), real.float())
+    raise ValueError(f"gamegan.recon_norm must be 'l2' or 'l1', not '{norm}'")
+
+
+def cycle_loss(reread_static: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+    """L1 between the static component re-rendered from the final memory and as rendered during
+    the rollout: what was written at a place must still be there when read back."""
+    return F.l1_loss(reread_static.float(), static.float())
+
+
+def mask_sparsity(masks: torch.Tensor) -> torch.Tensor:
+    """L1 of the dynamic components' masks (batch, T, K, 1, 64, 64); component 0 is static.
+    Masks are non-negative, so L1 is their mean."""
+    return masks[:, :, 1:].float().mean()
+
+
+def wrong_actions(actions: torch.Tensor, action_dim: int, discrete: bool,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Actions that did not cause the transitions: for discrete games another action, never the
+    taken one (a permutation often keeps it when there are 3 actions); for continuous games the
+    batch's actions permuted. Same shape as `actions`."""
+    if discrete:
+        offset = torch.randint(1, action_dim, actions.shape, device=actions.device, generator=generator)
+        return (actions.long() + offset) % action_dim
+    flat = actions.flatten(0, -2)
+    perm = torch.randperm(len(flat), device=actions.device, generator=generator)
+    return flat[perm].view_as(actions)
+
+
+def discriminator_loss(outputs: dict[str, torch.Tensor], actions: torch.Tensor, noise: torch.Tensor,
+                       cfg: GameGANConfig, discrete: bool) -> tuple[torch.Tensor, dict[str, float]]:
+    """Discriminators.forward outputs -> total D loss and its parts. A real transition under a wrong
+    action counts as fake for the action-conditioned D (half of its fake term); actions are
+    reconstructed from real transitions only, noise from generated ones."""
+    frame = d_hinge(outputs["frame_real"], outputs["frame_fake"])
+    action = F.relu(1 - outputs["action_real"]).mean() + 0.5 * (
+        F.relu(1 + outputs["action_fake"]).mean() + F.relu(1 + outputs["action_wrong"]).mean())
+    temporal = sum(d_hinge(r, f) for r, f in zip(outputs["temporal_real"], outputs["temporal_fake"]))
+    temporal = temporal / len(outputs["temporal_real"])
+    action_rec = action_loss(outputs["action_pred_real"], actions.flatten(0, 1), discrete)
+    noise_rec = noise_loss(outputs["noise_pred_fake"], noise.flatten(0, 1))
+    total = frame + action + temporal + cfg.action_weight * action_rec + cfg.noise_weight * noise_rec
+    parts = {"d_frame": frame, "d_action": action, "d_temporal": temporal, "d_action_rec": action_rec,
+             "d_noise_rec": noise_rec}
+    if "r1" in outputs:  # lazy regularisation: every r1_every steps, scaled by r1_every
+        parts["r1"] = outputs["r1"]
+        total = total + 0.5 * cfg.r1_gamma * cfg.r1_every * outputs["r1"]
+    return total, {k: v.item() for k, v in parts.items()}
+
+
+def generator_loss(ds: Discriminators, real: torch.Tensor, actions: torch.Tensor, encoded_actions: torch.Tensor,
+                   out: dict[str, torch.Tensor], cfg: GameGANConfig,
+                   discrete: bool) -> tuple[torch.Tensor, dict[str, float]]:
+    """G's loss for a rollout `out` of the real clip `real` (batch, T+1, 3, 64, 64): hinge terms of
+    all three discriminators, feature matching, action and noise reconstruction on generated
+    transitions, pixel reconstruction, and (when present) the cycle loss and mask sparsity."""
+    fake, inputs = out["frames"], out["inputs"]  # (batch, T, 3, 64, 64)
+    frame_logits, fake_features = ds.frame(fake.flatten(0, 1))
+    with torch.no_grad():
+        real_features = ds.frame(real[:, 1:].flatten(0, 1))[1]
+    transitions = ds.action(inputs.flatten(0, 1), fake.flatten(0, 1), encoded_actions.flatten(0, 1))
+    temporal = ds.temporal(torch.cat([real[:, :1], fake], dim=1))
+    parts = {
+        "g_frame": g_hinge(frame_logits),
+        "g_action": g_hinge(transitions["logit"]),
+        "g_temporal": sum(g_hinge(t) for t in temporal) / len(temporal),
+        "feature_match": feature_matching(fake_features, real_features),
+        "g_action_rec": action_loss(transitions["action"], actions.flatten(0, 1), discrete),
+        "g_noise_rec": noise_loss(transitions["noise"], out["noise"].flatten(0, 1)),
+        "recon": reconstruction_loss(fake, real[:, 1:], cfg.recon_norm),
+    }
+    weights = {"feature_match": cfg.feature_match_weight, "g_action_rec": cfg.action_weight,
+               "g_noise_rec": cfg.noise_weight, "recon": cfg.recon_weight}
+    if "cycle_static" in out:
+        parts["cycle"] = cycle_loss(out["cycle_static"], out["components"][:, :, 0])
+        weights["cycle"] = cfg.cycle_weight
+    if "masks" in out:
+        parts["mask_l1"] = mask_sparsity(out["masks"])
+        weights["mask_l1"] = cfg.mask_weight
+    total = sum(weights.get(k, 1.0) * v for k, v in parts.items())
+    return total, {k: v.item() for k, v in parts.items()}
+

@@ -1,0 +1,107 @@
+"""GameGAN's rendering engines: state -> next frame (batch, 3, 64, 64) with values in [0, 1]
+(a sigmoid, the range worldsim's frames use everywhere). `SimpleRenderer` decodes [h_t, m_t]
+with one deconv stack. `SpecializedRenderer` draws K components (component 0 static, from the
+memory read m_t; the others dynamic, from h_t), each from a type vector v^k, an object map O^k
+and an attribute map A^k; a rough sketch per component, normalised over components at low
+resolution, decides who is in front, and full-resolution fine masks eta^k refine it:
+x = sum_k eta^k * X^k (paper, Sec. 3.3)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def upsampler(widths: list[int]) -> nn.Sequential:
+    """Stride-2 transposed convs doubling the side once per step: widths[0] -> ... -> widths[-1]."""
+    layers: list[nn.Module] = []
+    for a, b in zip(widths, widths[1:]):
+        layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def _doublings(size_from: int, size_to: int) -> int:
+    n = math.log2(size_to / size_from)
+    if n < 0 or n != int(n):
+        raise ValueError(f"cannot upsample {size_from}x{size_from} to {size_to}x{size_to} by doubling")
+    return int(n)
+
+
+class SimpleRenderer(nn.Module):
+    def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32):
+        super().__init__()
+        c = channels
+        self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
+        self.up = upsampler([8 * c, 4 * c, 2 * c, c])  # 4x4 -> 32x32
+        self.out = nn.ConvTranspose2d(c, 3, 4, stride=2, padding=1)  # -> 64x64
+
+    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """h (batch, hidden), read (batch, read_dim) or None -> {'frame': (batch, 3, 64, 64)}."""
+        x = h if read is None else torch.cat([h, read], dim=-1)
+        x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
+        return {"frame": torch.sigmoid(self.out(self.up(x)))}
+
+
+class RenderComponent(nn.Module):
+    """One component k: its type vector, object and attribute maps, rough-sketch logit and its
+    own full-resolution image X^k. X^k depends on this component's input alone, so a component
+    can be re-rendered from memory (the cycle loss) or swapped between models."""
+
+    def __init__(self, in_dim: int, channels: int, type_dim: int, attribute_dim: int, map_size: int):
+        super().__init__()
+        c4 = 4 * channels
+        self.type_vector = nn.Linear(in_dim, type_dim)  # v^k
+        self.fc = nn.Linear(in_dim, c4 * 16)
+        self.maps = nn.Sequential(
+            upsampler([c4] * (_doublings(4, map_size) + 1)),
+            nn.Conv2d(c4, 1 + attribute_dim, 3, padding=1),  # [O^k | A^k] at map_size
+        )
+        self.features = nn.Sequential(nn.Conv2d(type_dim + attribute_dim, c4, 3, padding=1), nn.ReLU())
+        self.sketch = nn.Conv2d(c4, 1, 1)  # rough-sketch logit
+        n = _doublings(map_size, 64)
+        widths = [max(channels, c4 >> i) for i in range(n + 1)]
+        self.decoder = upsampler(widths)
+        self.image = nn.Conv2d(widths[-1], 3, 3, padding=1)  # X^k
+        self.refine = nn.Conv2d(widths[-1], 1, 3, padding=1)  # fine-mask correction to the sketch
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (batch, in_dim) -> image X^k (batch, 3, 64, 64), sketch logit (batch, 1, N, N),
+        fine-mask correction (batch, 1, 64, 64)."""
+        v = self.type_vector(x)  # (batch, type_dim)
+        maps = self.maps(F.relu(self.fc(x)).view(len(x), -1, 4, 4))
+        objects, attributes = torch.sigmoid(maps[:, :1]), maps[:, 1:]  # O^k (batch, 1, N, N), A^k
+        f = self.features(torch.cat([objects * v[:, :, None, None], attributes], dim=1))  # (batch, 4c, N, N)
+        g = self.decoder(f)
+        return torch.sigmoid(self.image(g)), self.sketch(f), self.refine(g)
+
+
+class SpecializedRenderer(nn.Module):
+    def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
+                 type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16):
+        """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
+        components 1..K-1 are dynamic and read the hidden state."""
+        super().__init__()
+        if components < 2:
+            raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
+        self.read_dim = read_dim
+        dims = [read_dim or hidden] + [hidden] * (components - 1)
+        self.parts = nn.ModuleList(RenderComponent(d, channels, type_dim, attribute_dim, map_size) for d in dims)
+
+    def render_static(self, read: torch.Tensor) -> torch.Tensor:
+        """The static component's image X^0 (batch, 3, 64, 64) from a memory read alone."""
+        return self.parts[0](read)[0]
+
+    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """h (batch, hidden), read (batch, read_dim) or None -> frame (batch, 3, 64, 64), masks
+        eta (batch, K, 1, 64, 64) summing to 1 over K, components X (batch, K, 3, 64, 64), sketch
+        (batch, K, 1, N, N) the rough masks."""
+        inputs = [read if self.read_dim else h] + [h] * (len(self.parts) - 1)
+        images, sketches, refines = zip(*(part(x) for part, x in zip(self.parts, inputs)))
+        components = torch.stack(images, dim=1)
+        rough = F.log_softmax(torch.stack(sketches, dim=1), dim=1)  # (batch, K, 1, N, N)
+        up = F.interpolate(rough.flatten(0, 1), size=(64, 64), mode="bilinear", align_corners=False)
+        masks = F.softmax(up.view(len(h), -1, 1, 64, 64) + torch.stack(refines, dim=1), dim=1)
+        return {"frame": (masks * components).sum(1), "masks": masks, "components": components,
+                "sketch": rough.exp()}

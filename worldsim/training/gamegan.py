@@ -1,0 +1,330 @@
+"""Train GameGAN on clips of the recorded episodes: one discriminator step per generator step,
+hinge losses, Adam (0, 0.9), teacher-forced warm-up decaying to 0; mixed precision on CUDA and
+DistributedDataParallel under torchrun (only rank 0 writes files). Resumable from
+checkpoints/gamegan.pt; writes gamegan_samples.png (real vs generated clip, error, components
+and masks) at every evaluation."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+import envs
+from worldsim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldsim.config import Config, GameGANConfig
+from worldsim.data.clips import fixed_clips, iter_clip_batches
+from worldsim.data.episodes import list_episodes
+from worldsim.data.frames import split_episodes
+from worldsim.logger import ScalarLogger
+from worldsim.media import image_grid, save_png
+from worldsim.models.gamegan.discriminators import Discriminators
+from worldsim.models.gamegan.losses import discriminator_loss, generator_loss, wrong_actions
+from worldsim.models.gamegan.model import GameGAN, as_frames
+from worldsim.models.vae import tensor_to_frames
+from worldsim.run import RunDir
+from worldsim.training import check_finite
+
+OPPOSITE_ACTIONS: dict[str, list[tuple[int, int]]] = {"Doom/TakeCover": [(0, 2)]}  # left / stay / right
+"""flip_pairs 'auto': games whose discrete actions include a left/right pair (index order as in envs)."""
+
+ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_embed", "memory", "memory_height",
+                       "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
+                       "map_size", "temporal_scales")
+"""GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values."""
+
+
+VAL_METRICS = ("one_step_mse", "open_loop_mse", "copy_last_frame_mse")
+
+
+def gamegan_checkpoint(run: RunDir) -> Path:
+    return run.checkpoints / "gamegan.pt"
+
+
+def warm_up_at(step: int, start: int, decay_steps: int) -> int:
+    """Teacher-forced steps at training step `step`: `start`, decayed linearly to 0 at `decay_steps`."""
+    if decay_steps <= 0:
+        return max(0, start)
+    return max(0, math.ceil(start * (1 - step / decay_steps)))
+
+
+def parse_flip_pairs(text: str, env: str, action_dim: int, discrete: bool) -> list[tuple[int, int]]:
+    """'auto' (the game's own pairs), 'none' / '' or 'i:j,k:l' -> [(i, j), ...]."""
+    text = text.strip().lower()
+    if text == "auto":
+        return OPPOSITE_ACTIONS.get(envs.canonical_name(env), []) if discrete else []
+    if text in ("", "none"):
+        return []
+    try:
+        pairs = [tuple(int(i) for i in pair.split(":")) for pair in text.split(",")]
+    except ValueError:
+        raise ValueError(f"gamegan.flip_pairs '{text}' is not 'auto', 'none' or 'i:j,k:l'") from None
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"gamegan.flip_pairs '{text}' is not 'auto', 'none' or 'i:j,k:l'")
+    return pairs
+
+
+def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> tuple[GameGAN, dict]:
+    """The generator of a GameGAN checkpoint (eval mode) and the checkpoint's metadata."""
+    ckpt = load_checkpoint(path, kind="gamegan", env=env)
+    m = ckpt["meta"]
+    model = GameGAN(GameGANConfig(**m["gamegan"]), m["action_dim"], m["discrete_actions"], m["flip_pairs"])
+    model.load_state_dict(_submodule(ckpt["model"], "generator."))
+    return model.to(device).eval(), m
+
+
+def _submodule(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+
+class GameGANTrainer:
+    """Generator, discriminators, their optimizers and the mixed-precision scaler; `train_step`
+    does one D step and one G step on a batch of clips."""
+
+    def __init__(self, gc: GameGANConfig, action_dim: int, discrete: bool, flip_pairs: list[tuple[int, int]],
+                 device: torch.device, distributed: bool = False):
+        self.gc, self.discrete, self.device = gc, discrete, device
+        self.generator = GameGAN(gc, action_dim, discrete, flip_pairs).to(device)
+        self.discriminators = Discriminators(action_dim, gc.noise_dim, gc.d_channels, gc.temporal_scales).to(device)
+        betas = (gc.beta1, gc.beta2)
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=gc.lr, betas=betas)
+        self.d_optimizer = torch.optim.Adam(self.discriminators.parameters(), lr=gc.lr, betas=betas)
+        if gc.amp_dtype not in ("bf16", "fp16"):
+            raise ValueError(f"gamegan.amp_dtype must be bf16 or fp16, not '{gc.amp_dtype}'")
+        self.amp = gc.mixed_precision and device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if gc.amp_dtype == "bf16" else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.g, self.d = self.generator, self.discriminators
+        if distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            self.g = DistributedDataParallel(self.generator, device_ids=ids)
+            self.d = DistributedDataParallel(self.discriminators, device_ids=ids)
+        self.step = 0
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+
+    def train_step(self, frames, actions, warm_up: int) -> dict[str, float]:
+        """frames (batch, T+1, 64, 64, 3) uint8 and actions (batch, T[, action_dim]) of real clips
+        -> the losses' parts (floats). One rollout serves both steps: D learns on it detached,
+        then G's loss is taken through the updated discriminators."""
+        real = as_frames(torch.as_tensor(frames, device=self.device))  # (batch, T+1, 3, 64, 64)
+        actions = torch.as_tensor(actions, device=self.device)
+        self.generator.train()
+        self.discriminators.train()
+        with self.autocast():
+            out = self.g(real, actions, warm_up, cycle=True)
+        d_loss, d_parts = self._discriminator_step(real, actions, out)
+        g_loss, g_parts = self._generator_step(real, actions, out)
+        self.scaler.update()
+        self.step += 1
+        return {"d_loss": d_loss, "g_loss": g_loss, **d_parts, **g_parts}
+
+    def _discriminator_step(self, real, actions, out) -> tuple[float, dict[str, float]]:
+        gc = self.gc
+        encoded = self.generator.encode_actions(actions)
+        wrong = self.generator.encode_actions(wrong_actions(actions, self.generator.action_dim, self.discrete))
+        self.discriminators.requires_grad_(True)
+        with self.autocast():
+            d_out = self.d(real, out["frames"].detach(), out["inputs"].detach(), encoded, wrong,
+                           r1=gc.r1_gamma > 0 and self.step % gc.r1_every == 0)
+            loss, parts = discriminator_loss(d_out, actions, out["noise"], gc, self.discrete)
+        self.d_optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.d_optimizer)
+        return loss.item(), parts
+
+    def _generator_step(self, real, actions, out) -> tuple[float, dict[str, float]]:
+        # G's loss goes through the discriminators themselves, not their DDP wrapper: their
+        # gradients here are not wanted, so they are frozen and nothing is all-reduced for them.
+        self.discriminators.requires_grad_(False)
+        with self.autocast():
+            loss, parts = generator_loss(self.discriminators, real, actions, self.generator.encode_actions(actions),
+                                         out, self.gc, self.discrete)
+        self.g_optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.g_optimizer)
+        return loss.item(), parts
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "g_optimizer": self.g_optimizer.state_dict(),
+                "d_optimizer": self.d_optimizer.state_dict(), "scaler": self.scaler.state_dict()}
+
+    def model_dict(self) -> dict[str, torch.Tensor]:
+        return {**{f"generator.{k}": v for k, v in self.generator.state_dict().items()},
+                **{f"discriminators.{k}": v for k, v in self.discriminators.state_dict().items()}}
+
+    def load(self, model: dict[str, torch.Tensor], state: dict) -> None:
+        self.generator.load_state_dict(_submodule(model, "generator."))
+        self.discriminators.load_state_dict(_submodule(model, "discriminators."))
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        for group in [*self.g_optimizer.param_groups, *self.d_optimizer.param_groups]:
+            group["lr"] = self.gc.lr  # a learning rate overridden on resume takes effect
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+
+
+@torch.no_grad()
+def evaluate_gamegan(model: GameGAN, frames: np.ndarray, actions: np.ndarray, device, batch: int = 16) -> dict:
+    """Held-out pixel MSE with the noise at its mean (z = 0): one-step (every step reads the real
+    x_t) and open-loop (only x_0 is real), and copying x_t as x_{t+1} for reference."""
+    model.eval()
+    sums = dict.fromkeys(VAL_METRICS, 0.0)
+    for start in range(0, len(frames), batch):
+        real = as_frames(torch.as_tensor(frames[start : start + batch], device=device))
+        a = torch.as_tensor(actions[start : start + batch], device=device)
+        noise = torch.zeros(*a.shape[:2], model.config.noise_dim, device=device)
+        target = real[:, 1:]
+        for key, warm in (("one_step_mse", a.shape[1]), ("open_loop_mse", 1)):
+            sums[key] += (model.rollout(real, a, warm, noise)["frames"] - target).pow(2).mean().item() * len(real)
+        sums["copy_last_frame_mse"] += (real[:, :-1] - target).pow(2).mean().item() * len(real)
+    return {k: v / len(frames) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def sample_grid(model: GameGAN, frames: np.ndarray, actions: np.ndarray, warm_up: int, device,
+                max_frames: int = 16) -> np.ndarray:
+    """One held-out clip: real x_1..x_T, generated (teacher-forced frames framed in green), the
+    absolute error, then each component's image and mask (specialized renderer)."""
+    model.eval()
+    real = as_frames(torch.as_tensor(frames[:1], device=device))
+    a = torch.as_tensor(actions[:1], device=device)
+    out = model.rollout(real, a, warm_up, torch.zeros(1, a.shape[1], model.config.noise_dim, device=device))
+    n = min(max_frames, a.shape[1])
+    generated = tensor_to_frames(out["frames"][0, :n])
+    forced = min(max(1, warm_up), n)  # x_0 is always real
+    generated[:forced, [0, 1, -2, -1], :] = (0, 200, 0)
+    generated[:forced, :, [0, 1, -2, -1]] = (0, 200, 0)
+    target = real[0, 1 : n + 1]
+    rows = [tensor_to_frames(target), generated, tensor_to_frames((out["frames"][0, :n] - target).abs())]
+    if "components" in out:
+        for k in range(out["components"].shape[2]):
+            rows.append(tensor_to_frames(out["components"][0, :n, k]))
+            rows.append(tensor_to_frames(out["masks"][0, :n, k].expand(-1, 3, -1, -1)))
+    return image_grid(rows, scale=2)
+
+
+def _distributed(device: torch.device) -> tuple[int, int, torch.device, bool]:
+    """(rank, world size, this process's device, whether we started the process group)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device, False
+    started = not dist.is_initialized()
+    if started:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return dist.get_rank(), world, device, started
+
+
+def _check_architecture(path: Path, meta: dict, gc: GameGANConfig, flip_pairs: list) -> None:
+    stored = {**meta["gamegan"], "flip_pairs": [list(p) for p in meta["flip_pairs"]]}
+    wanted = {**dataclasses.asdict(gc), "flip_pairs": [list(p) for p in flip_pairs]}
+    bad = [f"gamegan.{k}={stored[k]!r}" for k in (*ARCHITECTURE_FIELDS, "flip_pairs") if stored[k] != wanted[k]]
+    if bad:
+        raise CheckpointError(
+            f"{path}: trained with {', '.join(bad)}; resume with those values or use another --run-dir")
+
+
+def train_gamegan(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+    gc = cfg.gamegan
+    rank, world, device, started = _distributed(device)
+    main = rank == 0
+    torch.manual_seed(cfg.seed + rank)
+    space = envs.info(cfg.env).action_space
+    discrete = hasattr(space, "n")
+    action_dim = int(space.n) if discrete else int(np.prod(space.shape))
+    flip_pairs = parse_flip_pairs(gc.flip_pairs, cfg.env, action_dim, discrete)
+    train_paths, val_paths = split_episodes(list_episodes(run.episodes), gc.val_fraction, cfg.seed)
+    if len(train_paths) < world:
+        raise ValueError(f"{len(train_paths)} training episodes cannot be shared by {world} processes")
+    val_frames, val_actions = fixed_clips(val_paths, gc.clip_len, gc.val_clips)
+    trainer = GameGANTrainer(gc, action_dim, discrete, flip_pairs, device, distributed=world > 1)
+    path, history = gamegan_checkpoint(run), {}
+    if path.is_file():
+        ckpt = load_checkpoint(path, kind="gamegan", env=cfg.env)
+        _check_architecture(path, ckpt["meta"], gc, flip_pairs)
+        trainer.load(ckpt["model"], ckpt["state"])
+        history = ckpt["meta"]["history"]
+    elif main:
+        history["untrained"] = evaluate_gamegan(trainer.generator, val_frames, val_actions, device)
+    # A resumed run draws new clips from a stream seeded by its step: same distribution, not the same order.
+    batches = iter_clip_batches(train_paths[rank::world], gc.batch_size, gc.clip_len, gc.buffer_episodes,
+                                np.random.default_rng([cfg.seed, rank, trainer.step]))
+    meta = {"gamegan": dataclasses.asdict(gc), "action_dim": action_dim, "discrete_actions": discrete,
+            "flip_pairs": [list(p) for p in flip_pairs], "config": cfg.to_dict()}
+    start_step, train_seconds, window = trainer.step, 0.0, {}
+    log = ScalarLogger(run.logs, "gamegan") if main else contextlib.nullcontext()
+    bar = tqdm(total=gc.steps, initial=trainer.step, desc="GameGAN", unit="step", disable=not (progress and main))
+    with log, bar:
+        while trainer.step < gc.steps:
+            frames, actions = next(batches)
+            warm = warm_up_at(trainer.step, gc.warm_up, gc.warm_up_decay_steps)
+            t0 = time.perf_counter()
+            parts = trainer.train_step(frames, actions, warm)
+            train_seconds += time.perf_counter() - t0
+            step = trainer.step
+            for name in ("d_loss", "g_loss"):
+                check_finite(parts[name], "GameGAN", step, path)
+            for k, v in parts.items():
+                window[k] = window.get(k, 0.0) + v
+            window["n"] = window.get("n", 0) + 1
+            bar.update(1)
+            if main and (step % gc.log_every == 0 or step == gc.steps):
+                log.log(step, warm_up=warm, **parts)
+                bar.set_postfix(d=f"{parts['d_loss']:.2f}", g=f"{parts['g_loss']:.2f}", rec=f"{parts['recon']:.4f}")
+            if step % gc.eval_every == 0 or step == gc.steps:
+                if main:
+                    n, speed = window.pop("n"), (step - start_step) / train_seconds
+                    history["latest"] = {
+                        "step": step, **evaluate_gamegan(trainer.generator, val_frames, val_actions, device),
+                        **{k: v / n for k, v in window.items()}, "steps_per_second": speed,
+                        "frames_per_second": speed * gc.batch_size * gc.clip_len * world,
+                    }
+                    log.log(step, **{f"val_{k}": history["latest"][k] for k in VAL_METRICS})
+                    save_png(run.root / "gamegan_samples.png",
+                             sample_grid(trainer.generator, val_frames, val_actions, warm, device))
+                    save_checkpoint(path, kind="gamegan", env=cfg.env, model=trainer.model_dict(),
+                                    meta={**meta, "history": history}, state=trainer.state_dict())
+                window = {}
+                if world > 1:
+                    dist.barrier()
+    result = _report(history, len(train_paths), len(val_paths), len(val_frames)) if main else None
+    if world > 1:
+        shared = [result]
+        dist.broadcast_object_list(shared, src=0)
+        result = shared[0]
+        if started:
+            dist.destroy_process_group()
+    return result
+
+
+def _report(history: dict, train_episodes: int, val_episodes: int, val_clips: int) -> dict:
+    latest, untrained = history.get("latest", {}), history.get("untrained", {})
+    return {
+        "d_loss": latest.get("d_loss"),
+        "g_loss": latest.get("g_loss"),
+        "recon": latest.get("recon"),
+        "val_one_step_mse": latest.get("one_step_mse"),
+        "val_open_loop_mse": latest.get("open_loop_mse"),
+        "val_copy_last_frame_mse": latest.get("copy_last_frame_mse"),
+        "val_one_step_mse_untrained": untrained.get("one_step_mse"),
+        "val_open_loop_mse_untrained": untrained.get("open_loop_mse"),
+        "steps_per_second": latest.get("steps_per_second"),
+        "frames_per_second": latest.get("frames_per_second"),
+        "train_episodes": train_episodes,
+        "val_episodes": val_episodes,
+        "val_clips": val_clips,
+        "samples": "gamegan_samples.png",
+    }
