@@ -2,6 +2,8 @@
 processes with V and M tracking the latent state [z, h] the controller sees (as in the dream)."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -57,8 +59,21 @@ class LatentController:
 
     @torch.no_grad()
     def act(self, frames: np.ndarray) -> np.ndarray:
-        z, _ = self.world.vae.encode(frames_to_tensor(frames, self.world.device))  # (num_envs, z_dim)
-        actions = self.spec.actions(self.params, torch.cat([z, self.h[0]], dim=-1))
+        z = self.encode(frames)
+        return self.advance(z, self.choose(z))
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        """V's z (its mean) of a batch of frames: (num_envs, z_dim)."""
+        return self.world.vae.encode(frames_to_tensor(frames, self.world.device))[0]
+
+    def choose(self, z: torch.Tensor) -> torch.Tensor:
+        """C's actions for the current [z, h]."""
+        return self.spec.actions(self.params, torch.cat([z, self.h[0]], dim=-1))
+
+    @torch.no_grad()
+    def advance(self, z: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
+        """Carry M's h forward with the actions taken; returns them for the game."""
         self.h, self.c = self.world.mdnrnn.advance(z, actions, (self.h, self.c))
         return actions.cpu().numpy()
 
@@ -70,9 +85,22 @@ def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.nd
 
     num_envs = min(workers or os.cpu_count() or 1, len(seeds))
     controller = LatentController(world, spec, params, num_envs)
-    results = run_episodes(world.env, seeds, controller.act, controller.reset, workers=num_envs,
-                           max_steps=max_steps, progress=progress)
+    with one_torch_thread():
+        results = run_episodes(world.env, seeds, controller.act, controller.reset, workers=num_envs,
+                               max_steps=max_steps, progress=progress)
     return np.array([r.total_reward for r in results])
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """While game processes use the cores, V and M's tiny per-step batches run faster on one
+    thread: with two, torch's threads wait on each other whenever a game process is busy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def evaluate_transfer(run, cfg, device: torch.device, progress: bool = True) -> dict:

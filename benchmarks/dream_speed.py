@@ -49,7 +49,8 @@ def dream_world(name: str) -> WorldModel:
     m = build_mdnrnn(cfg).eval()
     z = cfg.vae.z_dim
     return WorldModel(cfg.env, envs.info(name), ConvVAE(z, cfg.vae.channels).eval(), m,
-                      not envs.info(name).survival_reward, torch.zeros(8, z), torch.zeros(8, z), torch.device("cpu"))
+                      not envs.info(name).survival_reward, cfg.mdnrnn.done_pos_weight, torch.zeros(8, z), torch.zeros(8, z),
+                      torch.device("cpu"))
 
 
 def dream_steps_per_second(world: WorldModel, batch: int, seconds: float) -> float:

@@ -1,8 +1,9 @@
 """Evaluate a run's dream-trained controller in the real game and in the dream.
 
-    python scripts/evaluate.py --run-dir DIR --episodes 100 [--seed S]
+    python scripts/evaluate.py --run-dir DIR --episodes 100 [--seed S] [--controller PATH]
 
-Prints mean ± std of both and records them under stages.evaluate in DIR/report.json.
+Prints mean ± std of both and records them under stages.evaluate in DIR/report.json (for
+another controller file, under stages."evaluate PATH").
 """
 import argparse
 from pathlib import Path
@@ -11,8 +12,10 @@ from worldsim.cli import run_main
 
 
 def main() -> int:
+    from agents.evaluate import evaluate_controller
     from worldsim.pipeline import run_stage
     from worldsim.run import RunDir, resolve_device
+    from worldsim.world_model import WorldModel
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True)
@@ -20,13 +23,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, help="seed of the real-game episode seeds (default: the run's config)")
     parser.add_argument("--workers", type=int, help="parallel game processes (default: one per core)")
     parser.add_argument("--device", help="auto, cpu or cuda (default: the run's config)")
+    parser.add_argument("--controller", type=Path, help="a controller checkpoint other than the run's own")
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = run.load_config()
     for name in ("episodes", "seed", "workers"):
         if getattr(args, name) is not None:
             setattr(cfg.evaluate, name, getattr(args, name))
-    result = run_stage("evaluate", run, cfg, resolve_device(args.device or cfg.device), force=True)
+    device = resolve_device(args.device or cfg.device)
+    if args.controller is None:
+        result = run_stage("evaluate", run, cfg, device, force=True)
+    else:
+        result = evaluate_controller(WorldModel.load(run.root, device), cfg, args.controller)
+        run.update_stage(f"evaluate {args.controller}", status="complete", **result)
     print(f"{cfg.env}, {result['episodes']} episodes each:")
     print(f"  real game: {result['real_mean']:.1f} ± {result['real_std']:.1f}")
     print(f"  dream (tau={result['temperature']}): {result['dream_mean']:.1f} ± {result['dream_std']:.1f}")

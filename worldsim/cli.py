@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -68,7 +69,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunDir, Config]:
 
 
 def run_main(main: Callable[[], int]) -> None:
-    """Run a script's main with one-line errors for bad input, and a resume hint on Ctrl-C."""
+    """Run a script's main with one-line errors for bad input, and a resume hint on Ctrl-C or
+    a kill (SIGTERM is turned into the same clean interruption, so stages record their time)."""
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         sys.exit(main())
     except KeyboardInterrupt:
@@ -77,6 +80,10 @@ def run_main(main: Callable[[], int]) -> None:
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def pipeline_main(stages: list[str] | None, description: str, argv: list[str] | None = None) -> int:

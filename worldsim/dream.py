@@ -3,6 +3,8 @@ tau, ending episodes from its done head and paying its reward (or +1 per step su
 BatchedDream steps N dream episodes as one tensor operation; the gymnasium forms wrap it."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from worldsim.models.mdnrnn import MDNStepper, sample_next_z
@@ -64,13 +66,21 @@ class BatchedDream:
         out, self.h, self.c = self.m(self.z, actions, self.h, self.c)
         self.z = sample_next_z(out, self.temperature, self.generator)
         self.t += 1
-        terminated = out.done_logit[:, -1] > 0  # M's done probability above one half
+        terminated = self._done(out.done_logit[:, -1])
         if self.world.predict_reward:
             reward = out.reward[:, -1]
         else:
             reward = torch.ones(self.num_envs, device=self.device)
         truncated = (self.t >= self.max_steps) & ~terminated
         return self.obs, reward, terminated, truncated
+
+    def _done(self, logit: torch.Tensor) -> torch.Tensor:
+        """Draw episode ends from M's done head. M was trained with episode ends weighted w times
+        (positives are rare), which inflates its odds by w; dividing them back out gives the
+        probability of the game ending at this step, and the dream ends with that probability,
+        so a state the model finds risky stays risky however rarely it crosses one half."""
+        p = torch.sigmoid(logit - math.log(self.world.done_pos_weight))
+        return torch.rand(p.shape, device=p.device, generator=self.generator) < p
 
     def keep(self, mask: torch.Tensor) -> None:
         """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""

@@ -24,6 +24,7 @@ class WorldModel:
     vae: ConvVAE
     mdnrnn: MDNRNN
     predict_reward: bool
+    done_pos_weight: float  # weight M's done loss gave to episode ends (to undo when sampling)
     start_mu: torch.Tensor  # (episodes, z_dim) V's posterior of each real episode's first frame
     start_logvar: torch.Tensor  # (episodes, z_dim)
     device: torch.device
@@ -59,6 +60,7 @@ class WorldModel:
             vae=vae,
             mdnrnn=mdnrnn,
             predict_reward=meta["predict_reward"],
+            done_pos_weight=meta["config"]["mdnrnn"]["done_pos_weight"],
             start_mu=torch.as_tensor(np.stack([ep.mu[0] for ep in latents]), device=device),
             start_logvar=torch.as_tensor(np.stack([ep.logvar[0] for ep in latents]), device=device),
             device=device,

@@ -45,8 +45,11 @@ def collect(
     max_steps: int = 0,
     seed: int = 0,
     progress: bool = True,
+    policy=None,
 ) -> dict:
-    """Make sure `folder` holds episodes 0..episodes-1; returns counts and speed of this call."""
+    """Make sure `folder` holds episodes 0..episodes-1; returns counts and speed of this call.
+    `policy` (with act(frames) and reset(mask), one row per game process) replaces the game's
+    exploration policy, e.g. to record a trained controller's play."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
@@ -55,7 +58,11 @@ def collect(
     if not todo:
         return stats
     num_envs = min(workers or os.cpu_count() or 1, len(todo))
-    policy = make_exploration_policy(envs.info(env_name), num_envs, seed=episode_seed(seed, todo[0], stream=1))
+    if policy is None:
+        exploration = make_exploration_policy(envs.info(env_name), num_envs, seed=episode_seed(seed, todo[0], stream=1))
+        act, reset = (lambda frames: exploration.act()), exploration.reset
+    else:
+        act, reset = policy.act, policy.reset
 
     def save(result: EpisodeResult) -> None:
         save_episode(episode_path(folder, todo[result.index]), _to_episode(result.trajectory))
@@ -64,7 +71,7 @@ def collect(
 
     start = time.perf_counter()
     run_episodes(
-        env_name, [episode_seed(seed, i) for i in todo], lambda obs: policy.act(), policy.reset,
+        env_name, [episode_seed(seed, i) for i in todo], act, reset,
         workers=num_envs, max_steps=max_steps, record=True, on_episode=save,
         progress=f"collect {env_name}" if progress else None,
     )

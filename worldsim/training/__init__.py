@@ -10,3 +10,18 @@ def check_finite(value: float, stage: str, step: int, checkpoint) -> None:
         raise TrainingDivergedError(
             f"{stage}: loss became {value} at step {step}; stopped, last good checkpoint kept at {checkpoint}"
         )
+
+
+def resume(path, kind: str, env: str, model, optimizer, lr: float) -> dict | None:
+    """Load a training checkpoint into model and optimizer if there is one; returns it (with
+    'state' and 'meta') or None. A learning rate overridden on resume takes effect."""
+    from worldsim.checkpoint import load_checkpoint
+
+    if not path.is_file():
+        return None
+    ckpt = load_checkpoint(path, kind=kind, env=env)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["state"]["optimizer"])
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return ckpt

@@ -17,7 +17,7 @@ from worldsim.config import Config
 from worldsim.logger import ScalarLogger
 from worldsim.models.mdnrnn import MDNRNN, mdn_nll
 from worldsim.run import RunDir
-from worldsim.training import check_finite
+from worldsim.training import check_finite, resume
 from worldsim.training.encode import LatentEpisode, load_latents
 
 
@@ -131,8 +131,9 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
     tp = (predicted & actual).sum().item()
     out = {
         "nll": r["nll"].item(),
-        "done_precision": tp / max(1, predicted.sum().item()),
-        "done_recall": tp / max(1, actual.sum().item()),
+        # undefined (None) when nothing was predicted / nothing ended, e.g. CarRacing never terminates
+        "done_precision": tp / predicted.sum().item() if predicted.any() else None,
+        "done_recall": tp / actual.sum().item() if actual.any() else None,
         "done_positives": int(actual.sum().item()),
     }
     if predict_reward:
@@ -148,16 +149,11 @@ def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool 
     train, val = LatentSet.build(train_eps), LatentSet.build(val_eps)
     model = build_mdnrnn(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=mc.lr)
-    step, history = 0, {}
-    if run.mdnrnn_checkpoint.is_file():
-        ckpt = load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn", env=cfg.env)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["state"]["optimizer"])
-        for group in optimizer.param_groups:  # a learning rate overridden on resume takes effect
-            group["lr"] = mc.lr
+    ckpt = resume(run.mdnrnn_checkpoint, "mdnrnn", cfg.env, model, optimizer, mc.lr)
+    if ckpt:
         step, history = ckpt["state"]["step"], ckpt["meta"]["history"]
     else:
-        history["untrained"] = evaluate_mdnrnn(model, val, cfg, predict_reward, device)
+        step, history = 0, {"untrained": evaluate_mdnrnn(model, val, cfg, predict_reward, device)}
     t0, start_step = time.perf_counter(), step
     with ScalarLogger(run.logs, "mdnrnn") as log, tqdm(
         total=mc.steps, initial=step, desc="M", unit="step", disable=not progress
@@ -181,7 +177,7 @@ def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool 
                 metrics = evaluate_mdnrnn(model, val, cfg, predict_reward, device)
                 metrics["steps_per_second"] = (step - start_step) / (time.perf_counter() - t0)
                 history["latest"] = {"step": step, **metrics}
-                log.log(step, **{f"val_{k}": v for k, v in metrics.items()})
+                log.log(step, **{f"val_{k}": v for k, v in metrics.items() if v is not None})
                 _save(run, cfg, model, optimizer, step, history, predict_reward)
     latest = history["latest"]
     return {

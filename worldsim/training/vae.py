@@ -17,7 +17,7 @@ from worldsim.logger import ScalarLogger
 from worldsim.media import image_grid, save_png
 from worldsim.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames, vae_loss
 from worldsim.run import RunDir
-from worldsim.training import check_finite
+from worldsim.training import check_finite, resume
 
 VAL_FRAMES = 2000
 
@@ -63,16 +63,11 @@ def train_vae(run: RunDir, cfg: Config, device: torch.device, progress: bool = T
     val_frames = held_out_frames(val_paths)
     model = ConvVAE(vc.z_dim, vc.channels).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=vc.lr)
-    start_epoch, history = 0, {}
-    if run.vae_checkpoint.is_file():
-        ckpt = load_checkpoint(run.vae_checkpoint, kind="vae", env=cfg.env)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["state"]["optimizer"])
-        for group in optimizer.param_groups:  # a learning rate overridden on resume takes effect
-            group["lr"] = vc.lr
+    ckpt = resume(run.vae_checkpoint, "vae", cfg.env, model, optimizer, vc.lr)
+    if ckpt:
         start_epoch, history = ckpt["state"]["epoch"], ckpt["meta"]["history"]
     else:
-        history["untrained"] = evaluate_vae(model, val_frames, vc.kl_tolerance, device)
+        start_epoch, history = 0, {"untrained": evaluate_vae(model, val_frames, vc.kl_tolerance, device)}
     n_train = count_frames(train_paths)
     steps_per_epoch = -(-n_train // vc.batch_size)
     with ScalarLogger(run.logs, "vae") as log:

@@ -1,0 +1,73 @@
+"""The paper's iterative training procedure (World Models, section 5): record real play of the
+dream-trained controller (mixed with exploration so it also sees what it avoids), add it to
+the episodes, re-encode, continue training M on everything, and train C again in the improved
+dream. C itself still never learns from real rewards: only the world model sees real games."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import torch
+
+from agents.controller import load_controller
+from agents.evaluate import LatentController, one_torch_thread
+from agents.exploration import make_exploration_policy
+from worldsim.config import Config
+from worldsim.data.collect import collect
+from worldsim.data.episodes import list_episodes
+from worldsim.run import RunDir
+from worldsim.training.encode import encode_run
+from worldsim.training.mdnrnn import train_mdnrnn
+from worldsim.world_model import WorldModel
+
+
+class MixedPolicy:
+    """The controller, with each step's action replaced by the exploration policy's with
+    probability `epsilon` (per game process, one row per process)."""
+
+    def __init__(self, controller: LatentController, exploration, epsilon: float, seed: int):
+        self.controller, self.exploration, self.epsilon = controller, exploration, epsilon
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.controller.reset(mask)
+        self.exploration.reset(mask)
+
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        z = self.controller.encode(frames)
+        chosen = self.controller.choose(z).cpu().numpy()
+        explore = self.rng.random(len(chosen)) < self.epsilon
+        random_actions = self.exploration.act()  # drawn every step so its held actions keep their rhythm
+        chosen = np.where(explore.reshape(-1, *[1] * (chosen.ndim - 1)), random_actions, chosen)
+        return self.controller.advance(z, torch.as_tensor(chosen, device=z.device))
+
+
+def iterate(run: RunDir, cfg: Config, device: torch.device, episodes: int, epsilon: float,
+            mdnrnn_steps: int, progress: bool = True) -> dict:
+    """One round: returns what it recorded and M's held-out metrics after the extra training."""
+    world = WorldModel.load(run.root, device)
+    spec, params, meta = load_controller(run.controller_checkpoint, env=cfg.env)
+    before = len(list_episodes(run.episodes))
+    workers = min(os.cpu_count() or 1, episodes)
+    rounds = sum(1 for name in run.report()["stages"] if name.startswith("iterate_"))
+    policy = MixedPolicy(LatentController(world, spec, params, workers),
+                         make_exploration_policy(world.game, workers, seed=cfg.seed + 1000 + rounds),
+                         epsilon, seed=cfg.seed + rounds)
+    with one_torch_thread():
+        stats = collect(cfg.env, run.episodes, before + episodes, workers=workers, seed=cfg.seed + 1000 + rounds,
+                        progress=progress, policy=policy)
+    encode_run(run, cfg.env, device, progress)
+    cfg.mdnrnn.steps += mdnrnn_steps
+    m = train_mdnrnn(run, cfg, device, progress)
+    controller_dir = run.root / "controller"
+    if controller_dir.is_dir():
+        shutil.move(str(controller_dir), str(run.root / f"controller_round{rounds}"))
+        shutil.copy(run.controller_checkpoint, run.root / f"controller_round{rounds}" / "controller.pt")
+    for stage in ("controller", "evaluate"):
+        run.reset_stage(stage)
+    return {"round": rounds + 1, "episodes_recorded": stats["episodes_recorded"],
+            "frames_recorded": stats["frames_recorded"], "epsilon": epsilon,
+            "recorded_with_controller_of_generation": meta.get("generation"),
+            "mdnrnn_steps": cfg.mdnrnn.steps, "val_nll": m["val_nll"],
+            "done_precision": m["done_precision"], "done_recall": m["done_recall"]}

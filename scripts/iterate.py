@@ -1,0 +1,48 @@
+"""One round of the paper's iterative training: record the dream-trained controller's real play
+(mixed with exploration), continue training M on all episodes, and retrain C in the dream.
+
+    python scripts/iterate.py --run-dir DIR [--episodes 300] [--epsilon 0.3] [--mdnrnn-steps 2000]
+                              [--controller.generations 50 ...]
+
+Afterwards the pipeline's controller and evaluate stages run again (unless --no-retrain), so
+report.json ends with the new real-game score; the previous controller is kept in
+DIR/controller_roundN/.
+"""
+import argparse
+from pathlib import Path
+
+from worldsim.cli import run_main
+
+
+def main() -> int:
+    from agents.iterate import iterate
+    from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
+    from worldsim.pipeline import run_stage
+    from worldsim.run import RunDir, resolve_device
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--episodes", type=int, default=300, help="real episodes to record with the controller")
+    parser.add_argument("--epsilon", type=float, default=0.3, help="share of steps played by the exploration policy")
+    parser.add_argument("--mdnrnn-steps", type=int, default=2000, help="extra training steps for M")
+    parser.add_argument("--no-retrain", action="store_true", help="stop after updating M")
+    parser.add_argument("--device", help="auto, cpu or cuda (default: the run's config)")
+    parser.add_argument("--no-progress", action="store_true")
+    add_override_arguments(parser)
+    args = parser.parse_args()
+    run = RunDir(args.run_dir)
+    cfg = apply_overrides(run.load_config(), overrides_from_args(args))
+    device = resolve_device(args.device or cfg.device)
+    progress = not args.no_progress
+    result = iterate(run, cfg, device, args.episodes, args.epsilon, args.mdnrnn_steps, progress)
+    run.update_stage(f"iterate_{result['round']}", status="complete", **result)
+    run.open(cfg)  # records M's new step count
+    print(f"[iterate] round {result['round']}: {result['episodes_recorded']} episodes, M val NLL {result['val_nll']:.4f}")
+    if not args.no_retrain:
+        for stage in ("controller", "evaluate"):
+            run_stage(stage, run, cfg, device, progress)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
