@@ -53,9 +53,9 @@ def dream_world(name: str) -> WorldModel:
                       torch.device("cpu"))
 
 
-def dream_steps_per_second(world: WorldModel, batch: int, seconds: float) -> float:
+def dream_steps_per_second(world: WorldModel, batch: int, seconds: float, dtype: torch.dtype) -> float:
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
-    dream = BatchedDream(world, batch, temperature=1.15, max_steps=10**9, seed=0)
+    dream = BatchedDream(world, batch, temperature=1.15, max_steps=10**9, seed=0, dtype=dtype)
     params = torch.randn(batch, spec.num_params) * 0.1
     obs = dream.reset()
     for _ in range(3):  # warm-up
@@ -73,20 +73,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="measurements per cell (the median is reported)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 256, 1024, 4096])
     parser.add_argument("--games", nargs="+", default=["Doom", "CarRacing"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="M's matmuls in the dream")
+    parser.add_argument("--no-real", action="store_true", help="measure the dream only")
     parser.add_argument("--out", help="also write the numbers as JSON here")
     args = parser.parse_args()
+    dtype = getattr(torch, args.dtype)
     cores = os.cpu_count() or 1
     results = {"cpu_cores": cores, "torch_threads": torch.get_num_threads(), "games": {}}
     for name in args.games:
         world = dream_world(name)
         row = {}
-        for label, n in (("real, 1 process", 1), (f"real, {cores} processes", cores)):
+        for label, n in (() if args.no_real else (("real, 1 process", 1), (f"real, {cores} processes", cores))):
             row[label] = statistics.median(real_steps_per_second(name, n, args.seconds) for _ in range(args.repeats))
         for batch in args.batches:
-            row[f"dream, batch {batch}"] = statistics.median(
-                dream_steps_per_second(world, batch, args.seconds) for _ in range(args.repeats))
+            row[f"dream {args.dtype}, batch {batch}"] = statistics.median(
+                dream_steps_per_second(world, batch, args.seconds, dtype) for _ in range(args.repeats))
         results["games"][name] = {"z_dim": world.z_dim, "hidden": world.mdnrnn.hidden, "steps_per_second": row}
-        best_real = max(v for k, v in row.items() if k.startswith("real"))
+        best_real = max((v for k, v in row.items() if k.startswith("real")), default=float("nan"))
         print(f"\n{name} (V z={world.z_dim}, M LSTM {world.mdnrnn.hidden}), median of {args.repeats} x {args.seconds:.0f} s")
         print("| setting | steps/s | x best real |")
         print("|---|---:|---:|")

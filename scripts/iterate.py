@@ -9,6 +9,7 @@ report.json ends with the new real-game score; the previous controller is kept i
 DIR/controller_roundN/.
 """
 import argparse
+import time
 from pathlib import Path
 
 from worldsim.cli import run_main
@@ -34,8 +35,10 @@ def main() -> int:
     cfg = apply_overrides(run.load_config(), overrides_from_args(args))
     device = resolve_device(args.device or cfg.device)
     progress = not args.no_progress
+    start = time.perf_counter()
     result = iterate(run, cfg, device, args.episodes, args.epsilon, args.mdnrnn_steps, progress)
-    run.update_stage(f"iterate_{result['round']}", status="complete", **result)
+    run.update_stage(f"iterate_{result['round']}", status="complete",
+                     seconds=round(time.perf_counter() - start, 2), **result)
     run.open(cfg)  # records M's new step count
     print(f"[iterate] round {result['round']}: {result['episodes_recorded']} episodes, M val NLL {result['val_nll']:.4f}")
     if not args.no_retrain:
