@@ -10,12 +10,10 @@ Prints a markdown table with medians over repeats and the dream/real ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 
-import numpy as np
 import torch
 
 import envs

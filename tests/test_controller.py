@@ -1,6 +1,5 @@
 """Controllers: the paper's action mappings, save/load, CMA-ES that resumes where it was
 killed, and a transfer evaluation that really plays the real game."""
-import json
 import os
 import signal
 import subprocess
