@@ -39,11 +39,11 @@ def test_killed_collection_resumes_without_loss_or_duplicates(tmp_path):
         "from worldsim.data.collect import collect;"
         f"collect('Doom', r'{folder}', 6, workers=1, max_steps=150, seed=3, progress=False)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
     deadline = time.time() + 120
     while len(list_episodes(folder)) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole group, so the Doom game process goes too
     proc.wait()
     before = {p.name: _digest(p) for p in list_episodes(folder)}
     assert 2 <= len(before) < 6, "the kill should land mid-collection"
