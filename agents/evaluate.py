@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from agents.controller import ControllerSpec
-from envs.runner import run_episodes
+from envs.runner import run_episodes, slot_count
 from worldsim.dream import BatchedDream
 from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel
@@ -81,9 +81,7 @@ class LatentController:
 def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.ndarray, seeds: list[int],
                           workers: int = 0, progress: str | None = None, max_steps: int = 0) -> np.ndarray:
     """Total reward of one real-game episode per seed, played by one controller."""
-    import os
-
-    num_envs = min(workers or os.cpu_count() or 1, len(seeds))
+    num_envs = slot_count(workers, len(seeds))
     controller = LatentController(world, spec, params, num_envs)
     with one_torch_thread():
         results = run_episodes(world.env, seeds, controller.act, controller.reset, workers=num_envs,

@@ -4,7 +4,6 @@ the episodes, re-encode, continue training M on everything, and train C again in
 dream. C itself still never learns from real rewards: only the world model sees real games."""
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np
@@ -13,6 +12,7 @@ import torch
 from agents.controller import load_controller
 from agents.evaluate import LatentController, one_torch_thread
 from agents.exploration import make_exploration_policy
+from envs.runner import slot_count
 from worldsim.config import Config
 from worldsim.data.collect import collect
 from worldsim.data.episodes import list_episodes
@@ -49,7 +49,7 @@ def iterate(run: RunDir, cfg: Config, device: torch.device, episodes: int, epsil
     world = WorldModel.load(run.root, device)
     spec, params, meta = load_controller(run.controller_checkpoint, env=cfg.env)
     before = len(list_episodes(run.episodes))
-    workers = min(os.cpu_count() or 1, episodes)
+    workers = slot_count(0, episodes)
     rounds = sum(1 for name in run.report()["stages"] if name.startswith("iterate_"))
     policy = MixedPolicy(LatentController(world, spec, params, workers),
                          make_exploration_policy(world.game, workers, seed=cfg.seed + 1000 + rounds),

@@ -28,6 +28,12 @@ class EpisodeResult:
     """with record=True: frames (steps+1), actions, rewards, terminated, truncated"""
 
 
+def slot_count(workers: int, episodes: int) -> int:
+    """Game processes for `episodes` episodes: `workers`, or one per CPU core when 0, never more
+    than there are episodes. A policy that keeps per-process state must be built this wide."""
+    return min(workers or os.cpu_count() or 1, episodes)
+
+
 def make_vector_env(env_name: str, num_envs: int) -> gym.vector.VectorEnv:
     factories = [functools.partial(make, env_name)] * num_envs
     if num_envs == 1:
@@ -50,7 +56,7 @@ def run_episodes(
     """Play one episode per seed. `act(obs)` maps the batch of current observations (one row
     per slot) to a batch of actions; `reset(mask)` is told which slots just began a new
     episode. Episodes longer than `max_steps` (when set) are cut and marked truncated."""
-    num_envs = min(workers or os.cpu_count() or 1, len(seeds))
+    num_envs = slot_count(workers, len(seeds))
     if num_envs == 0:
         return []
     queue = iter(range(len(seeds)))

@@ -2,7 +2,6 @@
 atomically written .npz per episode. Resuming records only the missing episodes."""
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from pathlib import Path
@@ -11,7 +10,7 @@ import numpy as np
 
 import envs
 from agents.exploration import make_exploration_policy
-from envs.runner import EpisodeResult, run_episodes
+from envs.runner import EpisodeResult, run_episodes, slot_count
 from worldsim.data.episodes import Episode, EpisodeError, episode_path, list_episodes, load_episode, save_episode
 from worldsim.io import remove_stale_temporaries
 
@@ -57,7 +56,7 @@ def collect(
     stats = {"episodes_recorded": 0, "frames_recorded": 0, "seconds": 0.0}
     if not todo:
         return stats
-    num_envs = min(workers or os.cpu_count() or 1, len(todo))
+    num_envs = slot_count(workers, len(todo))
     if policy is None:
         exploration = make_exploration_policy(envs.info(env_name), num_envs, seed=episode_seed(seed, todo[0], stream=1))
         act, reset = (lambda frames: exploration.act()), exploration.reset
