@@ -1,7 +1,7 @@
 """Train GameGAN on clips of the recorded episodes: one discriminator step per generator step,
 hinge losses, Adam (0, 0.9), teacher-forced warm-up decaying to 0; mixed precision on CUDA and
 DistributedDataParallel under torchrun (only rank 0 writes files). Resumable from
-checkpoints/gamegan.pt; writes gamegan_samples.png (real vs generated clip, error, components
+checkpoints/NAME.pt (gamegan.name); writes NAME_samples.png (real vs generated clip, error, components
 and masks) at every evaluation."""
 from __future__ import annotations
 
@@ -45,8 +45,11 @@ ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_
 VAL_METRICS = ("one_step_mse", "open_loop_mse", "copy_last_frame_mse")
 
 
-def gamegan_checkpoint(run: RunDir) -> Path:
-    return run.checkpoints / "gamegan.pt"
+def gamegan_checkpoint(run: RunDir, name: str = "gamegan") -> Path:
+    """checkpoints/NAME.pt (gamegan.name: a run can hold several GameGANs, e.g. without memory)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"gamegan.name '{name}' must be a plain file name")
+    return run.checkpoints / f"{name}.pt"
 
 
 def warm_up_at(step: int, start: int, decay_steps: int) -> int:
@@ -251,7 +254,7 @@ def train_gamegan(run: RunDir, cfg: Config, device: torch.device, progress: bool
         raise ValueError(f"{len(train_paths)} training episodes cannot be shared by {world} processes")
     val_frames, val_actions = fixed_clips(val_paths, gc.clip_len, gc.val_clips)
     trainer = GameGANTrainer(gc, action_dim, discrete, flip_pairs, device, distributed=world > 1)
-    path, history = gamegan_checkpoint(run), {}
+    path, history = gamegan_checkpoint(run, gc.name), {}
     if path.is_file():
         ckpt = load_checkpoint(path, kind="gamegan", env=cfg.env)
         _check_architecture(path, ckpt["meta"], gc, flip_pairs)
@@ -265,7 +268,7 @@ def train_gamegan(run: RunDir, cfg: Config, device: torch.device, progress: bool
     meta = {"gamegan": dataclasses.asdict(gc), "action_dim": action_dim, "discrete_actions": discrete,
             "flip_pairs": [list(p) for p in flip_pairs], "config": cfg.to_dict()}
     start_step, train_seconds, window = trainer.step, 0.0, {}
-    log = ScalarLogger(run.logs, "gamegan") if main else contextlib.nullcontext()
+    log = ScalarLogger(run.logs, gc.name) if main else contextlib.nullcontext()
     bar = tqdm(total=gc.steps, initial=trainer.step, desc="GameGAN", unit="step", disable=not (progress and main))
     with log, bar:
         while trainer.step < gc.steps:
@@ -293,14 +296,14 @@ def train_gamegan(run: RunDir, cfg: Config, device: torch.device, progress: bool
                         "frames_per_second": speed * gc.batch_size * gc.clip_len * world,
                     }
                     log.log(step, **{f"val_{k}": history["latest"][k] for k in VAL_METRICS})
-                    save_png(run.root / "gamegan_samples.png",
+                    save_png(run.root / f"{gc.name}_samples.png",
                              sample_grid(trainer.generator, val_frames, val_actions, warm, device))
                     save_checkpoint(path, kind="gamegan", env=cfg.env, model=trainer.model_dict(),
                                     meta={**meta, "history": history}, state=trainer.state_dict())
                 window = {}
                 if world > 1:
                     dist.barrier()
-    result = _report(history, len(train_paths), len(val_paths), len(val_frames)) if main else None
+    result = _report(history, len(train_paths), len(val_paths), len(val_frames), gc.name) if main else None
     if world > 1:
         shared = [result]
         dist.broadcast_object_list(shared, src=0)
@@ -310,7 +313,7 @@ def train_gamegan(run: RunDir, cfg: Config, device: torch.device, progress: bool
     return result
 
 
-def _report(history: dict, train_episodes: int, val_episodes: int, val_clips: int) -> dict:
+def _report(history: dict, train_episodes: int, val_episodes: int, val_clips: int, name: str) -> dict:
     latest, untrained = history.get("latest", {}), history.get("untrained", {})
     return {
         "d_loss": latest.get("d_loss"),
@@ -326,5 +329,6 @@ def _report(history: dict, train_episodes: int, val_episodes: int, val_clips: in
         "train_episodes": train_episodes,
         "val_episodes": val_episodes,
         "val_clips": val_clips,
-        "samples": "gamegan_samples.png",
+        "samples": f"{name}_samples.png",
+        "checkpoint": f"checkpoints/{name}.pt",
     }
