@@ -1,5 +1,7 @@
 """The paper's recipe for training C entirely inside the dream: every CMA-ES candidate plays
-`rollouts` dream episodes, the whole population in one batched loop, at temperature tau."""
+`rollouts` dream episodes, the whole population in one batched loop, at temperature tau. The
+dream is the world's own (`world.dream`): V+M's for a WorldModel, GameGAN's for a GameGANWorld;
+C sees [z, h] in both."""
 from __future__ import annotations
 
 import time
@@ -12,25 +14,45 @@ from agents.cmaes import CMAESSettings, plot_fitness, train_cmaes
 from agents.controller import ControllerSpec, save_controller
 from agents.evaluate import dream_returns, evaluate_in_dream
 from worldsim.config import Config
-from worldsim.dream import BatchedDream
 from worldsim.run import RunDir
-from worldsim.world_model import WorldModel
+from worldsim.world_model import WorldModel, load_gamegan_world
 
 
 def generation_seed(seed: int, generation: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, generation, stream]).generate_state(1)[0])
 
 
+def controller_files(run: RunDir, model: str = "vm", gamegan_name: str = "gamegan") -> tuple[Path, Path]:
+    """(folder of the CMA-ES log and fitness plot, controller checkpoint) of the run's controller
+    trained in the dream of `model`: controller/ and checkpoints/controller.pt for V+M's,
+    controller_NAME/ and controller_NAME/controller.pt for GameGAN NAME's."""
+    if model == "vm":
+        return run.root / "controller", run.controller_checkpoint
+    if model != "gamegan":
+        raise ValueError(f"unknown world model '{model}'; known: vm, gamegan")
+    folder = run.root / f"controller_{gamegan_name}"
+    return folder, folder / "controller.pt"
+
+
 def train_controller_in_dream(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """The pipeline's controller stage: C trained at cfg.controller.temperature into the run."""
     return train_in_dream(WorldModel.load(run.root, device), cfg, cfg.controller.temperature,
-                          run.root / "controller", run.controller_checkpoint, progress)
+                          *controller_files(run), progress)
+
+
+def train_controller_in_gamegan_dream(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+    """The pipeline's controller_gamegan stage: C trained in the dream of GameGAN cfg.gamegan.name
+    at cfg.controller.temperature, into controller_NAME/."""
+    world = load_gamegan_world(run.root, device, cfg.gamegan.name)
+    return train_in_dream(world, cfg, cfg.controller.temperature, *controller_files(run, "gamegan", cfg.gamegan.name),
+                          progress)
 
 
 def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: Path, checkpoint: Path,
                    progress: bool = True) -> dict:
-    """Train C with CMA-ES inside `world`'s dream at `temperature`; the log and the fitness plot
-    go to out_dir, the best controller to `checkpoint`. Resumes from out_dir's log."""
+    """Train C with CMA-ES inside `world`'s dream (world.dream: V+M's or, for a GameGANWorld,
+    GameGAN's) at `temperature`; the log and the fitness plot go to out_dir, the best controller
+    to `checkpoint`. Resumes from out_dir's log."""
     c = cfg.controller
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
     max_steps = c.max_steps or None
@@ -38,8 +60,8 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
     counted = {"steps": 0, "seconds": 0.0}
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
-        dream = BatchedDream(world, c.population * c.rollouts, temperature, max_steps,
-                             seed=generation_seed(cfg.seed, generation, 0), dtype=dtype)
+        dream = world.dream(c.population * c.rollouts, temperature, max_steps,
+                            seed=generation_seed(cfg.seed, generation, 0), dtype=dtype)
         params = torch.as_tensor(candidates, dtype=torch.float32, device=world.device)
         t0 = time.perf_counter()
         returns, steps = dream_returns(dream, spec, params.repeat_interleave(c.rollouts, 0))
@@ -52,13 +74,17 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
                                  seed=generation_seed(cfg.seed, 0, 1), max_steps=max_steps)
 
     def save_best(params: np.ndarray, info: dict) -> None:
-        save_controller(checkpoint, cfg.env, spec, params, {**info, "temperature": temperature, "trained_in": "dream"})
+        save_controller(checkpoint, cfg.env, spec, params, {**info, "temperature": temperature, "trained_in": "dream",
+                                                            "dream": world.family})
 
     settings = CMAESSettings(population=c.population, sigma0=c.sigma0, generations=c.generations,
                              eval_every=c.eval_every, seed=cfg.seed)
     result = train_cmaes(spec.num_params, fitness, evaluate, settings, out_dir, save_best, progress)
-    plot_fitness(result["history"], out_dir / "fitness.png", f"{cfg.env}: CMA-ES in the dream (tau={temperature})")
+    plot_fitness(result["history"], out_dir / "fitness.png",
+                 f"{cfg.env}: CMA-ES in the {world.label} (tau={temperature})")
     return {
+        "dream": world.label,
+        "temperature": temperature,
         "generations": result["generations"],
         "num_params": spec.num_params,
         "dream_eval_mean": result["best_eval_mean"],

@@ -1,5 +1,6 @@
-"""Run controllers: many dream episodes as one batched loop, and real-game episodes in parallel
-processes with V and M tracking the latent state [z, h] the controller sees (as in the dream)."""
+"""Run controllers: many dream episodes as one batched loop (V+M's dream or GameGAN's: both
+observe [z, h]), and real-game episodes in parallel processes with V and M tracking the latent
+state [z, h] the controller sees (as in either dream)."""
 from __future__ import annotations
 
 import contextlib
@@ -11,13 +12,14 @@ from agents.controller import ControllerSpec
 from envs.runner import run_episodes, slot_count
 from worldsim.dream import BatchedDream
 from worldsim.models.vae import frames_to_tensor
-from worldsim.world_model import WorldModel
+from worldsim.world_model import WorldModel, load_gamegan_world
 
 
 @torch.no_grad()
 def dream_returns(dream: BatchedDream, spec: ControllerSpec, params: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """One dream episode per row of params (num_envs, num_params); returns (total reward, steps)
-    per episode. Finished episodes are dropped from the batch once half of it has finished."""
+    per episode. Finished episodes are dropped from the batch once half of it has finished.
+    `dream` is a BatchedDream or a BatchedGameGANDream (its subclass)."""
     n = dream.num_envs
     total = torch.zeros(n, device=dream.device)
     steps = torch.zeros(n, dtype=torch.long, device=dream.device)
@@ -37,8 +39,8 @@ def dream_returns(dream: BatchedDream, spec: ControllerSpec, params: torch.Tenso
 
 def evaluate_in_dream(world: WorldModel, spec: ControllerSpec, params: np.ndarray, episodes: int,
                       temperature: float, seed: int, max_steps: int | None = None) -> np.ndarray:
-    """Total reward of `episodes` dream episodes played by one controller."""
-    dream = BatchedDream(world, episodes, temperature, max_steps, seed=seed)
+    """Total reward of `episodes` episodes of world's dream (world.dream) played by one controller."""
+    dream = world.dream(episodes, temperature, max_steps, seed=seed)
     batch = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(episodes, -1)
     return dream_returns(dream, spec, batch)[0]
 
@@ -106,10 +108,19 @@ def evaluate_transfer(run, cfg, device: torch.device, progress: bool = True) -> 
     return evaluate_controller(WorldModel.load(run.root, device), cfg, run.controller_checkpoint, progress)
 
 
+def evaluate_gamegan_transfer(run, cfg, device: torch.device, progress: bool = True) -> dict:
+    """The pipeline's evaluate_gamegan stage: the controller trained in the dream of GameGAN
+    cfg.gamegan.name, in the real game and in that dream."""
+    from agents.dream_training import controller_files
+
+    world = load_gamegan_world(run.root, device, cfg.gamegan.name)
+    return evaluate_controller(world, cfg, controller_files(run, "gamegan", cfg.gamegan.name)[1], progress)
+
+
 def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = True) -> dict:
-    """A controller in the real game and in the dream (at the temperature it was trained at),
-    mean and std over cfg.evaluate.episodes episodes each; real-game seeds come from a stream
-    that collection and training never use."""
+    """A controller in the real game and in world's dream (V+M's, or GameGAN's for a
+    GameGANWorld; at the temperature it was trained at), mean and std over cfg.evaluate.episodes
+    episodes each; real-game seeds come from a stream that collection and training never use."""
     from agents.controller import load_controller
     from worldsim.data.collect import episode_seed
 
@@ -126,5 +137,6 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
         "real_mean": float(real.mean()), "real_std": float(real.std()),
         "dream_mean": float(dream.mean()), "dream_std": float(dream.std()),
         "temperature": temperature,
+        "dream": world.label,
         "controller_generation": meta.get("generation"),
     }

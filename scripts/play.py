@@ -1,12 +1,15 @@
 """Play inside a run's learned world model: in a window from the keyboard (C hands control to the
 trained controller), headless with a video of the controller playing (--headless --record), or
-next to the real game given the same actions (--side-by-side out.mp4)."""
+next to the real game given the same actions (--side-by-side out.mp4). --model gamegan plays the
+GameGAN dream (checkpoints/NAME.pt, --gamegan-name) instead of V+M's; its controller is the one
+trained in that dream (controller_NAME/controller.pt), else V+M's: both read the same [z, h]."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from agents import pilot
+from agents.dream_training import controller_files
 from worldsim.cli import run_main
 from worldsim.dream_env import DreamEnv
 from worldsim.dream_video import VIDEO_SCALE, play_dream, real_and_dream, side_by_side_frames
@@ -14,16 +17,20 @@ from worldsim.keymap import keymap_for
 from worldsim.media import save_video, upscale
 from worldsim.play import Player, play_in_window
 from worldsim.run import RunDir, resolve_device
-from worldsim.world_model import WorldModel
+from worldsim.world_model import WORLD_MODELS, WorldModel, load_world
 
-MODELS = {"vm": WorldModel.load}
-"""World model families a run can hold: name -> loader(run_dir, device)."""
+MODELS = WORLD_MODELS
+"""World model families a run can hold: name -> loader(run_dir, device[, name])."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run-dir", type=Path, required=True, help="a run directory with trained V and M")
     parser.add_argument("--model", choices=list(MODELS), default="vm", help="world model family (default vm)")
+    parser.add_argument("--gamegan-name", default=None,
+                        help="with --model gamegan: the GameGAN checkpoints/NAME.pt (default: the run's gamegan.name)")
+    parser.add_argument("--controller", type=Path, default=None,
+                        help="controller checkpoint (default: the one trained in this model's dream, else V+M's)")
     parser.add_argument("--temperature", type=float, default=1.15, help="the dream's temperature tau (default 1.15)")
     parser.add_argument("--scale", type=int, default=8, help="window upscaling of the 64x64 frame (default 8)")
     parser.add_argument("--fps", type=int, default=30, help="steps per second in the window and videos (default 30)")
@@ -45,8 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     run = RunDir(args.run_dir)
-    world = MODELS[args.model](run.root, resolve_device(args.device))
+    world = load_world(run.root, resolve_device(args.device), args.model, args.gamegan_name)
     env = DreamEnv(world=world, temperature=args.temperature, render_mode="rgb_array")
+    args.controller = args.controller or controller_checkpoint(run, world)
     if args.side_by_side:
         return side_by_side(run, env, args)
     if args.headless:
@@ -54,21 +62,34 @@ def main() -> int:
     return windowed(run, env, args)
 
 
+def controller_checkpoint(run: RunDir, world: WorldModel) -> Path:
+    """The controller trained in world's dream; in a GameGAN dream without one, V+M's (same input)."""
+    if world.family == "vm":
+        return run.controller_checkpoint
+    own = controller_files(run, "gamegan", world.gamegan_name)[1]
+    if own.is_file() or not run.controller_checkpoint.is_file():
+        return own
+    print(f"no controller trained in the {world.label} ({own}); using {run.controller_checkpoint}, "
+          "trained in V+M's dream on the same [z, h]")
+    return run.controller_checkpoint
+
+
 def windowed(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
-    controller = pilot.controller_in_dream(run.controller_checkpoint, env.world)
+    controller = pilot.controller_in_dream(args.controller, env.world)
     if controller is None:
-        print(f"no trained controller in {run.checkpoints}: the keyboard stays in control")
+        print(f"no trained controller at {args.controller}: the keyboard stays in control")
     print("arrows/WASD move (space fires in Atari), C: controller on/off, +/-: temperature, R: restart, Q: quit")
     play_in_window(Player(env, keymap_for(env.world.game), controller, args.seed), args.scale, args.fps)
     return 0
 
 
 def headless(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
-    player = pilot.controller_in_dream(run.controller_checkpoint, env.world)
+    player = pilot.controller_in_dream(args.controller, env.world)
     if player is None:
-        print(f"no trained controller in {run.checkpoints}; a random exploration policy plays")
+        print(f"no trained controller at {args.controller}; a random exploration policy plays")
         player = pilot.exploration(env.world, args.seed)
-    print(f"{player.name} plays {args.steps} steps in the dream of {env.world.env} at tau {env.temperature:.2f}")
+    print(f"{player.name} plays {args.steps} steps in the {env.world.label} of {env.world.env} "
+          f"at tau {env.temperature:.2f}")
     played = play_dream(env, player, args.steps, args.seed)
     for i, score in enumerate(played.scores, 1):
         print(f"  episode {i}: score {score:.2f}")
@@ -80,16 +101,17 @@ def headless(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
 
 
 def side_by_side(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
-    player = pilot.controller_in_real_game(run.controller_checkpoint, env.world)
+    player = pilot.controller_in_real_game(args.controller, env.world)
     if player is None:
-        print(f"no trained controller in {run.checkpoints}; the exploration policy picks the actions")
+        print(f"no trained controller at {args.controller}; the exploration policy picks the actions")
         player = pilot.exploration(env.world, args.seed)
     pair = real_and_dream(env, player, args.steps, args.seed)
     save_video(args.side_by_side, side_by_side_frames(pair, env.temperature), fps=args.fps)
     errors = pair.errors
-    print(f"{player.name} acted for {len(errors) - 1} steps in the real game and the dream of {env.world.env}")
-    print(f"mean absolute pixel error per frame: {errors.mean():.2f} of 255 "
-          f"(first frame, V's reconstruction: {errors[0]:.2f})")
+    print(f"{player.name} acted for {len(errors) - 1} steps in the real game and the {env.world.label} "
+          f"of {env.world.env}")
+    first = "V's reconstruction" if env.world.family == "vm" else "the real frame itself"
+    print(f"mean absolute pixel error per frame: {errors.mean():.2f} of 255 (first frame, {first}: {errors[0]:.2f})")
     print(f"wrote {args.side_by_side} ({len(errors)} frames)")
     return 0
 

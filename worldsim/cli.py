@@ -88,16 +88,27 @@ def _interrupt(signum, frame) -> None:
 
 def pipeline_main(stages: list[str] | None, description: str, argv: list[str] | None = None) -> int:
     """Parse the common arguments and run `stages` (all of them when None) on the run directory."""
-    from worldsim.pipeline import STAGES, run_pipeline
+    from worldsim.pipeline import (
+        OPTIONAL_STAGES,
+        STAGES,
+        WORLD_MODEL_STAGES,
+        run_pipeline,
+    )
 
     parser = base_parser(description)
     if stages is None:
-        parser.add_argument("--stages", nargs="+", choices=list(STAGES), help="run only these stages")
+        parser.add_argument("--world-model", choices=list(WORLD_MODEL_STAGES), default="vm",
+                            help="vm: World Models' V+M and C in their dream (default); gamegan: V, M (still needed "
+                            "for [z, h], episode ends and rewards), GameGAN and C in GameGAN's dream; both: all of it")
+        parser.add_argument("--stages", nargs="+", choices=[*STAGES, *OPTIONAL_STAGES],
+                            help="run only these stages (instead of --world-model's list)")
     args = parser.parse_args(argv)
     run, cfg = config_from_args(args)
     device = resolve_device(cfg.device)
+    if stages is None:
+        stages = args.stages or WORLD_MODEL_STAGES[args.world_model]
     print(f"run directory: {run.root}  env: {cfg.env}  preset: {cfg.preset}  device: {device}")
-    report = run_pipeline(run, cfg, device, stages or args.stages, progress=not args.no_progress)
+    report = run_pipeline(run, cfg, device, stages, progress=not args.no_progress)
     print_summary(report)
     return 0
 

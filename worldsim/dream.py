@@ -7,7 +7,8 @@ import math
 
 import torch
 
-from worldsim.models.mdnrnn import MDNStepper, sample_next_z
+from worldsim.models.mdnrnn import MDNOutput, MDNStepper, sample_next_z
+from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel
 
 
@@ -60,11 +61,27 @@ class BatchedDream:
         return self.obs
 
     @torch.no_grad()
+    def reset_to_frames(self, frames) -> torch.Tensor:
+        """Start every episode afresh from real frames (num_envs, 64, 64, 3) uint8: z is V's
+        encoding (its mean) of each, as the controller sees the real game."""
+        mu, _ = self.world.vae.encode(frames_to_tensor(frames, self.device))
+        return self.reset_to(mu)
+
+    @torch.no_grad()
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """actions: (num_envs,) indices or (num_envs, action_dim). Returns obs, reward, terminated,
         truncated, each with num_envs rows; finished episodes stay finished until reset."""
-        out, self.h, self.c = self.m(self.z, actions, self.h, self.c)
+        out = self._advance_m(actions)
         self.z = sample_next_z(out, self.temperature, self.generator)
+        return self._finish_step(out)
+
+    def _advance_m(self, actions: torch.Tensor) -> MDNOutput:
+        """M reads (z_t, a_t) and carries h forward; returns its predictions for step t+1."""
+        out, self.h, self.c = self.m(self.z, actions, self.h, self.c)
+        return out
+
+    def _finish_step(self, out: MDNOutput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Count the step, draw episode ends from M's done head and pay the step's reward."""
         self.t += 1
         terminated = self._done(out.done_logit[:, -1])
         if self.world.predict_reward:

@@ -1,9 +1,12 @@
 """The dream with the real game's gymnasium interface: `DreamEnv` (one episode, passes
-gymnasium's env checker) and `DreamVectorEnv` (N episodes as one tensor operation).
-Registered as "worldsim/Dream-v0" on `import worldsim`:
+gymnasium's env checker) and `DreamVectorEnv` (N episodes as one tensor operation). Either
+wraps either dream: model="vm" (V+M's, worldsim.dream) or model="gamegan" (GameGAN's, rendered
+by checkpoints/GAMEGAN_NAME.pt, worldsim.gamegan_dream); both observe [z, h]. Registered on
+`import worldsim` as "worldsim/Dream-v0" (V+M) and "worldsim/GameGANDream-v0" (GameGAN):
 
     env = gymnasium.make("worldsim/Dream-v0", run_dir="runs/doom-takecover-default", temperature=1.15)
     vec = gymnasium.make_vec("worldsim/Dream-v0", num_envs=1024, run_dir=..., vectorization_mode="vector_entry_point")
+    gan = gymnasium.make("worldsim/GameGANDream-v0", run_dir=..., temperature=1.0)
 """
 from __future__ import annotations
 
@@ -15,9 +18,8 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from worldsim.dream import BatchedDream
 from worldsim.run import resolve_device
-from worldsim.world_model import WorldModel
+from worldsim.world_model import WorldModel, load_world
 
 
 def _spaces(world: WorldModel) -> tuple[gym.spaces.Box, gym.Space]:
@@ -36,11 +38,14 @@ class DreamEnv(gym.Env):
 
     def __init__(self, run_dir: str | Path | None = None, temperature: float = 1.15, device: str = "cpu",
                  max_episode_steps: int | None = None, render_mode: str | None = None,
-                 world: WorldModel | None = None):
-        self.world = world or WorldModel.load(run_dir, resolve_device(device))
+                 world: WorldModel | None = None, model: str = "vm", gamegan_name: str | None = None):
+        """world: an already loaded world model (WorldModel or GameGANWorld; its family picks the
+        dream); otherwise the run's model "vm" or "gamegan" (GameGAN checkpoints/GAMEGAN_NAME.pt,
+        None: the run's gamegan.name) is loaded from run_dir."""
+        self.world = world or load_world(run_dir, resolve_device(device), model, gamegan_name)
         self.observation_space, self.action_space = _spaces(self.world)
         self.render_mode = render_mode
-        self.dream = BatchedDream(self.world, 1, temperature, max_episode_steps)
+        self.dream = self.world.dream(1, temperature, max_episode_steps)
 
     @property
     def temperature(self) -> float:
@@ -51,12 +56,18 @@ class DreamEnv(gym.Env):
         self.dream.temperature = float(value)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """options={"z": latent of shape (z_dim,)} starts from that latent (e.g. V's encoding of a
-        real frame) instead of the first frame of a randomly picked real episode."""
+        """options={"frame": (64, 64, 3) uint8} starts from that real frame, and (V+M dream only)
+        options={"z": latent of shape (z_dim,)} from that latent (e.g. V's encoding of a real
+        frame), instead of the first frame of a randomly picked real episode."""
         super().reset(seed=seed)
         if seed is not None:
             self.dream.seed(seed)
-        if options and "z" in options:
+        options = options or {}
+        if "frame" in options:
+            obs = self.dream.reset_to_frames(np.asarray(options["frame"], dtype=np.uint8)[None])
+        elif "z" in options:
+            if self.world.family != "vm":
+                raise ValueError(f"the {self.world.label} starts from a frame: reset(options={{'frame': ...}})")
             obs = self.dream.reset_to(torch.as_tensor(options["z"], device=self.world.device)[None])
         else:
             obs = self.dream.reset()
@@ -84,14 +95,14 @@ class DreamVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int, run_dir: str | Path | None = None, temperature: float = 1.15,
                  device: str = "cpu", max_episode_steps: int | None = None, render_mode: str | None = None,
-                 world: WorldModel | None = None):
-        self.world = world or WorldModel.load(run_dir, resolve_device(device))
+                 world: WorldModel | None = None, model: str = "vm", gamegan_name: str | None = None):
+        self.world = world or load_world(run_dir, resolve_device(device), model, gamegan_name)
         self.num_envs = num_envs
         self.single_observation_space, self.single_action_space = _spaces(self.world)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.render_mode = render_mode
-        self.dream = BatchedDream(self.world, num_envs, temperature, max_episode_steps)
+        self.dream = self.world.dream(num_envs, temperature, max_episode_steps)
         self._restart = torch.zeros(num_envs, dtype=torch.bool, device=self.world.device)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

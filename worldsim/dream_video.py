@@ -12,7 +12,6 @@ import envs
 from agents.pilot import Pilot
 from worldsim.dream_env import DreamEnv
 from worldsim.media import upscale
-from worldsim.models.vae import frames_to_tensor
 
 VIDEO_SCALE = 4
 LABEL_HEIGHT = 16  # keeps frame sizes multiples of 16, which mp4 encoders need to avoid resizing
@@ -48,7 +47,8 @@ class SideBySide:
     real: np.ndarray
     """(T, 64, 64, 3) uint8: the real game's frames, the first one and one after each step."""
     dream: np.ndarray
-    """(T, 64, 64, 3) uint8: the dream's frames at the same steps; the first is V's reconstruction."""
+    """(T, 64, 64, 3) uint8: the dream's frames at the same steps; the first is V's reconstruction
+    of the real one (V+M's dream) or the real one itself (GameGAN's)."""
 
     @property
     def errors(self) -> np.ndarray:
@@ -58,13 +58,12 @@ class SideBySide:
 
 @torch.no_grad()
 def real_and_dream(dream: DreamEnv, pilot: Pilot, steps: int, seed: int = 0) -> SideBySide:
-    """The real game and the dream started from V's encoding (z = mu) of the real first frame, then
-    given the same actions (the pilot sees the real game) until the real episode ends or `steps`."""
-    world = dream.world
-    real = envs.make(world.env)
+    """The real game and the dream started from the real first frame (V+M's dream: from V's
+    encoding of it, z = mu; GameGAN's: from the frame itself), then given the same actions (the
+    pilot sees the real game) until the real episode ends or `steps`."""
+    real = envs.make(dream.world.env)
     frame, _ = real.reset(seed=seed)
-    mu, _ = world.vae.encode(frames_to_tensor(frame[None], world.device))  # (1, z_dim)
-    dream.reset(seed=seed, options={"z": mu[0]})
+    dream.reset(seed=seed, options={"frame": frame})
     real_frames, dream_frames = [frame], [dream.render()]
     for _ in range(steps):
         action = pilot.act(frame)

@@ -1,6 +1,8 @@
 """The World Models pipeline: collect -> train V -> encode -> train M -> train C in the dream
-(CMA-ES) -> evaluate C in the real game and the dream. Each stage is skipped when
-report.json says it is complete, and resumes from its own checkpoints when it is not."""
+(CMA-ES) -> evaluate C in the real game and the dream; and the GameGAN branch: train GameGAN
+on the episodes -> train C in the GameGAN dream (V and M still supply [z, h], episode ends and
+rewards) -> evaluate it. Each stage is skipped when report.json says it is complete, and
+resumes from its own checkpoints when it is not."""
 from __future__ import annotations
 
 import time
@@ -8,8 +10,11 @@ from typing import Callable
 
 import torch
 
-from agents.dream_training import train_controller_in_dream
-from agents.evaluate import evaluate_transfer
+from agents.dream_training import (
+    train_controller_in_dream,
+    train_controller_in_gamegan_dream,
+)
+from agents.evaluate import evaluate_gamegan_transfer, evaluate_transfer
 from worldsim.config import Config
 from worldsim.data.collect import collect
 from worldsim.run import RunDir
@@ -44,29 +49,53 @@ STAGES: dict[str, Stage] = {
 
 OPTIONAL_STAGES: dict[str, Stage] = {
     "gamegan": train_gamegan,
+    "controller_gamegan": train_controller_in_gamegan_dream,
+    "evaluate_gamegan": evaluate_gamegan_transfer,
 }
-"""Stages run only when asked for by name (run_stage, or a script's stage list), never by default."""
+"""Stages run only when asked for by name (run_stage, a script's stage list, --world-model
+gamegan|both), never by default."""
+
+GAMEGAN_STAGES = ["gamegan", "controller_gamegan", "evaluate_gamegan"]
+
+WORLD_MODEL_STAGES: dict[str, list[str]] = {
+    "vm": list(STAGES),
+    "gamegan": ["collect", "vae", "encode", "mdnrnn", *GAMEGAN_STAGES],  # V and M give GameGAN's dream [z, h], ends, rewards
+    "both": [*STAGES, *GAMEGAN_STAGES],
+}
+"""The stages `train_world_model.py --world-model X` runs."""
 
 
 def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progress: bool = True,
               force: bool = False) -> dict:
-    """Run one stage unless it is already complete; record its metrics and wall time."""
-    if run.stage_complete(name) and not force:
-        print(f"[{name}] already complete, skipped")
-        return run.stage(name)
-    previous = run.stage(name).get("seconds", 0.0)
-    run.update_stage(name, status="running")
+    """Run one stage unless it is already complete; record its metrics and wall time (the
+    GameGAN stages under gamegan.name, so a run can hold several GameGAN variants)."""
+    stage = stage_name(name, cfg)
+    if run.stage_complete(stage) and not force:
+        print(f"[{stage}] already complete, skipped")
+        return run.stage(stage)
+    previous = run.stage(stage).get("seconds", 0.0)
+    run.update_stage(stage, status="running")
     t0 = time.perf_counter()
     try:
         metrics = {**STAGES, **OPTIONAL_STAGES}[name](run, cfg, device, progress)
     except BaseException:
         # An interrupted stage keeps the time it spent, so the report's wall time stays true.
-        run.update_stage(name, status="interrupted", seconds=round(previous + time.perf_counter() - t0, 2))
+        run.update_stage(stage, status="interrupted", seconds=round(previous + time.perf_counter() - t0, 2))
         raise
     seconds = previous + time.perf_counter() - t0
-    run.update_stage(name, status="complete", seconds=round(seconds, 2), **metrics)
-    print(f"[{name}] complete in {seconds:.1f}s")
-    return run.stage(name)
+    run.update_stage(stage, status="complete", seconds=round(seconds, 2), **metrics)
+    print(f"[{stage}] complete in {seconds:.1f}s")
+    return run.stage(stage)
+
+
+def stage_name(name: str, cfg: Config) -> str:
+    """The report.json entry of stage `name`: gamegan -> NAME, controller_gamegan ->
+    controller_NAME, evaluate_gamegan -> evaluate_NAME (NAME = gamegan.name)."""
+    if name == "gamegan":
+        return cfg.gamegan.name
+    if name in ("controller_gamegan", "evaluate_gamegan"):
+        return f"{name.split('_')[0]}_{cfg.gamegan.name}"
+    return name
 
 
 def run_pipeline(run: RunDir, cfg: Config, device: torch.device, stages: list[str] | None = None,

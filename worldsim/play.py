@@ -66,7 +66,7 @@ class Player:
 
     def toggle_control(self) -> None:
         if self.controller is None:
-            self.notice = "no trained controller (checkpoints/controller.pt); keyboard keeps control"
+            self.notice = "no trained controller for this dream; keyboard keeps control"
             print(self.notice)
             return
         self.controller_driving = not self.controller_driving

@@ -1,24 +1,35 @@
 """A trained V+M pair loaded from a run directory, with what the dream needs besides the
-networks: the game's facts and the latent starting points of the real episodes."""
+networks: the game's facts and the latent starting points of the real episodes; and the same
+with a trained GameGAN beside it (`GameGANWorld`), whose dream GameGAN renders while V and M
+supply the controller's [z, h], the episode ends and the rewards (see worldsim/gamegan_dream.py).
+`world.dream(num_envs, ...)` makes either world's batched dream."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 import envs
+from worldsim.checkpoint import CheckpointError
+from worldsim.data.episodes import list_episodes, load_first_frames
+from worldsim.models.gamegan import GameGAN
 from worldsim.models.mdnrnn import MDNRNN
 from worldsim.models.vae import ConvVAE
 from worldsim.run import RunDir, RunDirError
 from worldsim.training.encode import load_latents
+from worldsim.training.gamegan import gamegan_checkpoint, load_gamegan
 from worldsim.training.mdnrnn import load_mdnrnn
 from worldsim.training.vae import load_vae
 
 
 @dataclass
 class WorldModel:
+    family: ClassVar[str] = "vm"
+    """World model family: "vm" (V+M's dream) or "gamegan" (GameGAN's dream)."""
+
     env: str
     game: envs.GameInfo
     vae: ConvVAE
@@ -37,6 +48,18 @@ class WorldModel:
     def obs_dim(self) -> int:
         """Size of the controller's input [z, h] (the paper's C input)."""
         return self.mdnrnn.z_dim + self.mdnrnn.hidden
+
+    @property
+    def label(self) -> str:
+        """The dream's name for people: "V+M dream"."""
+        return "V+M dream"
+
+    def dream(self, num_envs: int, temperature: float = 1.15, max_steps: int | None = None,
+              seed: int | None = None, dtype: torch.dtype = torch.float32):
+        """This world's batched dream of num_envs episodes (worldsim.dream.BatchedDream)."""
+        from worldsim.dream import BatchedDream
+
+        return BatchedDream(self, num_envs, temperature, max_steps, seed=seed, dtype=dtype)
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> "WorldModel":
@@ -65,3 +88,75 @@ class WorldModel:
             start_logvar=torch.as_tensor(np.stack([ep.logvar[0] for ep in latents]), device=device),
             device=device,
         )
+
+
+@dataclass
+class GameGANWorld(WorldModel):
+    """V and M (for [z, h], episode ends and rewards) with a GameGAN that renders the dream, and
+    the real episodes' first frames that its episodes start from."""
+
+    family: ClassVar[str] = "gamegan"
+
+    gamegan: GameGAN
+    gamegan_name: str  # the GameGAN's name in the run: checkpoints/NAME.pt
+    start_frames: torch.Tensor  # (episodes, 64, 64, 3) uint8: first frame of each real episode
+
+    @property
+    def label(self) -> str:
+        return "GameGAN dream" if self.gamegan_name == "gamegan" else f"GameGAN dream ({self.gamegan_name})"
+
+    def dream(self, num_envs: int, temperature: float = 1.0, max_steps: int | None = None,
+              seed: int | None = None, dtype: torch.dtype = torch.float32):
+        """This world's batched GameGAN dream (worldsim.gamegan_dream.BatchedGameGANDream)."""
+        from worldsim.gamegan_dream import BatchedGameGANDream
+
+        return BatchedGameGANDream(self, self.gamegan, num_envs, temperature, max_steps, seed=seed, dtype=dtype,
+                                   start_frames=self.start_frames)
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str | torch.device = "cpu", name: str | None = None) -> GameGANWorld:
+        return load_gamegan_world(run_dir, device, name)
+
+
+def load_gamegan_world(run_dir: str | Path, device: str | torch.device = "cpu",
+                       name: str | None = None) -> GameGANWorld:
+    """V, M and the GameGAN checkpoints/NAME.pt of a run (name None: the run's gamegan.name, by
+    default "gamegan"), and its episodes' first frames; a missing piece names the script that
+    makes it."""
+    run = RunDir(run_dir)
+    cfg = run.load_config()
+    name = name or cfg.gamegan.name
+    path = gamegan_checkpoint(run, name)
+    if not path.is_file():
+        named = "" if name == "gamegan" else f" --gamegan.name {name}"
+        raise RunDirError(f"{run.root} has no checkpoints/{path.name}; "
+                          f"run `python scripts/train_gamegan.py --run-dir {run.root}{named}` first")
+    world = WorldModel.load(run.root, device)
+    gamegan, _ = load_gamegan(path, env=cfg.env, device=world.device)
+    m = world.mdnrnn
+    if (gamegan.action_dim, gamegan.discrete_actions) != (m.action_dim, m.discrete_actions):
+        kinds = {True: "discrete", False: "continuous"}
+        raise CheckpointError(f"{path}: GameGAN takes {gamegan.action_dim} {kinds[gamegan.discrete_actions]} actions, "
+                              f"M {m.action_dim} {kinds[m.discrete_actions]}")
+    episodes = list_episodes(run.episodes)
+    if not episodes:
+        raise RunDirError(f"{run.root} has no episodes to start the GameGAN dream from; "
+                          f"run `python scripts/collect.py --run-dir {run.root}` first")
+    frames = load_first_frames(episodes)  # as WorldModel's start latents: every recorded episode's first frame
+    return GameGANWorld(**{f.name: getattr(world, f.name) for f in fields(WorldModel)}, gamegan=gamegan,
+                        gamegan_name=name, start_frames=torch.as_tensor(frames, device=world.device))
+
+
+WORLD_MODELS = {"vm": WorldModel.load, "gamegan": load_gamegan_world}
+"""World model families a run can hold: name -> loader(run_dir, device[, name])."""
+
+
+def load_world(run_dir: str | Path, device: str | torch.device = "cpu", model: str = "vm",
+               gamegan_name: str | None = None) -> WorldModel:
+    """The run's world model of family `model`: "vm", or "gamegan" with GameGAN
+    checkpoints/GAMEGAN_NAME.pt (None: the run's gamegan.name)."""
+    if model not in WORLD_MODELS:
+        raise ValueError(f"unknown world model '{model}'; known: {', '.join(WORLD_MODELS)}")
+    if model == "gamegan":
+        return load_gamegan_world(run_dir, device, gamegan_name)
+    return WorldModel.load(run_dir, device)

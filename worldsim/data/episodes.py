@@ -77,6 +77,46 @@ def load_frames(path: str | Path) -> np.ndarray:
     return load_episode(path, keys=("frames", "actions")).frames
 
 
+def load_first_frame(path: str | Path) -> np.ndarray:
+    """An episode's first frame (64, 64, 3) uint8, decompressing only that frame's bytes (the
+    frames are stored first-frame-first), so a bank of thousands of starting frames loads in
+    seconds. Raises EpisodeError naming the file if it is damaged."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("frames.npy") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+            if dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3 or shape[0] < 1 or fortran_order:
+                raise EpisodeError(f"{path}: frames must be uint8 (T+1, H, W, 3), got {dtype} {shape}")
+            size = int(np.prod(shape[1:]))
+            data = f.read(size)
+    except EpisodeError:
+        raise
+    except KeyError:
+        raise EpisodeError(f"{path}: not an episode file (missing frames)") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise EpisodeError(f"{path}: corrupt or truncated episode file ({exc})") from None
+    if len(data) != size:
+        raise EpisodeError(f"{path}: corrupt or truncated episode file (first frame cut short)")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape[1:]).copy()
+
+
+def load_first_frames(paths: list[Path]) -> np.ndarray:
+    """The first frame of every readable episode: (episodes, 64, 64, 3) uint8; damaged files are
+    skipped with a warning. Raises EpisodeError when none is readable."""
+    frames = []
+    for path in paths:
+        try:
+            frames.append(load_first_frame(path))
+        except EpisodeError as exc:
+            warnings.warn(f"skipping {exc}", stacklevel=2)
+    if not frames:
+        raise EpisodeError(f"no readable episode among {len(paths)} file(s)")
+    return np.stack(frames)
+
+
 def iter_valid_episodes(paths: list[Path], keys: tuple[str, ...] = EPISODE_KEYS):
     """Yield (path, episode) for every readable file; damaged ones are skipped with a warning."""
     for path in paths:
