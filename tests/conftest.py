@@ -12,6 +12,17 @@ from worldsim.data.collect import collect  # noqa: E402
 from worldsim.run import RunDir  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny convolutions on a shared 2-core machine run many times faster on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def doom_run(tmp_path_factory) -> tuple[RunDir, object]:
     """A smoke-sized Doom run directory with 8 short real episodes (no models yet)."""

@@ -24,13 +24,7 @@ from worldsim.run import RunDir
 from worldsim.training.gamegan import GameGANTrainer, gamegan_checkpoint, load_gamegan, train_gamegan, warm_up_at
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions on a shared 2-core machine run many times faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest
 
 
 def tiny() -> GameGANConfig:

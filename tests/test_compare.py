@@ -1,0 +1,210 @@
+"""GameGAN against V+M (worldsim.compare, benchmarks/world_model_compare.py): PSNR and SSIM on known
+cases and against a reference implementation, the action classifier on a game whose action is
+plainly visible, and the whole comparison on a tiny Doom run with two GameGANs and V+M."""
+import copy
+import importlib.util
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from worldsim.compare import (
+    CompareSettings,
+    GameGANPredictor,
+    Transitions,
+    VMPredictor,
+    classifier_accuracy,
+    compare,
+    held_windows,
+    load_predictors,
+    markdown,
+    train_action_classifier,
+)
+from worldsim.metrics import PSNR_CAP_DB, psnr, ssim
+from worldsim.run import RunDir, RunDirError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest
+
+
+def test_psnr_known_values():
+    a = torch.rand(2, 5, 3, 64, 64) * 0.8
+    assert psnr(a, a).shape == (2, 5) and torch.all(psnr(a, a) == PSNR_CAP_DB)
+    assert torch.isinf(psnr(a, a, max_db=None)).all()
+    torch.testing.assert_close(psnr(a, a + 0.1), torch.full((2, 5), 20.0))  # MSE 0.01 -> 20 dB
+    torch.testing.assert_close(psnr(a, a + 0.01), torch.full((2, 5), 40.0))
+    frames = torch.randint(0, 200, (4, 3, 64, 64), dtype=torch.uint8)
+    torch.testing.assert_close(psnr(frames, frames + 51), torch.full((4,), 20 * np.log10(5)))  # uint8 is scaled
+
+
+def reference_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Wang et al.'s SSIM as skimage computes it (Gaussian sigma 1.5 truncated at 3.5 sigma, population
+    statistics, the 5-pixel border of the map dropped), per channel of (H, W, C) float64, then averaged."""
+    from scipy.ndimage import gaussian_filter
+
+    def blur(x):
+        return gaussian_filter(x, 1.5, truncate=3.5)
+
+    c1, c2 = 0.01**2, 0.03**2
+    values = []
+    for c in range(a.shape[-1]):
+        x, y = a[..., c], b[..., c]
+        mx, my = blur(x), blur(y)
+        vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+        s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+        values.append(s[5:-5, 5:-5].mean())
+    return float(np.mean(values))
+
+
+def test_ssim_identical_symmetric_and_matches_reference():
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    a = rng.random((4, 64, 64, 3))
+    b = np.clip(gaussian_filter(a, (0, 1, 1, 0)) + 0.05 * rng.standard_normal(a.shape), 0, 1)
+    ta, tb = (torch.tensor(x).permute(0, 3, 1, 2) for x in (a, b))
+    torch.testing.assert_close(ssim(ta, ta), torch.ones(4, dtype=torch.float64))
+    torch.testing.assert_close(ssim(ta, tb), ssim(tb, ta))
+    ours = ssim(ta.float(), tb.float())
+    assert ours.dtype == torch.float32 and (ours < 0.9).all() and (ours > 0.0).all()
+    expected = [reference_ssim(a[i], b[i]) for i in range(4)]
+    np.testing.assert_allclose(ours.numpy(), expected, atol=1e-5)
+    if importlib.util.find_spec("skimage") is not None:
+        from skimage.metrics import structural_similarity
+
+        sk = [structural_similarity(a[i], b[i], gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                    data_range=1.0, channel_axis=-1) for i in range(4)]
+        np.testing.assert_allclose(ours.numpy(), sk, atol=1e-5)
+    assert ssim(torch.zeros(2, 3, 3, 64, 64), torch.zeros(2, 3, 3, 64, 64)).shape == (2, 3)
+
+
+def test_held_windows():
+    assert held_windows(np.array([0, 0, 1, 1, 1, 2]), 1).tolist() == [0, 1, 2, 3, 4, 5]
+    assert held_windows(np.array([0, 0, 1, 1, 1, 2]), 2).tolist() == [0, 2, 3]
+    assert held_windows(np.array([0, 0, 1, 1, 1, 2]), 3).tolist() == [2]
+    assert held_windows(np.array([0]), 2).tolist() == []
+
+
+def shifting_episodes(n: int, steps: int, seed: int) -> Transitions:
+    """A blocky texture that moves 2 px left (action 0), stays (1) or moves 2 px right (2)."""
+    rng = np.random.default_rng(seed)
+    frames, actions = [], []
+    for _ in range(n):
+        image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
+        a = np.repeat(rng.integers(0, 3, steps), rng.integers(1, 4, steps))[:steps]
+        ep = [image]
+        for action in a:
+            ep.append(np.roll(ep[-1], 2 * (int(action) - 1), axis=1))
+        frames.append(np.stack(ep))
+        actions.append(a.astype(np.int64))
+    return Transitions(frames, actions)
+
+
+def test_action_classifier_reads_a_visible_action():
+    train, test = shifting_episodes(6, 60, seed=0), shifting_episodes(2, 60, seed=1)
+    model, stats = train_action_classifier(train, 3, steps=120, batch=32, device="cpu", progress=False)
+    x = torch.as_tensor(np.concatenate([f[:-1] for f in test.frames])).permute(0, 3, 1, 2)
+    x_next = torch.as_tensor(np.concatenate([f[1:] for f in test.frames])).permute(0, 3, 1, 2)
+    actions = torch.as_tensor(np.concatenate(test.actions))
+    assert classifier_accuracy(model, x, x_next, actions, "cpu") > 0.8  # chance is 1/3
+    assert classifier_accuracy(model, x, x, actions, "cpu") < 0.8  # no motion, no action
+    assert stats["stride"] == 1 and stats["train_pairs"] == 6 * 60
+
+
+@pytest.fixture(scope="module")
+def compare_run(trained_doom_run, tmp_path_factory):
+    """A tiny Doom run with V, M, and two briefly trained GameGANs (with and without memory)."""
+    from worldsim.training.gamegan import train_gamegan
+    from worldsim.training.mdnrnn import train_mdnrnn
+
+    source, cfg, _ = trained_doom_run
+    cfg = copy.deepcopy(cfg)
+    run = RunDir(tmp_path_factory.mktemp("compare_run"))
+    run.open(cfg)
+    run.episodes.symlink_to(source.episodes.resolve(), target_is_directory=True)
+    run.latents.symlink_to(source.latents.resolve(), target_is_directory=True)
+    run.checkpoints.mkdir()
+    shutil.copy(source.vae_checkpoint, run.vae_checkpoint)
+    cfg.mdnrnn.steps = 10
+    train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
+    cfg.gamegan.steps = cfg.gamegan.eval_every = 2
+    train_gamegan(run, cfg, torch.device("cpu"), progress=False)
+    cfg.gamegan.memory, cfg.gamegan.name = False, "gamegan_nomemory"
+    train_gamegan(run, cfg, torch.device("cpu"), progress=False)
+    return run, cfg
+
+
+def test_predictors_agree_on_their_first_step(compare_run):
+    run, cfg = compare_run
+    predictors = load_predictors(run, cfg, None, "cpu")
+    assert [p.name for p in predictors] == ["gamegan", "gamegan_nomemory", "vm"]
+    assert isinstance(predictors[0], GameGANPredictor) and isinstance(predictors[2], VMPredictor)
+    frames, actions = torch.rand(2, 4, 3, 64, 64), torch.randint(0, 3, (2, 3))
+    for p in predictors:  # the open loop's first step reads the same real x_0 as one step's
+        first, one = p.open_loop(frames[:, 0], actions), p.one_step(frames, actions)
+        assert first.shape == one.shape == (2, 3, 3, 64, 64)
+        torch.testing.assert_close(first[:, 0], one[:, 0], atol=2 / 255, rtol=0)  # V+M's dream renders uint8
+    with pytest.raises(RunDirError, match="train_gamegan.py"):
+        load_predictors(run, cfg, ["gamegan_big"], "cpu")
+
+
+def test_comparison_end_to_end(compare_run, tmp_path):
+    run, _ = compare_run
+    settings = CompareSettings(clips=4, horizon=8, batch=2, classifier_steps=10, classifier_batch=16,
+                               classifier_episodes=3, classifier_stride=2, memory_steps=2, memory_starts=2, real_seeds=1, video_clips=2)
+    results = compare(run.root, None, settings, tmp_path / "out", progress=False)
+    stored = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert stored["horizons"] == [1, 8] and set(stored["models"]) == {"gamegan", "gamegan_nomemory", "vm"}
+    for name in ("gamegan", "gamegan_nomemory", "vm", "copy_first_frame", "vae_reconstruction"):
+        r = stored["open_loop"][name]
+        assert len(r["psnr_by_step"]) == 8 and set(r["psnr_at"]) == {"1", "8"}
+        assert all(np.isfinite(v) and 0 < v <= 100 for v in r["psnr_at"].values())
+        assert all(-1 <= v <= 1 for v in r["ssim_at"].values())
+    assert stored["open_loop"]["copy_first_frame"]["reference"]
+    ac = stored["action_classifier"]
+    assert set(ac["accuracy"]) == {"real", *(f"{m} {k}" for m in ("gamegan", "gamegan_nomemory", "vm")
+                                              for k in ("from_real", "open_loop"))}
+    assert all(0 <= v <= 1 for v in ac["accuracy"].values()) and ac["chance"] == pytest.approx(1 / 3, abs=1e-3)
+    assert ac["stride"] == 2 and ac["heldout_pairs"] > 0
+    memory = stored["memory"]
+    assert memory["actions"] == [0, 2] and set(memory["models"]) == {"gamegan", "gamegan_nomemory", "vm"}
+    for r in [*memory["models"].values(), memory["real_game"]]:
+        assert all(np.isfinite(r[k]) and r[k] >= 0 for k in ("out_mse", "back_mse", "own_back_mse", "back_psnr"))
+    for name in ("horizon.png", "memory.png", "open_loop.gif"):
+        assert (tmp_path / "out" / name).stat().st_size > 1000
+    assert not list((tmp_path / "out").glob(".*.tmp"))
+    table = markdown(results)
+    assert "| vm |" in table and "PSNR@8" in table and "real game*" in table
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("world_model_compare",
+                                                  os.path.join(ROOT, "benchmarks", "world_model_compare.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_writes_results_and_names_a_missing_model(compare_run, tmp_path, monkeypatch, capsys):
+    run, _ = compare_run
+    script = load_script()
+    out = tmp_path / "script"
+    assert script.main(["--run-dir", str(run.root), "--models", "vm", "--clips", "2", "--horizon", "4",
+                        "--classifier-steps", "2", "--classifier-episodes", "2", "--memory-steps", "1",
+                        "--memory-starts", "1", "--real-seeds", "0", "--video-format", "mp4", "--device", "cpu",
+                        "--out", str(out), "--no-progress"]) == 0
+    assert "| vm |" in capsys.readouterr().out
+    assert json.loads((out / "compare.json").read_text())["models"].keys() == {"vm"}
+    assert (out / "open_loop.mp4").stat().st_size > 1000
+    monkeypatch.setattr(sys, "argv", ["world_model_compare.py", "--run-dir", str(run.root), "--models", "nosuch"])
+    with pytest.raises(SystemExit) as exit_info:
+        script.run_main(script.main)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "nosuch.pt not found" in err and "--gamegan.name nosuch" in err
