@@ -68,6 +68,24 @@ def test_cmaes_improves_and_resumes_exactly_where_it_stopped(tmp_path):
     assert [r["digest"] for r in resumed["history"]] == [r["digest"] for r in straight["history"]]
 
 
+def test_cmaes_keeps_the_better_of_best_candidate_and_distribution_mean(tmp_path):
+    evaluated, saved = [], []
+
+    def evaluate(params):
+        evaluated.append(params.copy())
+        return _sphere(params[None], 0)
+
+    settings = CMAESSettings(population=8, sigma0=0.3, generations=2, eval_every=2, seed=7)
+    result = train_cmaes(5, _sphere, evaluate, settings, tmp_path, lambda p, info: saved.append((p, info)),
+                         progress=False)
+    assert len(evaluated) == 2  # the generation's best candidate and the search mean
+    winner = max(evaluated, key=lambda p: _sphere(p[None], 0)[0])
+    np.testing.assert_array_equal(saved[-1][0], winner)
+    record = result["history"][-1]
+    assert record["eval_of"] in ("best_candidate", "mean")
+    assert record["eval_mean"] == max(record["eval_means"].values())
+
+
 def test_cmaes_refuses_to_resume_with_another_config(tmp_path):
     _train(tmp_path, 3, [])
     settings = CMAESSettings(population=10, sigma0=0.3, generations=5, seed=7)

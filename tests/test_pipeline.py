@@ -59,3 +59,21 @@ def test_overrides_are_recorded_in_the_run_config(tmp_path):
     cfg = Config.from_dict(read_json(tmp_path / "config.json"))
     assert cfg.collect.episodes == 2 and cfg.vae.z_dim == 12
     assert len(list((tmp_path / "episodes").glob("ep_*.npz"))) == 2
+
+
+def test_fork_shares_data_and_v_and_retrains_m_without_touching_the_source(smoke_runs, tmp_path):
+    source = smoke_runs["Doom"]
+    m_before = (source.checkpoints / "mdnrnn.pt").read_bytes()
+    fork = tmp_path / "fork"
+    proc = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork), "--share", "vae",
+                      "--mdnrnn.hidden", "24")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (fork / "episodes").is_symlink() and (fork / "checkpoints" / "vae.pt").is_symlink()
+    assert not (fork / "checkpoints" / "mdnrnn.pt").exists()
+    assert set(read_json(fork / "report.json")["stages"]) == {"collect", "vae", "encode"}
+    proc = run_script("train_world_model.py", "--run-dir", str(fork), "--stages", "mdnrnn", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert load_checkpoint(fork / "checkpoints" / "mdnrnn.pt", kind="mdnrnn")["meta"]["hidden"] == 24
+    assert (source.checkpoints / "mdnrnn.pt").read_bytes() == m_before
+    again = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork))
+    assert again.returncode != 0 and "not empty" in again.stderr

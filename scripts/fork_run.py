@@ -1,0 +1,65 @@
+"""Start a new run directory that shares another run's recorded episodes (and, if asked, its
+trained V and M), so a different M, C or GameGAN can be tried on the same data without
+recording or training it again. Shared parts are symbolic links, nothing is copied; the new
+run gets the source's config with --section.field overrides applied, and the report entries of
+the shared stages, so the pipeline skips them. Checkpoints are written atomically (a new file
+replaces the link), so training in the fork never changes the source run.
+
+    python scripts/fork_run.py --from runs/doom-default --to runs/doom-m512 --share vae \
+        --mdnrnn.hidden 512 --mdnrnn.steps 8000 --controller.rollouts 16
+    python scripts/train_world_model.py --run-dir runs/doom-m512 --stages mdnrnn controller evaluate
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from worldsim.cli import run_main
+from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
+from worldsim.io import write_json
+from worldsim.run import RunDir, RunDirError
+
+SHAREABLE = {"vae": ("vae.pt", ("collect", "vae", "encode")), "mdnrnn": ("mdnrnn.pt", ("mdnrnn",))}
+"""model -> (checkpoint file, report stages that sharing it completes)"""
+
+
+def fork(source: RunDir, target: RunDir, share: list[str], overrides: dict) -> RunDir:
+    if not source.exists():
+        raise RunDirError(f"{source.root}: not a worldsim run directory (no config.json)")
+    if target.root.exists() and any(target.root.iterdir()):
+        raise RunDirError(f"{target.root} exists and is not empty; fork into a new directory")
+    for name in share:
+        if name not in SHAREABLE:
+            raise ValueError(f"cannot share '{name}'; shareable: {', '.join(SHAREABLE)}")
+        if not (source.checkpoints / SHAREABLE[name][0]).is_file():
+            raise RunDirError(f"{source.root} has no trained {name} ({source.checkpoints / SHAREABLE[name][0]})")
+    cfg = apply_overrides(source.load_config(), overrides)
+    target.checkpoints.mkdir(parents=True)
+    links = {target.episodes: source.episodes, target.root / "latents": source.root / "latents"}
+    links.update({target.checkpoints / SHAREABLE[n][0]: source.checkpoints / SHAREABLE[n][0] for n in share})
+    for link, real in links.items():
+        if real.exists():
+            os.symlink(os.path.relpath(real.resolve(), link.parent.resolve()), link)
+    stages = {"collect"} | {s for n in share for s in SHAREABLE[n][1]}
+    shared = {k: {**v, "shared_from": str(source.root)} for k, v in source.report()["stages"].items() if k in stages}
+    target.open(cfg)
+    write_json(target.report_path, {"stages": shared, "forked_from": str(source.root)})
+    return target
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="source", type=Path, required=True, help="the run to share from")
+    parser.add_argument("--to", dest="target", type=Path, required=True, help="the new run directory")
+    parser.add_argument("--share", nargs="*", default=["vae"], choices=list(SHAREABLE),
+                        help="trained models to link as well as the episodes (default: vae)")
+    add_override_arguments(parser)
+    args = parser.parse_args()
+    target = fork(RunDir(args.source), RunDir(args.target), args.share, overrides_from_args(args))
+    print(f"{target.root}: shares {', '.join(['episodes', 'latents', *args.share])} with {args.source}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
