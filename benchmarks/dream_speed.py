@@ -5,7 +5,8 @@
 Real games: one process, and a gymnasium AsyncVectorEnv with one process per core, random
 actions. Dream: BatchedDream with untrained V and M of the `default` preset's sizes for each
 game (speed does not depend on the weights), random controller, at each batch size.
-Prints a markdown table with medians over repeats and the dream/real ratios.
+Prints a markdown table with medians over repeats and the dream/real ratios, and a ceiling:
+the steps per second of M's two matmuls alone, which no dream of that M can beat here.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from agents.controller import ControllerSpec
 from envs.runner import make_vector_env
 from worldsim.config import make_config, resolve
 from worldsim.dream import BatchedDream
+from worldsim.models.mdnrnn import MDNStepper
 from worldsim.models.vae import ConvVAE
 from worldsim.training.mdnrnn import build_mdnrnn
 from worldsim.world_model import WorldModel
@@ -65,6 +67,23 @@ def dream_steps_per_second(world: WorldModel, batch: int, seconds: float, dtype:
     return steps / (time.perf_counter() - start)
 
 
+def matmul_ceiling_steps_per_second(world: WorldModel, batch: int, seconds: float, dtype: torch.dtype) -> float:
+    """Steps per second if a dream step cost nothing but M's two matmuls (LSTM gates, mixture
+    head) at this batch: no sampling, no controller, no state updates. No dream of this M can
+    be faster on this machine, so it says whether a speed target is reachable at all."""
+    m = MDNStepper(world.mdnrnn, dtype)
+    x = torch.randn(batch, m.w.shape[0]).to(dtype)
+    h = torch.randn(batch, m.head_w.shape[0]).to(dtype)
+    for _ in range(3):
+        x @ m.w, h @ m.head_w
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        x @ m.w
+        h @ m.head_w
+        steps += batch
+    return steps / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
@@ -86,6 +105,10 @@ def main() -> None:
         for batch in args.batches:
             row[f"dream {args.dtype}, batch {batch}"] = statistics.median(
                 dream_steps_per_second(world, batch, args.seconds, dtype) for _ in range(args.repeats))
+        for batch in args.batches:
+            if batch >= 256:
+                row[f"ceiling: M's two matmuls alone, {args.dtype}, batch {batch}"] = statistics.median(
+                    matmul_ceiling_steps_per_second(world, batch, args.seconds, dtype) for _ in range(args.repeats))
         results["games"][name] = {"z_dim": world.z_dim, "hidden": world.mdnrnn.hidden, "steps_per_second": row}
         best_real = max((v for k, v in row.items() if k.startswith("real")), default=float("nan"))
         print(f"\n{name} (V z={world.z_dim}, M LSTM {world.mdnrnn.hidden}), median of {args.repeats} x {args.seconds:.0f} s")
