@@ -238,3 +238,25 @@ def test_script_trains_a_new_run_with_overrides(tiny_doom_run, tmp_path):
     stage = read_json(root / "report.json")["stages"]["gamegan"]
     assert stage["status"] == "complete" and stage["val_open_loop_mse"] > 0
     assert read_json(root / "config.json")["gamegan"]["renderer"] == "simple"
+
+
+def test_two_processes_under_torchrun_train_together_and_record_once(doom_run, tmp_path):
+    """DistributedDataParallel on CPU (gloo): the same script a GPU user starts with torchrun."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, run_script
+    from worldsim.io import read_json
+
+    source, _ = doom_run
+    fork = tmp_path / "ddp"
+    assert run_script("fork_run.py", "--from", str(source.root), "--to", str(fork), "--share").returncode == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dummy"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           os.path.join(ROOT, "scripts", "train_gamegan.py"), "--run-dir", str(fork), "--no-progress"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stage = read_json(fork / "report.json")["stages"]["gamegan"]
+    assert stage["status"] == "complete" and stage["train_episodes"] >= 2
+    model, meta = load_gamegan(gamegan_checkpoint(RunDir(fork)), env="Doom/TakeCover")
+    assert meta["history"]["latest"]["step"] == meta["gamegan"]["steps"]

@@ -5,6 +5,7 @@ rewards) -> evaluate it. Each stage is skipped when report.json says it is compl
 resumes from its own checkpoints when it is not."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -73,17 +74,19 @@ def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progres
     if run.stage_complete(stage) and not force:
         print(f"[{stage}] already complete, skipped")
         return run.stage(stage)
+    # Under torchrun every process runs the stage; only the first records it in report.json.
+    record = run.update_stage if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
     previous = run.stage(stage).get("seconds", 0.0)
-    run.update_stage(stage, status="running")
+    record(stage, status="running")
     t0 = time.perf_counter()
     try:
         metrics = {**STAGES, **OPTIONAL_STAGES}[name](run, cfg, device, progress)
     except BaseException:
         # An interrupted stage keeps the time it spent, so the report's wall time stays true.
-        run.update_stage(stage, status="interrupted", seconds=round(previous + time.perf_counter() - t0, 2))
+        record(stage, status="interrupted", seconds=round(previous + time.perf_counter() - t0, 2))
         raise
     seconds = previous + time.perf_counter() - t0
-    run.update_stage(stage, status="complete", seconds=round(seconds, 2), **metrics)
+    record(stage, status="complete", seconds=round(seconds, 2), **metrics)
     print(f"[{stage}] complete in {seconds:.1f}s")
     return run.stage(stage)
 
