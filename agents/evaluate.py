@@ -140,3 +140,10 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
         "dream": world.label,
         "controller_generation": meta.get("generation"),
     }
+
+
+def print_scores(scores: dict) -> None:
+    """The real-game and dream lines of an evaluate_controller result."""
+    print(f"  real game: {scores['real_mean']:.1f} ± {scores['real_std']:.1f}")
+    print(f"  {scores.get('dream', 'dream')} (tau={scores['temperature']}): "
+          f"{scores['dream_mean']:.1f} ± {scores['dream_std']:.1f}")

@@ -12,7 +12,7 @@ from worldsim.cli import run_main
 
 
 def main() -> int:
-    from agents.evaluate import evaluate_controller
+    from agents.evaluate import evaluate_controller, print_scores
     from worldsim.pipeline import run_stage
     from worldsim.run import RunDir, resolve_device
     from worldsim.world_model import WorldModel
@@ -37,8 +37,7 @@ def main() -> int:
         result = evaluate_controller(WorldModel.load(run.root, device), cfg, args.controller)
         run.update_stage(f"evaluate {args.controller}", status="complete", **result)
     print(f"{cfg.env}, {result['episodes']} episodes each:")
-    print(f"  real game: {result['real_mean']:.1f} ± {result['real_std']:.1f}")
-    print(f"  dream (tau={result['temperature']}): {result['dream_mean']:.1f} ± {result['dream_std']:.1f}")
+    print_scores(result)
     return 0
 
 

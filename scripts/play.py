@@ -83,11 +83,17 @@ def windowed(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
     return 0
 
 
+def _or_exploration(player: pilot.Pilot | None, env: DreamEnv, args: argparse.Namespace, instead: str) -> pilot.Pilot:
+    """The trained controller, or (saying so) the exploration policy when there is none."""
+    if player is not None:
+        return player
+    print(f"no trained controller at {args.controller}; {instead}")
+    return pilot.exploration(env.world, args.seed)
+
+
 def headless(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
-    player = pilot.controller_in_dream(args.controller, env.world)
-    if player is None:
-        print(f"no trained controller at {args.controller}; a random exploration policy plays")
-        player = pilot.exploration(env.world, args.seed)
+    player = _or_exploration(pilot.controller_in_dream(args.controller, env.world), env, args,
+                             "a random exploration policy plays")
     print(f"{player.name} plays {args.steps} steps in the {env.world.label} of {env.world.env} "
           f"at tau {env.temperature:.2f}")
     played = play_dream(env, player, args.steps, args.seed)
@@ -101,10 +107,8 @@ def headless(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
 
 
 def side_by_side(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
-    player = pilot.controller_in_real_game(args.controller, env.world)
-    if player is None:
-        print(f"no trained controller at {args.controller}; the exploration policy picks the actions")
-        player = pilot.exploration(env.world, args.seed)
+    player = _or_exploration(pilot.controller_in_real_game(args.controller, env.world), env, args,
+                             "the exploration policy picks the actions")
     pair = real_and_dream(env, player, args.steps, args.seed)
     save_video(args.side_by_side, side_by_side_frames(pair, env.temperature), fps=args.fps)
     errors = pair.errors

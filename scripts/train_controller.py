@@ -21,7 +21,7 @@ from worldsim.config import add_override_arguments, apply_overrides, overrides_f
 
 def main() -> int:
     from agents.dream_training import train_in_dream
-    from agents.evaluate import evaluate_controller
+    from agents.evaluate import evaluate_controller, print_scores
     from worldsim.pipeline import run_stage, stage_name
     from worldsim.run import RunDir, resolve_device
     from worldsim.world_model import WORLD_MODELS, load_world
@@ -59,8 +59,7 @@ def main() -> int:
         run.update_stage(recorded, status="complete", **{**trained, **scores})
     print(f"{cfg.env}: C trained in the {trained['dream']} at tau {trained['temperature']} "
           f"for {trained['generations']} generations, {scores['episodes']} episodes each:")
-    print(f"  real game: {scores['real_mean']:.1f} ± {scores['real_std']:.1f}")
-    print(f"  {scores['dream']}: {scores['dream_mean']:.1f} ± {scores['dream_std']:.1f}")
+    print_scores(scores)
     print(f"recorded in {run.report_path} under {recorded}")
     return 0
 

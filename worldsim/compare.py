@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from typing import Protocol
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-class Predictor:
+class Predictor(Protocol):
     """One world model behind the comparison's interface. Frames are float (..., 3, 64, 64) in [0, 1]."""
 
     name: str
@@ -100,14 +101,12 @@ class Predictor:
 
     def open_loop(self, first: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """x_0 (B, 3, 64, 64), actions (B, T) -> generated x_1..x_T (B, T, 3, 64, 64), reading its own frames."""
-        raise NotImplementedError
 
     def one_step(self, frames: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Real x_0..x_{T-1} (B, >=T, 3, 64, 64), actions (B, T) -> x_1..x_T, every step reading the real x_t."""
-        raise NotImplementedError
 
 
-class GameGANPredictor(Predictor):
+class GameGANPredictor:
     def __init__(self, name: str, model, meta: dict, path: Path):
         self.name, self.model = name, model
         history = meta.get("history", {}).get("latest", {})
@@ -127,7 +126,7 @@ class GameGANPredictor(Predictor):
         return self.model.rollout(frames, actions, actions.shape[1], self._noise(actions))["frames"]
 
 
-class VMPredictor(Predictor):
+class VMPredictor:
     """V+M at temperature 0: V's mean of x_0, M's most likely component's mean each step, V's decoder."""
 
     def __init__(self, world):
