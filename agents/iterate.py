@@ -4,6 +4,7 @@ the episodes, re-encode, continue training M on everything, and train C again in
 dream. C itself still never learns from real rewards: only the world model sees real games."""
 from __future__ import annotations
 
+import copy
 import shutil
 
 import numpy as np
@@ -13,6 +14,7 @@ from agents.controller import load_controller
 from agents.evaluate import LatentController, one_torch_thread
 from agents.exploration import make_exploration_policy
 from envs.runner import slot_count
+from worldsim.checkpoint import load_checkpoint
 from worldsim.config import Config
 from worldsim.data.collect import collect
 from worldsim.data.episodes import list_episodes
@@ -43,31 +45,47 @@ class MixedPolicy:
         return self.controller.advance(z, torch.as_tensor(chosen, device=z.device))
 
 
-def iterate(run: RunDir, cfg: Config, device: torch.device, episodes: int, epsilon: float,
-            mdnrnn_steps: int, progress: bool = True) -> dict:
-    """One round: returns what it recorded and M's held-out metrics after the extra training."""
+def mdnrnn_step(run: RunDir, env: str) -> int:
+    """Optimisation steps M's checkpoint has taken."""
+    return int(load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn", env=env)["state"]["step"])
+
+
+def iterate(run: RunDir, cfg: Config, device: torch.device, total_episodes: int, epsilon: float,
+            total_mdnrnn_steps: int, progress: bool = True) -> dict:
+    """One round: record the controller's play until the run holds `total_episodes` episodes,
+    encode them, train M until it has taken `total_mdnrnn_steps` steps, then keep the
+    controller as controller_roundN/ and clear the controller and evaluate stages. Targets
+    rather than increments, so a round killed anywhere before its end resumes where it stopped.
+    Returns what it recorded and M's held-out metrics after the extra training."""
     world = WorldModel.load(run.root, device)
     spec, params, meta = load_controller(run.controller_checkpoint, env=cfg.env)
     before = len(list_episodes(run.episodes))
-    workers = slot_count(0, episodes)
-    rounds = sum(1 for name in run.report()["stages"] if name.startswith("iterate_"))
+    workers = slot_count(0, max(total_episodes - before, 1))
+    rounds = sum(1 for name, stage in run.report()["stages"].items()
+                 if name.startswith("iterate_") and stage.get("status") == "complete")
     policy = MixedPolicy(LatentController(world, spec, params, workers),
                          make_exploration_policy(world.game, workers, seed=cfg.seed + 1000 + rounds),
                          epsilon, seed=cfg.seed + rounds)
     with one_torch_thread():
-        stats = collect(cfg.env, run.episodes, before + episodes, workers=workers, seed=cfg.seed + 1000 + rounds,
+        stats = collect(cfg.env, run.episodes, total_episodes, workers=workers, seed=cfg.seed + 1000 + rounds,
                         progress=progress, policy=policy)
     encode_run(run, cfg.env, device, progress)
-    cfg.mdnrnn.steps += mdnrnn_steps
-    m = train_mdnrnn(run, cfg, device, progress)
+    m_cfg = copy.deepcopy(cfg)
+    m_cfg.mdnrnn.steps = total_mdnrnn_steps
+    m = train_mdnrnn(run, m_cfg, device, progress)
+    previous = run.stage("controller")
     controller_dir = run.root / "controller"
     if controller_dir.is_dir():
-        shutil.move(str(controller_dir), str(run.root / f"controller_round{rounds}"))
-        shutil.copy(run.controller_checkpoint, run.root / f"controller_round{rounds}" / "controller.pt")
+        kept = run.root / f"controller_round{rounds}"
+        if kept.exists():  # left by a round killed between the move and its record
+            shutil.rmtree(kept)
+        shutil.move(str(controller_dir), str(kept))
+        shutil.copy(run.controller_checkpoint, kept / "controller.pt")
     for stage in ("controller", "evaluate"):
         run.reset_stage(stage)
     return {"round": rounds + 1, "episodes_recorded": stats["episodes_recorded"],
             "frames_recorded": stats["frames_recorded"], "epsilon": epsilon,
             "recorded_with_controller_of_generation": meta.get("generation"),
-            "mdnrnn_steps": cfg.mdnrnn.steps, "val_nll": m["val_nll"],
+            "previous_controller_seconds": previous.get("seconds"),
+            "mdnrnn_steps": total_mdnrnn_steps, "val_nll": m["val_nll"],
             "done_precision": m["done_precision"], "done_recall": m["done_recall"]}

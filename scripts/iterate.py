@@ -16,8 +16,9 @@ from worldsim.cli import run_main
 
 
 def main() -> int:
-    from agents.iterate import iterate
+    from agents.iterate import iterate, mdnrnn_step
     from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
+    from worldsim.data.episodes import list_episodes
     from worldsim.pipeline import run_stage
     from worldsim.run import RunDir, resolve_device
 
@@ -36,7 +37,10 @@ def main() -> int:
     device = resolve_device(args.device or cfg.device)
     progress = not args.no_progress
     start = time.perf_counter()
-    result = iterate(run, cfg, device, args.episodes, args.epsilon, args.mdnrnn_steps, progress)
+    total_steps = mdnrnn_step(run, cfg.env) + args.mdnrnn_steps
+    result = iterate(run, cfg, device, len(list_episodes(run.episodes)) + args.episodes, args.epsilon,
+                     total_steps, progress)
+    cfg.mdnrnn.steps = total_steps
     run.update_stage(f"iterate_{result['round']}", status="complete",
                      seconds=round(time.perf_counter() - start, 2), **result)
     run.open(cfg)  # records M's new step count

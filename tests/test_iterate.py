@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from agents.iterate import iterate
+from conftest import run_script
 from worldsim.checkpoint import load_checkpoint
 from worldsim.data.episodes import list_episodes, load_episode
 from worldsim.run import RunDir
@@ -18,7 +19,8 @@ def test_one_round_records_controller_play_and_trains_m_further(smoke_runs, tmp_
     before = len(list_episodes(run.episodes))
     steps_before = load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn")["state"]["step"]
 
-    result = iterate(run, cfg, torch.device("cpu"), episodes=2, epsilon=0.5, mdnrnn_steps=5, progress=False)
+    result = iterate(run, cfg, torch.device("cpu"), before + 2, epsilon=0.5, total_mdnrnn_steps=steps_before + 5,
+                     progress=False)
 
     paths = list_episodes(run.episodes)
     assert len(paths) == before + 2 and result["episodes_recorded"] == 2
@@ -28,3 +30,25 @@ def test_one_round_records_controller_play_and_trains_m_further(smoke_runs, tmp_
     assert load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn")["state"]["step"] == steps_before + 5
     assert (run.root / "controller_round0" / "controller.pt").is_file()
     assert not run.stage_complete("controller") and not run.stage_complete("evaluate")
+
+
+def test_pipeline_iterate_stage_runs_the_rounds_asked_for_and_ends_with_a_real_score(smoke_runs, tmp_path):
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(smoke_runs["Doom"].root, run.root)
+    cfg = run.load_config()
+    assert run.stage("iterate")["rounds"] == 0  # the smoke preset iterates no rounds
+    before = len(list_episodes(run.episodes))
+
+    proc = run_script("train_world_model.py", "--run-dir", str(run.root), "--iterate.rounds", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    assert run.stage("iterate")["rounds"] == 1 and run.stage_complete("iterate_1")
+    assert len(list_episodes(run.episodes)) == before + cfg.iterate.episodes
+    step = load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn")["state"]["step"]
+    assert step == cfg.mdnrnn.steps + cfg.iterate.mdnrnn_steps
+    assert (run.root / "controller_round0" / "controller.pt").is_file()
+    assert run.stage_complete("controller") and run.stage_complete("evaluate")
+    assert run.stage("evaluate")["episodes"] == cfg.evaluate.episodes
+
+    again = run_script("train_world_model.py", "--run-dir", str(run.root), "--no-progress")
+    assert again.returncode == 0 and "[iterate] already complete" in again.stdout

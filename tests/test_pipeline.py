@@ -17,7 +17,7 @@ def test_smoke_pipeline_runs_end_to_end(smoke_runs, env):
     report = read_json(run.report_path)
     assert [s for s in STAGES if report["stages"][s]["status"] == "complete"] == list(STAGES)
     for stage in STAGES:
-        assert report["stages"][stage]["seconds"] > 0
+        assert report["stages"][stage]["seconds"] > 0 or stage == "iterate"  # the smoke preset iterates no rounds
     assert report["stages"]["mdnrnn"]["val_nll"] is not None
     cfg = Config.from_dict(read_json(run.config_path))
     assert cfg.preset == "smoke" and cfg.vae.z_dim > 0 and cfg.mdnrnn.hidden > 0

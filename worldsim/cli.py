@@ -58,7 +58,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunDir, Config]:
         if env is None:
             raise RunDirError(f"{run.root}: not a worldsim run directory yet; give --env to start one")
         cfg = make_config(env, args.preset or "default", seed=args.seed or 0)
-        resolve(cfg, envs.info(env).family)
+    resolve(cfg, envs.info(cfg.env).family)  # also fills fields newer than a stored config
     if args.device is not None:
         cfg.device = args.device
     if args.seed is not None and args.seed != cfg.seed:

@@ -45,7 +45,7 @@ class VAEConfig:
 
 @dataclass
 class MDNRNNConfig:
-    hidden: int = 256
+    hidden: int = 0
     """LSTM size (0: the paper's value: 256 CarRacing/Atari, 512 Doom)"""
     gaussians: int = 5
     """mixture components per latent dimension (paper: 5)"""
@@ -77,8 +77,8 @@ class ControllerConfig:
     """dream episodes per candidate, averaged into its fitness (paper: 16)"""
     sigma0: float = 0.1
     """CMA-ES initial step size (paper: 0.1)"""
-    generations: int = 100
-    """CMA-ES generations"""
+    generations: int = 30
+    """CMA-ES generations (each iterate round trains C again for as many)"""
     temperature: float = 1.15
     """dream temperature tau during training (paper's best for Doom: 1.15)"""
     eval_every: int = 10
@@ -89,6 +89,19 @@ class ControllerConfig:
     """dream episode cap (0: the real game's cap)"""
     dream_dtype: str = "float32"
     """dtype of M's matmuls in the dream: float32, or bfloat16 (faster on AVX512-BF16 CPUs and GPUs)"""
+
+
+@dataclass
+class IterateConfig:
+    rounds: int = -1
+    """rounds of the paper's iterative training after the first controller: record its real play,
+    train M further, train C again (-1: the game's default: 2 for Doom, 0 otherwise)"""
+    episodes: int = 300
+    """real episodes each round records with the current controller"""
+    epsilon: float = 0.3
+    """share of those steps played by the exploration policy instead of the controller"""
+    mdnrnn_steps: int = 2500
+    """extra training steps for M in each round"""
 
 
 @dataclass
@@ -203,6 +216,7 @@ class Config:
     vae: VAEConfig = field(default_factory=VAEConfig)
     mdnrnn: MDNRNNConfig = field(default_factory=MDNRNNConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    iterate: IterateConfig = field(default_factory=IterateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     gamegan: GameGANConfig = field(default_factory=GameGANConfig)
 
@@ -229,18 +243,22 @@ class Config:
 
 _SECTIONS: dict[str, type] = {
     "collect": CollectConfig, "vae": VAEConfig, "mdnrnn": MDNRNNConfig,
-    "controller": ControllerConfig, "evaluate": EvaluateConfig, "gamegan": GameGANConfig,
+    "controller": ControllerConfig, "iterate": IterateConfig, "evaluate": EvaluateConfig, "gamegan": GameGANConfig,
 }
 
 
 def game_defaults(env_family: str) -> dict[str, dict[str, Any]]:
-    """Per-game sizes, applied where a field is left at 0: the paper's z and LSTM sizes, and
-    episode counts that give the `default` preset ~100k-200k frames (Doom episodes of a random
-    policy last ~200 steps, CarRacing's 1000, Atari's several hundred)."""
+    """Per-game sizes, applied where a field is left unset (0; iterate.rounds: -1): the paper's z
+    and LSTM sizes, episode counts that give the `default` preset ~100k-200k frames (Doom
+    episodes of a random policy last ~200 steps, CarRacing's 1000, Atari's several hundred), and
+    two rounds of iterative training for Doom (a random policy rarely survives long enough to
+    show M what the controller will meet)."""
     episodes = {"doom": 800, "carracing": 100, "atari": 200}[env_family]
     if env_family == "doom":
-        return {"collect": {"episodes": episodes}, "vae": {"z_dim": 64}, "mdnrnn": {"hidden": 512}}
-    return {"collect": {"episodes": episodes}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256}}
+        return {"collect": {"episodes": episodes}, "vae": {"z_dim": 64}, "mdnrnn": {"hidden": 512},
+                "iterate": {"rounds": 2}}
+    return {"collect": {"episodes": episodes}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256},
+            "iterate": {"rounds": 0}}
 
 
 def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
@@ -254,6 +272,7 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
         cfg.mdnrnn = MDNRNNConfig(hidden=32, seq_len=16, batch_size=4, steps=30, eval_every=15, val_fraction=0.25)
         cfg.controller = ControllerConfig(population=8, rollouts=2, generations=3, eval_every=2, eval_episodes=8,
                                           max_steps=100)
+        cfg.iterate = IterateConfig(rounds=0, episodes=2, mdnrnn_steps=10)
         cfg.evaluate = EvaluateConfig(episodes=4, max_steps=100)
         cfg.gamegan = GameGANConfig(
             channels=4, d_channels=4, hidden=32, noise_dim=4, action_embed=8, memory_height=5, memory_width=5,
@@ -277,11 +296,11 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
 
 
 def resolve(cfg: Config, env_family: str) -> Config:
-    """Fill fields left at 0 with the paper's value for this game."""
+    """Fill fields left unset (0; iterate.rounds: -1) with the value for this game."""
     for section, values in game_defaults(env_family).items():
         sub = getattr(cfg, section)
         for name, value in values.items():
-            if getattr(sub, name) == 0:
+            if getattr(sub, name) == (-1 if (section, name) == ("iterate", "rounds") else 0):
                 setattr(sub, name, value)
     return cfg
 

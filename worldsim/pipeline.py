@@ -1,5 +1,6 @@
 """The World Models pipeline: collect -> train V -> encode -> train M -> train C in the dream
-(CMA-ES) -> evaluate C in the real game and the dream; and the GameGAN branch: train GameGAN
+(CMA-ES) -> iterate (rounds of: record C's real play, train M further, train C again) ->
+evaluate C in the real game and the dream; and the GameGAN branch: train GameGAN
 on the episodes -> train C in the GameGAN dream (V and M still supply [z, h], episode ends and
 rewards) -> evaluate it. Each stage is skipped when report.json says it is complete, and
 resumes from its own checkpoints when it is not."""
@@ -16,6 +17,7 @@ from agents.dream_training import (
     train_controller_in_gamegan_dream,
 )
 from agents.evaluate import evaluate_gamegan_transfer, evaluate_transfer
+from agents.iterate import iterate
 from worldsim.config import Config
 from worldsim.data.collect import collect
 from worldsim.run import RunDir
@@ -39,12 +41,32 @@ def _encode(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> d
     return encode_run(run, cfg.env, device, progress)
 
 
+def _iterate(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> dict:
+    """The paper's iterative training, iterate.rounds times after the first controller. Round k
+    is recorded as iterate_k; its targets (collect.episodes + k * iterate.episodes episodes,
+    mdnrnn.steps + k * iterate.mdnrnn_steps steps for M) make a killed round resume in place."""
+    it = cfg.iterate
+    seconds = {}
+    for k in range(1, it.rounds + 1):
+        name = f"iterate_{k}"
+        if not run.stage_complete(name):
+            t0 = time.perf_counter()
+            result = iterate(run, cfg, device, cfg.collect.episodes + k * it.episodes, it.epsilon,
+                             cfg.mdnrnn.steps + k * it.mdnrnn_steps, progress)
+            run.update_stage(name, status="complete", seconds=round(time.perf_counter() - t0, 2), **result)
+            print(f"[{name}] {result['episodes_recorded']} episodes recorded, M val NLL {result['val_nll']:.4f}")
+        run_stage("controller", run, cfg, device, progress)
+        seconds[f"{name}_seconds"] = run.stage(name).get("seconds")
+    return {"rounds": it.rounds, **seconds}
+
+
 STAGES: dict[str, Stage] = {
     "collect": _collect,
     "vae": train_vae,
     "encode": _encode,
     "mdnrnn": train_mdnrnn,
     "controller": train_controller_in_dream,
+    "iterate": _iterate,
     "evaluate": evaluate_transfer,
 }
 
@@ -71,7 +93,7 @@ def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progres
     """Run one stage unless it is already complete; record its metrics and wall time (the
     GameGAN stages under gamegan.name, so a run can hold several GameGAN variants)."""
     stage = stage_name(name, cfg)
-    if run.stage_complete(stage) and not force:
+    if run.stage_complete(stage) and not force and not _more_rounds_asked(name, run, cfg):
         print(f"[{stage}] already complete, skipped")
         return run.stage(stage)
     # Under torchrun every process runs the stage; only the first records it in report.json.
@@ -89,6 +111,11 @@ def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progres
     record(stage, status="complete", seconds=round(seconds, 2), **metrics)
     print(f"[{stage}] complete in {seconds:.1f}s")
     return run.stage(stage)
+
+
+def _more_rounds_asked(name: str, run: RunDir, cfg: Config) -> bool:
+    """A completed iterate stage runs again when --iterate.rounds now asks for more rounds."""
+    return name == "iterate" and run.stage(name).get("rounds", 0) < cfg.iterate.rounds
 
 
 def stage_name(name: str, cfg: Config) -> str:
