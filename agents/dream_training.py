@@ -61,7 +61,7 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
         dream = world.dream(c.population * c.rollouts, temperature, max_steps,
-                            seed=generation_seed(cfg.seed, generation, 0), dtype=dtype)
+                            seed=generation_seed(cfg.seed, generation, 0), dtype=dtype, compile=c.dream_compile)
         params = torch.as_tensor(candidates, dtype=torch.float32, device=world.device)
         t0 = time.perf_counter()
         returns, steps = dream_returns(dream, spec, params.repeat_interleave(c.rollouts, 0))

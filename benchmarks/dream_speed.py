@@ -1,10 +1,12 @@
 """Dream steps per second vs the real games, measured side by side in one run.
 
-    python benchmarks/dream_speed.py [--seconds 10] [--batches 1 256 1024 4096] [--out docs/dream_speed.json]
+    python benchmarks/dream_speed.py [--seconds 10] [--batches 1 256 1024 4096] [--dtype float32|bfloat16]
+        [--modes eager compiled] [--hidden N] [--out docs/dream_speed.json]
 
 Real games: one process, and a gymnasium AsyncVectorEnv with one process per core, random
 actions. Dream: BatchedDream with untrained V and M of the `default` preset's sizes for each
-game (speed does not depend on the weights), random controller, at each batch size.
+game (speed does not depend on the weights; --hidden sets another LSTM size), random
+controller, at each batch size, with M's step run eagerly and/or compiled by torch.compile.
 Prints a markdown table with medians over repeats and the dream/real ratios, and a ceiling:
 the steps per second of M's two matmuls alone, which no dream of that M can beat here.
 """
@@ -44,8 +46,9 @@ def real_steps_per_second(name: str, num_envs: int, seconds: float) -> float:
     return rate
 
 
-def dream_world(name: str) -> WorldModel:
+def dream_world(name: str, hidden: int = 0) -> WorldModel:
     cfg = resolve(make_config(name, "default"), envs.info(name).family)
+    cfg.mdnrnn.hidden = hidden or cfg.mdnrnn.hidden
     m = build_mdnrnn(cfg).eval()
     z = cfg.vae.z_dim
     return WorldModel(cfg.env, envs.info(name), ConvVAE(z, cfg.vae.channels).eval(), m,
@@ -53,9 +56,10 @@ def dream_world(name: str) -> WorldModel:
                       torch.device("cpu"))
 
 
-def dream_steps_per_second(world: WorldModel, batch: int, seconds: float, dtype: torch.dtype) -> float:
+def dream_steps_per_second(world: WorldModel, batch: int, seconds: float, dtype: torch.dtype,
+                           compile: bool = False) -> float:
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
-    dream = BatchedDream(world, batch, temperature=1.15, max_steps=10**9, seed=0, dtype=dtype)
+    dream = BatchedDream(world, batch, temperature=1.15, max_steps=10**9, seed=0, dtype=dtype, compile=compile)
     params = torch.randn(batch, spec.num_params) * 0.1
     obs = dream.reset()
     for _ in range(3):  # warm-up
@@ -91,6 +95,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 256, 1024, 4096])
     parser.add_argument("--games", nargs="+", default=["Doom", "CarRacing"])
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="M's matmuls in the dream")
+    parser.add_argument("--modes", nargs="+", default=["eager", "compiled"], choices=["eager", "compiled"],
+                        help="M's dream step run eagerly and/or compiled by torch.compile (compilation is not timed)")
+    parser.add_argument("--hidden", type=int, default=0, help="M's LSTM size (0: the default preset's for the game)")
     parser.add_argument("--no-real", action="store_true", help="measure the dream only")
     parser.add_argument("--out", help="also write the numbers as JSON here")
     args = parser.parse_args()
@@ -98,13 +105,15 @@ def main() -> None:
     cores = os.cpu_count() or 1
     results = {"cpu_cores": cores, "torch_threads": torch.get_num_threads(), "games": {}}
     for name in args.games:
-        world = dream_world(name)
+        world = dream_world(name, args.hidden)
         row = {}
         for label, n in (() if args.no_real else (("real, 1 process", 1), (f"real, {cores} processes", cores))):
             row[label] = statistics.median(real_steps_per_second(name, n, args.seconds) for _ in range(args.repeats))
-        for batch in args.batches:
-            row[f"dream {args.dtype}, batch {batch}"] = statistics.median(
-                dream_steps_per_second(world, batch, args.seconds, dtype) for _ in range(args.repeats))
+        for mode in args.modes:
+            for batch in args.batches:
+                row[f"dream {args.dtype} {mode}, batch {batch}"] = statistics.median(
+                    dream_steps_per_second(world, batch, args.seconds, dtype, mode == "compiled")
+                    for _ in range(args.repeats))
         for batch in args.batches:
             if batch >= 256:
                 row[f"ceiling: M's two matmuls alone, {args.dtype}, batch {batch}"] = statistics.median(

@@ -1,12 +1,14 @@
 """M learns the game's latent dynamics: held-out NLL drops on real latents; training resumes
 at the step it stopped; temperature sampling behaves as the paper describes."""
 import copy
+import math
+import warnings
 
 import numpy as np
 import torch
 
 from worldsim.checkpoint import load_checkpoint
-from worldsim.models.mdnrnn import MDNOutput, MDNRNN, mdn_nll, sample_next_z
+from worldsim.models.mdnrnn import MDNOutput, MDNRNN, MDNStepper, mdn_nll, sample_next_z
 from worldsim.run import RunDir
 from worldsim.training.mdnrnn import train_mdnrnn
 
@@ -89,3 +91,62 @@ def test_discrete_and_continuous_actions_are_accepted():
 def test_zero_temperature_is_the_mean_of_the_likeliest_component():
     out = _two_component_output()
     assert torch.equal(sample_next_z(out, 0.0), torch.full((4000, 1), -3.0))
+
+
+def _trained_like_m(hidden=16, z_dim=6, gaussians=5):
+    torch.manual_seed(0)
+    m = MDNRNN(z_dim=z_dim, action_dim=3, discrete_actions=True, hidden=hidden, gaussians=gaussians).eval()
+    with torch.no_grad():  # spread the mixture logits so components really differ
+        m.head.weight.mul_(8.0)
+    return m
+
+
+def test_dream_stepper_matches_the_model_step_for_step():
+    m = _trained_like_m()
+    stepper = MDNStepper(m)
+    z, a = torch.randn(7, 6), torch.tensor([0, 1, 2, 1, 0, 2, 1])
+    h, c = torch.randn(7, 16), torch.randn(7, 16)
+    ref, (h_ref, c_ref) = m(z[:, None], a[:, None], (h[None], c[None]))
+    out, h1, c1 = stepper(z, a, h, c)
+    torch.testing.assert_close(h1, h_ref[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(c1, c_ref[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.log_softmax(out.logpi, -1), ref.logpi, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out.mu, ref.mu, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.logsigma, ref.logsigma, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.done_logit, ref.done_logit, rtol=1e-4, atol=1e-5)
+    # the whole dream step at tau = 0: the likeliest component's mean
+    z0, h2, _, reward, done_logit = stepper.step(z, a, h, c, 0.0)
+    expected = ref.mu[:, -1].gather(-1, ref.logpi[:, -1].argmax(-1, keepdim=True)).squeeze(-1)
+    torch.testing.assert_close(z0, expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(h2, h_ref[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(done_logit, ref.done_logit[:, -1], rtol=1e-4, atol=1e-5)
+
+
+def test_dream_step_draws_components_with_the_tempered_weights():
+    m = _trained_like_m(z_dim=1, gaussians=2)
+    with torch.no_grad():  # one latent dim: components at -3 (weight 0.8) and +3 (0.2), sigma 0.1
+        m.head.weight.zero_()
+        m.head.bias.copy_(torch.tensor([math.log(0.8), math.log(0.2), -3.0, 3.0, math.log(0.1), math.log(0.1), 0, 0]))
+    stepper, n = MDNStepper(m), 20000
+    g = torch.Generator().manual_seed(0)
+    args = (torch.zeros(n, 1), torch.zeros(n, dtype=torch.long), torch.zeros(n, 16), torch.zeros(n, 16))
+    for tau in (1.0, 2.0):
+        z = stepper.step(*args, tau, g)[0]
+        p = 0.2 ** (1 / tau) / (0.2 ** (1 / tau) + 0.8 ** (1 / tau))
+        assert abs((z > 0).float().mean().item() - p) < 0.015
+        assert abs(z[z > 0].std().item() - 0.1 * math.sqrt(tau)) < 0.01
+
+
+def test_compiled_dream_step_agrees_with_the_eager_one():
+    m = _trained_like_m()
+    eager, compiled = MDNStepper(m), MDNStepper(m, compile=True)
+    n = MDNStepper.compile_from_batch * 2
+    z, a = torch.randn(n, 6), torch.randint(0, 3, (n,))
+    h, c = torch.randn(n, 16), torch.randn(n, 16)
+    with warnings.catch_warnings():
+        # a failed compilation falls back with a warning: fail here instead
+        warnings.filterwarnings("error", message="torch.compile of the dream step failed")
+        got = compiled.step(z, a, h, c, 1.15, torch.Generator().manual_seed(3))
+    want = eager.step(z, a, h, c, 1.15, torch.Generator().manual_seed(3))
+    for x, y in zip(got, want):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)

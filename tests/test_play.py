@@ -128,7 +128,7 @@ def test_exploration_policy_plays_a_continuous_game_in_the_dream(smoke_runs):
     env = dream_of(smoke_runs["CarRacing"], max_episode_steps=4)
     played = play_dream(env, pilot.exploration(env.world, seed=0), steps=10)
     assert played.frames.shape == (10, 64, 64, 3) and played.frames.dtype == np.uint8
-    assert len(played.scores) == 2  # episodes of 4 steps: two ended, the third is running
+    assert len(played.scores) >= 2  # episodes of at most 4 steps (M's done head may end one sooner): two or more ended
 
 
 def test_side_by_side_starts_the_dream_from_vs_reconstruction_of_the_real_first_frame(smoke_runs):

@@ -89,6 +89,9 @@ class ControllerConfig:
     """dream episode cap (0: the real game's cap)"""
     dream_dtype: str = "float32"
     """dtype of M's matmuls in the dream: float32, or bfloat16 (faster on AVX512-BF16 CPUs and GPUs)"""
+    dream_compile: bool = True
+    """fuse M's dream step, sampling included, with torch.compile (compiled once per process, ~20 s
+    on a CPU; where compilation fails the dream warns and runs eagerly)"""
 
 
 @dataclass

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from worldsim.models.mdnrnn import MDNOutput, MDNStepper, sample_next_z
+from worldsim.models.mdnrnn import MDNOutput, MDNStepper
 from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel
 
@@ -16,13 +16,14 @@ class BatchedDream:
     """N dream episodes on one device. Observations are [z, h] (the paper's controller input)."""
 
     def __init__(self, world: WorldModel, num_envs: int, temperature: float = 1.15,
-                 max_steps: int | None = None, seed: int | None = None, dtype: torch.dtype = torch.float32):
+                 max_steps: int | None = None, seed: int | None = None, dtype: torch.dtype = torch.float32,
+                 compile: bool = False):
         self.world, self.num_envs, self.temperature = world, num_envs, temperature
         self.max_steps = max_steps or world.game.max_episode_steps
         self.device = world.device
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(0 if seed is None else seed)
-        self.m = MDNStepper(world.mdnrnn, dtype)
+        self.m = MDNStepper(world.mdnrnn, dtype, compile)
         self.z = torch.zeros(num_envs, world.z_dim, device=self.device)  # (num_envs, z_dim)
         self.h = torch.zeros(num_envs, world.mdnrnn.hidden, device=self.device)  # (num_envs, hidden)
         self.c = torch.zeros_like(self.h)
@@ -71,22 +72,22 @@ class BatchedDream:
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """actions: (num_envs,) indices or (num_envs, action_dim). Returns obs, reward, terminated,
         truncated, each with num_envs rows; finished episodes stay finished until reset."""
-        out = self._advance_m(actions)
-        self.z = sample_next_z(out, self.temperature, self.generator)
-        return self._finish_step(out)
+        self.z, self.h, self.c, reward, done_logit = self.m.step(self.z, actions, self.h, self.c,
+                                                                 self.temperature, self.generator)
+        return self._finish_step(reward, done_logit)
 
     def _advance_m(self, actions: torch.Tensor) -> MDNOutput:
         """M reads (z_t, a_t) and carries h forward; returns its predictions for step t+1."""
         out, self.h, self.c = self.m(self.z, actions, self.h, self.c)
         return out
 
-    def _finish_step(self, out: MDNOutput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Count the step, draw episode ends from M's done head and pay the step's reward."""
+    def _finish_step(self, reward: torch.Tensor, done_logit: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Count the step, draw episode ends from M's done head (done_logit, one per episode) and
+        pay the step's reward (M's, or +1 per step survived)."""
         self.t += 1
-        terminated = self._done(out.done_logit[:, -1])
-        if self.world.predict_reward:
-            reward = out.reward[:, -1]
-        else:
+        terminated = self._done(done_logit)
+        if not self.world.predict_reward:
             reward = torch.ones(self.num_envs, device=self.device)
         truncated = (self.t >= self.max_steps) & ~terminated
         return self.obs, reward, terminated, truncated

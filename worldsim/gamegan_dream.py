@@ -115,7 +115,7 @@ class BatchedGameGANDream(BatchedDream):
             state, _ = self.gamegan.step(self.state, actions, noise)
         self.state = _float(state)
         self.z = self._encode(self.state.frame)
-        return self._finish_step(out)
+        return self._finish_step(out.reward[:, -1], out.done_logit[:, -1])
 
     def keep(self, mask: torch.Tensor) -> None:
         """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""

@@ -55,11 +55,12 @@ class WorldModel:
         return "V+M dream"
 
     def dream(self, num_envs: int, temperature: float = 1.15, max_steps: int | None = None,
-              seed: int | None = None, dtype: torch.dtype = torch.float32):
-        """This world's batched dream of num_envs episodes (worldsim.dream.BatchedDream)."""
+              seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False):
+        """This world's batched dream of num_envs episodes (worldsim.dream.BatchedDream); compile:
+        M's whole step, sampling included, fused by torch.compile."""
         from worldsim.dream import BatchedDream
 
-        return BatchedDream(self, num_envs, temperature, max_steps, seed=seed, dtype=dtype)
+        return BatchedDream(self, num_envs, temperature, max_steps, seed=seed, dtype=dtype, compile=compile)
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> "WorldModel":
@@ -106,8 +107,9 @@ class GameGANWorld(WorldModel):
         return "GameGAN dream" if self.gamegan_name == "gamegan" else f"GameGAN dream ({self.gamegan_name})"
 
     def dream(self, num_envs: int, temperature: float = 1.0, max_steps: int | None = None,
-              seed: int | None = None, dtype: torch.dtype = torch.float32):
-        """This world's batched GameGAN dream (worldsim.gamegan_dream.BatchedGameGANDream)."""
+              seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False):
+        """This world's batched GameGAN dream (worldsim.gamegan_dream.BatchedGameGANDream). GameGAN
+        steps eagerly: `compile` is accepted for the common signature and has no effect."""
         from worldsim.gamegan_dream import BatchedGameGANDream
 
         return BatchedGameGANDream(self, self.gamegan, num_envs, temperature, max_steps, seed=seed, dtype=dtype,

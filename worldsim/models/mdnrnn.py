@@ -3,6 +3,7 @@ Gaussians per latent dimension, plus a done logit and (for games with a real rew
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -71,72 +72,125 @@ def sample_next_z(out: MDNOutput, temperature: float, generator: torch.Generator
     """Sample z_{t+1} for the last time step: mixture weights sharpened/flattened by temperature
     (logits / tau) and the Gaussian noise scaled by sqrt(tau), as in the paper. tau = 0 is the
     deterministic limit: the mean of the most likely component. -> (batch, z_dim)."""
-    logpi, mu, logsigma = out.logpi[:, -1], out.mu[:, -1], out.logsigma[:, -1]  # (batch, z_dim, gaussians)
+    logpi, mu, logsigma = (x[:, -1].movedim(-1, 0) for x in (out.logpi, out.mu, out.logsigma))  # (gaussians, batch, z_dim)
+    u = torch.rand(mu.shape[1:], device=mu.device, generator=generator)
+    eps = torch.randn(mu.shape[1:], device=mu.device, generator=generator)
+    return draw_from_mixture(logpi, mu, logsigma, u, eps, *temperature_factors(temperature, mu.device))
+
+
+def temperature_factors(temperature: float, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1 / tau, sqrt(tau)) as tensors (so a compiled step is not rebuilt for each tau); tau <= 0
+    gives (inf, 0): the likeliest component's mean."""
     tau = float(temperature)
     if tau <= 0:
-        return mu.gather(-1, _argmax_last(logpi)).squeeze(-1)
-    # Gumbel-max: argmax(logits/tau + Gumbel noise) is a draw from softmax(logits/tau), and on a
-    # CPU it is several times faster than torch.multinomial over batch*z_dim rows.
-    uniform = torch.rand(logpi.shape, device=logpi.device, generator=generator)
-    minus_gumbel = uniform.clamp_(min=1e-12).log_().neg_().log_()  # log(-log u) = -Gumbel, in place
-    k = _argmax_last(logpi / tau - minus_gumbel)  # (batch, z_dim, 1)
-    eps = torch.randn(mu.shape[:-1], device=mu.device, generator=generator)
-    chosen_mu = mu.gather(-1, k).squeeze(-1)
-    chosen_sigma = logsigma.gather(-1, k).squeeze(-1).exp()
-    return chosen_mu + chosen_sigma * math.sqrt(tau) * eps
+        return torch.tensor(math.inf, device=device), torch.tensor(0.0, device=device)
+    return torch.tensor(1.0 / tau, device=device), torch.tensor(math.sqrt(tau), device=device)
 
 
-def _argmax_last(x: torch.Tensor) -> torch.Tensor:
-    """argmax over the last dimension (the few mixture components), keepdim. The components are
-    laid out first and compared one by one: torch's CPU reduction over a last dimension of 5 is
-    several times slower. Ties go to the first, as with argmax."""
-    parts = x.movedim(-1, 0).contiguous()  # (components, ...)
-    best, k = parts[0], torch.zeros(parts.shape[1:], dtype=torch.long, device=x.device)
-    for j in range(1, len(parts)):
-        better = parts[j] > best
-        best = torch.maximum(best, parts[j])
-        k += better * (j - k)
-    return k.unsqueeze(-1)
+def draw_from_mixture(logits: torch.Tensor, mu: torch.Tensor, logsigma: torch.Tensor, u: torch.Tensor,
+                      eps: torch.Tensor, inv_tau: torch.Tensor, sqrt_tau: torch.Tensor) -> torch.Tensor:
+    """One draw per (batch, z_dim) from the tempered mixture, components first: logits, mu and
+    logsigma (gaussians, batch, z_dim); u ~ U[0, 1) and eps ~ N(0, 1) of shape (batch, z_dim).
+    The component comes from the inverse CDF of softmax(logits / tau), one uniform per latent
+    dimension (cheaper than a Gumbel per component); at tau = 0 (inv_tau = inf) only the
+    likeliest component keeps weight. -> (batch, z_dim)."""
+    top = logits.amax(dim=0)
+    weights = torch.nan_to_num((logits - top) * inv_tau, nan=0.0).exp()  # inf * 0 at the top -> weight 1
+    cumulative = weights.cumsum(dim=0)
+    k = (cumulative[:-1] <= u * cumulative[-1]).sum(dim=0, keepdim=True)  # (1, batch, z_dim)
+    return mu.gather(0, k)[0] + logsigma.gather(0, k)[0].exp() * sqrt_tau * eps
+
+
+def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """x @ w + b in float32, the matmul in w's dtype."""
+    if w.dtype == torch.float32:
+        return torch.addmm(b, x, w)
+    return (x.to(w.dtype) @ w).float() + b
+
+
+def _cell(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, b: torch.Tensor, head_w: torch.Tensor,
+          head_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The LSTM cell on x = [z, action, h] and M's head: -> (h, c, head output). The g gate's
+    columns are doubled in w, so one sigmoid serves all four gates: tanh(g) = 2 sigmoid(2g) - 1."""
+    i, f, g2, o = _linear(x, w, b).sigmoid().chunk(4, dim=-1)
+    c = f * c + i * (g2 * 2 - 1)
+    h = o * torch.tanh(c)
+    return h, c, _linear(h, head_w, head_b)
+
+
+def _dream_step(z, actions, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int):
+    """One dream step of M: the cell, the head and a draw of z_{t+1} (head columns laid out
+    components first, see MDNStepper). -> (z_next, h, c, reward, done_logit)."""
+    h, c, out = _cell(torch.cat([z, actions, h], dim=-1), c, w, b, head_w, head_b)
+    mix = out[:, :-2].view(len(out), 3, gaussians, -1).permute(1, 2, 0, 3)  # (3, gaussians, batch, z_dim)
+    z = draw_from_mixture(mix[0], mix[1], mix[2].clamp(-7.0, 5.0), u, eps, inv_tau, sqrt_tau)
+    return z, h, c, out[:, -2], out[:, -1]
+
+
+_compiled_dream_step = None
 
 
 class MDNStepper:
     """M one step at a time, for the dream's inner loop: the LSTM cell written out with its two
-    matmuls fused into one, and (optionally) the matmul weights in bfloat16, which is several
-    times faster on CPUs with AVX512-BF16 and on GPUs. State and nonlinearities stay float32."""
+    matmuls fused into one, (optionally) the matmul weights in bfloat16, which is several times
+    faster on CPUs with AVX512-BF16 and on GPUs, and (optionally) the whole step, sampling
+    included, compiled by torch.compile into a few fused kernels. State and nonlinearities stay
+    float32."""
+
+    compile_from_batch = 64
+    """Smaller batches (the last few running episodes) run eagerly: torch.compile specialises
+    on batch sizes 0 and 1, and would compile again for them."""
 
     @torch.no_grad()
-    def __init__(self, model: MDNRNN, dtype: torch.dtype = torch.float32):
+    def __init__(self, model: MDNRNN, dtype: torch.dtype = torch.float32, compile: bool = False):
         lstm = model.lstm
-        self.model, self.dtype = model, dtype
-        hidden = model.hidden
-        # The cell input's columns (gate order i, f, g, o) are doubled, so one sigmoid over all the
-        # gates gives sigmoid(2g) and tanh(g) = 2 sigmoid(2g) - 1: one pass instead of four.
+        self.model, self.dtype, self.compile = model, dtype, compile
+        hidden, z_dim, g = model.hidden, model.z_dim, model.gaussians
         scale = torch.ones(4 * hidden, device=lstm.weight_hh_l0.device)
-        scale[2 * hidden : 3 * hidden] = 2.0
+        scale[2 * hidden : 3 * hidden] = 2.0  # gate order i, f, g, o: g's columns doubled (see _cell)
         # (z_dim + action_dim + hidden, 4 * hidden): [x, h] @ w == x @ W_ih^T + h @ W_hh^T
         self.w = (torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], dim=1).t() * scale).contiguous().to(dtype)
         self.b = (lstm.bias_ih_l0 + lstm.bias_hh_l0) * scale
-        self.head_w = model.head.weight.t().contiguous().to(dtype)  # (hidden, outputs)
-        self.head_b = model.head.bias.clone()
-
-    def _linear(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """x @ w + b in float32 (the matmul in self.dtype)."""
-        if self.dtype == torch.float32:
-            return torch.addmm(b, x, w)
-        return (x.to(self.dtype) @ w).float().add_(b)
+        # The head's mixture columns reordered from (z_dim, 3, gaussians) to (3, gaussians, z_dim):
+        # each component's logits, means and scales are then contiguous (batch, z_dim) blocks.
+        order = torch.arange(3 * z_dim * g).view(z_dim, 3, g).permute(1, 2, 0).reshape(-1)
+        order = torch.cat([order, torch.arange(3 * z_dim * g, 3 * z_dim * g + 2)]).to(self.b.device)
+        self.head_w = model.head.weight[order].t().contiguous().to(dtype)  # (hidden, outputs)
+        self.head_b = model.head.bias[order].clone()
 
     @torch.no_grad()
     def __call__(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """z (batch, z_dim), h and c (batch, hidden) -> (MDNOutput with time 1, h, c). The
         mixture logits are left unnormalised: sampling (sample_next_z) does not need it."""
         m = self.model
-        x = torch.cat([z, m.encode_actions(actions), h], dim=-1)
-        i, f, g2, o = self._linear(x, self.w, self.b).sigmoid_().chunk(4, dim=-1)  # g2 = sigmoid(2g)
-        c = torch.addcmul(f * c, i, g2 * 2 - 1)  # f c + i tanh(g)
-        h = o * (torch.sigmoid(c * 2) * 2 - 1)  # o tanh(c)
-        out = self._linear(h, self.head_w, self.head_b)  # (batch, outputs)
-        b = len(h)
-        mix = out[:, : 3 * m.z_dim * m.gaussians].view(b, 1, m.z_dim, 3, m.gaussians)
-        output = MDNOutput(mix[..., 0, :], mix[..., 1, :], mix[..., 2, :].clamp(-7.0, 5.0),
-                           out[:, None, -2], out[:, None, -1])
+        h, c, out = _cell(torch.cat([z, m.encode_actions(actions), h], dim=-1), c, self.w, self.b,
+                          self.head_w, self.head_b)
+        mix = out[:, :-2].view(len(out), 1, 3, m.gaussians, m.z_dim).transpose(-1, -2)  # (batch, 1, 3, z, g) view
+        output = MDNOutput(mix[:, :, 0], mix[:, :, 1], mix[:, :, 2].clamp(-7.0, 5.0), out[:, None, -2], out[:, None, -1])
         return output, h, c
+
+    @torch.no_grad()
+    def step(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor, temperature: float,
+             generator: torch.Generator | None = None):
+        """A whole dream step: M's cell and head, then z_{t+1} drawn at `temperature` (noise from
+        `generator`). -> (z_next, h, c, reward, done_logit), each with batch rows."""
+        u = torch.rand(z.shape, device=z.device, generator=generator)
+        eps = torch.randn(z.shape, device=z.device, generator=generator)
+        args = (z, self.model.encode_actions(actions), h, c, u, eps, *temperature_factors(temperature, z.device),
+                self.w, self.b, self.head_w, self.head_b, self.model.gaussians)
+        if self.compile and len(z) >= self.compile_from_batch:
+            try:
+                return _compiled()(*args)
+            except Exception as exc:  # no C++ compiler, an unsupported platform: stay correct, run eagerly
+                warnings.warn(f"torch.compile of the dream step failed, running it eagerly ({type(exc).__name__}: "
+                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})", stacklevel=2)
+                self.compile = False
+        return _dream_step(*args)
+
+
+def _compiled():
+    """The dream step compiled once per process, for any batch size (dynamic shapes)."""
+    global _compiled_dream_step
+    if _compiled_dream_step is None:
+        _compiled_dream_step = torch.compile(_dream_step, dynamic=True)
+    return _compiled_dream_step
