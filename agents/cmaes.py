@@ -61,6 +61,29 @@ def read_log(path: Path) -> list[dict]:
     return records
 
 
+def replay(log_path: Path, history: list[dict], num_params: int, settings: CMAESSettings) -> cma.CMAEvolutionStrategy:
+    """A fresh optimizer told the logged generations `history` (read from log_path), each checked
+    to ask the very candidates that were logged: the search as it stood after the last of them."""
+    es = _make_optimizer(num_params, settings)
+    for record in history:
+        candidates = np.asarray(es.ask())
+        if _digest(candidates) != record["digest"]:
+            raise ResumeError(f"{log_path}: generation {record['generation']} does not replay "
+                              "(population, sigma0, seed or size changed); delete the file to start over")
+        es.tell(list(candidates), list(-np.asarray(record["returns"])))
+    return es
+
+
+def distribution_mean(log_path: str | Path, num_params: int, settings: CMAESSettings, generation: int) -> np.ndarray:
+    """The CMA-ES search distribution's mean after `generation` (0-based), rebuilt from the log:
+    the controller the search stood on then, whether or not an evaluation kept it."""
+    log_path = Path(log_path)
+    history = read_log(log_path)
+    if not 0 <= generation < len(history):
+        raise ValueError(f"{log_path} holds generations 0-{len(history) - 1}; got generation {generation}")
+    return np.array(replay(log_path, history[:generation + 1], num_params, settings).mean)
+
+
 def train_cmaes(
     num_params: int,
     fitness: Fitness,
@@ -77,13 +100,7 @@ def train_cmaes(
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "cmaes.jsonl"
     history = read_log(log_path)
-    es = _make_optimizer(num_params, settings)
-    for record in history:
-        candidates = np.asarray(es.ask())
-        if _digest(candidates) != record["digest"]:
-            raise ResumeError(f"{log_path}: generation {record['generation']} does not replay "
-                              "(population, sigma0, seed or size changed); delete the file to start over")
-        es.tell(list(candidates), list(-np.asarray(record["returns"])))
+    es = replay(log_path, history, num_params, settings)
     with atomic_open(log_path, "w") as f:  # rewrite without any torn line
         f.writelines(json.dumps(r) + "\n" for r in history)
     best_eval = max((r["eval_mean"] for r in history if "eval_mean" in r), default=-np.inf)

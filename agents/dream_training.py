@@ -34,6 +34,12 @@ def controller_files(run: RunDir, model: str = "vm", gamegan_name: str = "gamega
     return folder, folder / "controller.pt"
 
 
+def cmaes_settings(cfg: Config) -> CMAESSettings:
+    c = cfg.controller
+    return CMAESSettings(population=c.population, sigma0=c.sigma0, generations=c.generations,
+                         eval_every=c.eval_every, seed=cfg.seed)
+
+
 def train_controller_in_dream(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """The pipeline's controller stage: C trained at cfg.controller.temperature into the run."""
     return train_in_dream(WorldModel.load(run.root, device), cfg, cfg.controller.temperature,
@@ -77,9 +83,7 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
         save_controller(checkpoint, cfg.env, spec, params, {**info, "temperature": temperature, "trained_in": "dream",
                                                             "dream": world.family})
 
-    settings = CMAESSettings(population=c.population, sigma0=c.sigma0, generations=c.generations,
-                             eval_every=c.eval_every, seed=cfg.seed)
-    result = train_cmaes(spec.num_params, fitness, evaluate, settings, out_dir, save_best, progress)
+    result = train_cmaes(spec.num_params, fitness, evaluate, cmaes_settings(cfg), out_dir, save_best, progress)
     plot_fitness(result["history"], out_dir / "fitness.png",
                  f"{cfg.env}: CMA-ES in the {world.label} (tau={temperature})")
     return {

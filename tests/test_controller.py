@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import envs
-from agents.cmaes import CMAESSettings, ResumeError, read_log, train_cmaes
+from agents.cmaes import CMAESSettings, ResumeError, distribution_mean, read_log, train_cmaes
 from agents.controller import ControllerSpec, load_controller, save_controller
 from agents.evaluate import LatentController, evaluate_in_real_game
 from worldsim.world_model import WorldModel
@@ -84,6 +84,20 @@ def test_cmaes_keeps_the_better_of_best_candidate_and_distribution_mean(tmp_path
     record = result["history"][-1]
     assert record["eval_of"] in ("best_candidate", "mean")
     assert record["eval_mean"] == max(record["eval_means"].values())
+
+
+def test_distribution_mean_is_rebuilt_from_the_log(tmp_path):
+    evaluated = []
+    settings = CMAESSettings(population=8, sigma0=0.3, generations=4, eval_every=2, seed=7)
+    train_cmaes(5, _sphere, lambda p: evaluated.append(p.copy()) or _sphere(p[None], 0), settings, tmp_path,
+                lambda p, info: None, progress=False)
+    log = tmp_path / "cmaes.jsonl"
+    # each evaluation plays the generation's best candidate, then the search mean
+    np.testing.assert_array_equal(distribution_mean(log, 5, settings, 1), evaluated[1])
+    np.testing.assert_array_equal(distribution_mean(log, 5, settings, 3), evaluated[3])
+    assert not np.array_equal(evaluated[1], evaluated[3])
+    with pytest.raises(ValueError, match="generations 0-3"):
+        distribution_mean(log, 5, settings, 4)
 
 
 def test_cmaes_refuses_to_resume_with_another_config(tmp_path):
