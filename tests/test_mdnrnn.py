@@ -5,6 +5,7 @@ import math
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from worldsim.checkpoint import load_checkpoint
@@ -150,3 +151,29 @@ def test_compiled_dream_step_agrees_with_the_eager_one():
     want = eager.step(z, a, h, c, 1.15, torch.Generator().manual_seed(3))
     for x, y in zip(got, want):
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
+
+
+def test_done_expected_ratio_counts_the_endings_the_dream_would_draw():
+    """A done head that gives every step the same ending chance p (after undoing the loss's
+    positive weight, as the dream does) expects p × steps endings along real episodes."""
+    from worldsim.config import make_config
+    from worldsim.training.encode import LatentEpisode
+    from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn
+
+    cfg = make_config("Doom", "smoke")
+    rng = np.random.default_rng(0)
+    episodes = []
+    for steps in (10, 20, 30):  # 60 steps, 3 real endings
+        ends = np.zeros(steps, bool)
+        ends[-1] = True
+        episodes.append(LatentEpisode(mu=rng.normal(size=(steps + 1, 4)).astype(np.float32),
+                                      logvar=np.zeros((steps + 1, 4), np.float32),
+                                      actions=rng.integers(0, 3, steps), rewards=np.ones(steps, np.float32),
+                                      terminated=ends))
+    m = MDNRNN(z_dim=4, action_dim=3, discrete_actions=True, hidden=8)
+    for p, ratio in ((0.05, 1.0), (0.1, 2.0)):
+        with torch.no_grad():
+            m.head.weight[-1].zero_()
+            m.head.bias[-1] = math.log(p / (1 - p)) + math.log(cfg.mdnrnn.done_pos_weight)
+        metrics = evaluate_mdnrnn(m, LatentSet.build(episodes), cfg, False, "cpu")
+        assert metrics["done_expected_ratio"] == pytest.approx(ratio, rel=1e-4)

@@ -2,6 +2,7 @@
 each batch as the paper does; reports held-out NLL, done precision/recall and reward error."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,12 +130,17 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
     predicted = (r["done_logit"] > 0)[m]
     actual = r["done"][m].bool()
     tp = (predicted & actual).sum().item()
+    # the dream ends an episode with probability sigmoid(logit - log w) per step (BatchedDream._done)
+    expected = torch.sigmoid(r["done_logit"] - math.log(cfg.mdnrnn.done_pos_weight))[m].sum().item()
     out = {
         "nll": r["nll"].item(),
         # undefined (None) when nothing was predicted / nothing ended, e.g. CarRacing never terminates
         "done_precision": tp / predicted.sum().item() if predicted.any() else None,
         "done_recall": tp / actual.sum().item() if actual.any() else None,
         "done_positives": int(actual.sum().item()),
+        # episode ends the done head expects along these real episodes over those that happened:
+        # 1 when the dream's ending draws are calibrated on real play
+        "done_expected_ratio": expected / actual.sum().item() if actual.any() else None,
     }
     if predict_reward:
         out["reward_mae"] = r["reward_mae"].item()
@@ -185,6 +191,7 @@ def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool 
         "val_nll_untrained": history["untrained"]["nll"],
         "done_precision": latest["done_precision"],
         "done_recall": latest["done_recall"],
+        "done_expected_ratio": latest.get("done_expected_ratio"),
         "reward_mae": latest.get("reward_mae"),
         "steps_per_second": latest["steps_per_second"],
         "train_episodes": len(train_eps),
