@@ -5,7 +5,7 @@ import pytest
 
 from conftest import run_script
 from worldsim.checkpoint import load_checkpoint
-from worldsim.config import Config
+from worldsim.config import Config, make_config, resolve
 from worldsim.io import read_json
 
 from worldsim.pipeline import STAGES
@@ -59,6 +59,19 @@ def test_overrides_are_recorded_in_the_run_config(tmp_path):
     cfg = Config.from_dict(read_json(tmp_path / "config.json"))
     assert cfg.collect.episodes == 2 and cfg.vae.z_dim == 12
     assert len(list((tmp_path / "episodes").glob("ep_*.npz"))) == 2
+
+
+def test_game_defaults_fill_only_the_fields_left_unset():
+    """Every game's `default` gets a real number of M steps and episodes; a stored or given
+    value (an older run's config, a --section.field override) is never replaced."""
+    for env, family in (("Doom", "doom"), ("CarRacing", "carracing"), ("Atari/Pong", "atari")):
+        cfg = resolve(make_config(env), family)
+        assert cfg.mdnrnn.steps > 0 and cfg.collect.episodes > 0 and cfg.mdnrnn.hidden > 0
+        assert cfg.iterate.rounds >= 0
+    cfg = make_config("Doom")
+    cfg.mdnrnn.steps, cfg.collect.episodes, cfg.iterate.rounds = 3000, 50, 2
+    cfg = resolve(Config.from_dict(cfg.to_dict()), "doom")
+    assert (cfg.mdnrnn.steps, cfg.collect.episodes, cfg.iterate.rounds) == (3000, 50, 2)
 
 
 def test_fork_shares_data_and_v_and_retrains_m_without_touching_the_source(smoke_runs, tmp_path):

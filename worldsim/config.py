@@ -55,8 +55,8 @@ class MDNRNNConfig:
     """sequences per step (paper: 100)"""
     lr: float = 1e-3
     """Adam learning rate (paper: 1e-3)"""
-    steps: int = 5000
-    """optimisation steps"""
+    steps: int = 0
+    """optimisation steps (0: the preset's value for the game: 10,000 Doom, 5,000 others)"""
     grad_clip: float = 1.0
     """gradient norm clip (paper: 1.0)"""
     done_pos_weight: float = 10.0
@@ -98,7 +98,8 @@ class ControllerConfig:
 class IterateConfig:
     rounds: int = -1
     """rounds of the paper's iterative training after the first controller: record its real play,
-    train M further, train C again (-1: the game's default: 2 for Doom, 0 otherwise)"""
+    train M further, train C again (-1: the game's default, 0 for every game: rounds did not
+    improve transfer with the 512-unit Doom M, docs/RESULTS.md)"""
     episodes: int = 300
     """real episodes each round records with the current controller"""
     epsilon: float = 0.3
@@ -252,15 +253,16 @@ _SECTIONS: dict[str, type] = {
 
 def game_defaults(env_family: str) -> dict[str, dict[str, Any]]:
     """Per-game sizes, applied where a field is left unset (0; iterate.rounds: -1): the paper's z
-    and LSTM sizes, episode counts that give the `default` preset ~100k-200k frames (Doom
-    episodes of a random policy last ~200 steps, CarRacing's 1000, Atari's several hundred), and
-    two rounds of iterative training for Doom (a random policy rarely survives long enough to
-    show M what the controller will meet)."""
-    episodes = {"doom": 800, "carracing": 100, "atari": 200}[env_family]
+    and LSTM sizes, and episode counts that give the `default` preset ~100k-200k frames
+    (CarRacing's random episodes last 1000 steps, Atari's several hundred). Doom gets more: 2,000
+    random episodes (~650k frames) and 10,000 M steps, the paper's recipe of random play only,
+    which transferred better in a shorter run than fewer episodes followed by iterate rounds
+    (docs/RESULTS.md)."""
     if env_family == "doom":
-        return {"collect": {"episodes": episodes}, "vae": {"z_dim": 64}, "mdnrnn": {"hidden": 512},
-                "iterate": {"rounds": 2}}
-    return {"collect": {"episodes": episodes}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256},
+        return {"collect": {"episodes": 2000}, "vae": {"z_dim": 64}, "mdnrnn": {"hidden": 512, "steps": 10_000},
+                "iterate": {"rounds": 0}}
+    episodes = {"carracing": 100, "atari": 200}[env_family]
+    return {"collect": {"episodes": episodes}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256, "steps": 5000},
             "iterate": {"rounds": 0}}
 
 
