@@ -1,5 +1,5 @@
-"""C: the World Models linear controller a = f(W [z, h] + b), evaluated for a whole population
-at once (one parameter vector per episode). f maps the output to the game's actions:
+"""C: the World Models linear controller a = f(W [z, h] + b) (or [z, c, h], controller.inputs),
+evaluated for a whole population at once (one parameter vector per episode). f maps the output to the game's actions:
 tanh rescaled to a Box's bounds (CarRacing), the paper's -1/3 and +1/3 thresholds for Doom
 TakeCover's left/stay/right, and an argmax over the actions of any other discrete game."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from envs import GameInfo
-from worldsim.checkpoint import load_checkpoint, save_checkpoint
+from worldsim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 THRESHOLD_GAMES = frozenset({"Doom/TakeCover"})
 """Games whose Discrete(3) actions are ordered left, stay, right (see envs/doom.py)."""
@@ -61,9 +61,15 @@ def save_controller(path: str | Path, env: str, spec: ControllerSpec, params: np
                     meta={"spec": asdict(spec), **info})
 
 
-def load_controller(path: str | Path, env: str | None = None) -> tuple[ControllerSpec, np.ndarray, dict]:
+def load_controller(path: str | Path, env: str | None = None,
+                    obs_dim: int | None = None) -> tuple[ControllerSpec, np.ndarray, dict]:
+    """A saved controller; obs_dim: the size of the observation it will act on, checked against
+    the one it was trained on (the world's [z, h] or [z, c, h], see controller.inputs)."""
     ckpt = load_checkpoint(path, kind="controller", env=env)
     meta = dict(ckpt["meta"])
     spec_fields = meta.pop("spec")
     spec = ControllerSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec_fields.items()})
+    if obs_dim is not None and spec.obs_dim != obs_dim:
+        raise CheckpointError(f"{path}: the controller reads {spec.obs_dim} inputs, this world gives {obs_dim}; "
+                              f"it was trained with another M or another controller.inputs ([z, h] or [z, c, h])")
     return spec, ckpt["model"]["params"].numpy(), meta

@@ -70,8 +70,8 @@ class LatentController:
         return self.world.vae.encode(frames_to_tensor(frames, self.world.device))[0]
 
     def choose(self, z: torch.Tensor) -> torch.Tensor:
-        """C's actions for the current [z, h]."""
-        return self.spec.actions(self.params, torch.cat([z, self.h[0]], dim=-1))
+        """C's actions for the current [z, h] (or [z, c, h])."""
+        return self.spec.actions(self.params, self.world.controller_input(z, self.h[0], self.c[0]))
 
     @torch.no_grad()
     def advance(self, z: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
@@ -124,7 +124,7 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
     from agents.controller import load_controller
     from worldsim.data.collect import episode_seed
 
-    spec, params, meta = load_controller(checkpoint, env=cfg.env)
+    spec, params, meta = load_controller(checkpoint, env=cfg.env, obs_dim=world.obs_dim)
     e = cfg.evaluate
     seeds = [episode_seed(e.seed, i, stream=2) for i in range(e.episodes)]
     real = evaluate_in_real_game(world, spec, params, seeds, e.workers, progress="real game" if progress else None,

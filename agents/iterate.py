@@ -58,7 +58,7 @@ def iterate(run: RunDir, cfg: Config, device: torch.device, total_episodes: int,
     rather than increments, so a round killed anywhere before its end resumes where it stopped.
     Returns what it recorded and M's held-out metrics after the extra training."""
     world = WorldModel.load(run.root, device)
-    spec, params, meta = load_controller(run.controller_checkpoint, env=cfg.env)
+    spec, params, meta = load_controller(run.controller_checkpoint, env=cfg.env, obs_dim=world.obs_dim)
     before = len(list_episodes(run.episodes))
     workers = slot_count(0, max(total_episodes - before, 1))
     rounds = sum(1 for name, stage in run.report()["stages"].items()

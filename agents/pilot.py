@@ -30,7 +30,7 @@ def _first(actions: np.ndarray) -> Any:
 def _load(checkpoint: Path, world: WorldModel) -> tuple[ControllerSpec, np.ndarray] | None:
     if not checkpoint.is_file():
         return None
-    spec, params, _ = load_controller(checkpoint, env=world.env)
+    spec, params, _ = load_controller(checkpoint, env=world.env, obs_dim=world.obs_dim)
     return spec, params
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,10 @@ import envs
 from agents.cmaes import CMAESSettings, ResumeError, distribution_mean, read_log, train_cmaes
 from agents.controller import ControllerSpec, load_controller, save_controller
 from agents.evaluate import LatentController, evaluate_in_real_game
+from worldsim.checkpoint import CheckpointError
 from worldsim.world_model import WorldModel
+
+from conftest import run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -152,3 +156,47 @@ def test_real_game_evaluation_plays_the_real_game(smoke_runs):
         expected.append(total)
     assert scores.tolist() == expected
     assert all(s > 1 for s in expected)
+
+
+def test_a_controller_can_read_m_cell_state_too(smoke_runs, tmp_path):
+    """--controller.inputs zch: C reads [z, c, h] in the dream, the dream env and the real game;
+    a world that gives [z, c, h] refuses a controller trained on [z, h], saying why."""
+    source = smoke_runs["Doom"].root
+    fork = run_script("fork_run.py", "--from", str(source), "--to", str(tmp_path / "zch"), "--share", "vae", "mdnrnn",
+                      "--controller.inputs", "zch")
+    assert fork.returncode == 0, fork.stderr[-3000:]
+    trained = run_script("train_world_model.py", "--run-dir", str(tmp_path / "zch"), "--stages", "controller",
+                         "--no-progress")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+
+    world = WorldModel.load(tmp_path / "zch")
+    assert world.controller_inputs == "zch" and world.obs_dim == world.z_dim + 2 * world.mdnrnn.hidden
+    spec, params, _ = load_controller(tmp_path / "zch" / "checkpoints" / "controller.pt", env=world.env,
+                                      obs_dim=world.obs_dim)
+    assert spec.obs_dim == world.obs_dim
+    env = gym.make("worldsim/Dream-v0", run_dir=str(tmp_path / "zch"))
+    assert env.observation_space.shape == (world.obs_dim,)
+    env.close()
+
+    dream = world.dream(4, seed=0)
+    dream.reset()
+    obs, *_ = dream.step(torch.ones(4, dtype=torch.long))
+    assert torch.equal(obs, torch.cat([dream.z, dream.c, dream.h], dim=-1))
+    assert not torch.equal(dream.c, dream.h)
+
+    # In the real game: a controller that weighs only the cell state acts on M's c.
+    game = envs.make("Doom")
+    frame, _ = game.reset(seed=3)
+    c_only = np.zeros(spec.num_params, dtype=np.float32)
+    c_only[world.z_dim: world.z_dim + world.mdnrnn.hidden] = np.random.default_rng(0).standard_normal(world.mdnrnn.hidden)
+    latent = LatentController(world, spec, c_only, 1)
+    latent.reset(np.ones(1, dtype=bool))
+    for _ in range(3):
+        z = latent.encode(frame[None])
+        by_hand = spec.actions(torch.as_tensor(c_only)[None], torch.cat([z, latent.c[0], latent.h[0]], dim=-1))
+        assert torch.equal(latent.choose(z), by_hand)
+        frame, *_ = game.step(int(latent.advance(z, by_hand)[0]))
+    game.close()
+
+    with pytest.raises(CheckpointError, match=r"\[z, c, h\]"):
+        load_controller(source / "checkpoints" / "controller.pt", env=world.env, obs_dim=world.obs_dim)

@@ -92,6 +92,9 @@ class ControllerConfig:
     dream_compile: bool = True
     """fuse M's dream step, sampling included, with torch.compile (compiled once per process, ~20 s
     on a CPU; where compilation fails the dream warns and runs eagerly)"""
+    inputs: str = "zh"
+    """what C reads: zh, the paper's [z, h]; or zch, [z, c, h] with M's LSTM cell state c too (a
+    mode of the paper's reference code)"""
 
 
 @dataclass

@@ -13,7 +13,8 @@ from worldsim.world_model import WorldModel
 
 
 class BatchedDream:
-    """N dream episodes on one device. Observations are [z, h] (the paper's controller input)."""
+    """N dream episodes on one device. Observations are [z, h] (the paper's controller input), or
+    [z, c, h] where the run's controller.inputs asks for M's cell state too."""
 
     def __init__(self, world: WorldModel, num_envs: int, temperature: float = 1.15,
                  max_steps: int | None = None, seed: int | None = None, dtype: torch.dtype = torch.float32,
@@ -34,8 +35,8 @@ class BatchedDream:
 
     @property
     def obs(self) -> torch.Tensor:
-        """(num_envs, z_dim + hidden) float32."""
-        return torch.cat([self.z, self.h], dim=-1)
+        """(num_envs, world.obs_dim) float32: [z, h], or [z, c, h] (world.controller_inputs)."""
+        return self.world.controller_input(self.z, self.h, self.c)
 
     @torch.no_grad()
     def reset(self, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -5,7 +5,7 @@ supply the controller's [z, h], the episode ends and the rewards (see worldsim/g
 `world.dream(num_envs, ...)` makes either world's batched dream."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,6 +25,10 @@ from worldsim.training.mdnrnn import load_mdnrnn
 from worldsim.training.vae import load_vae
 
 
+CONTROLLER_INPUTS = ("zh", "zch")
+"""Observations C can read: the paper's [z, h], or [z, c, h] with M's LSTM cell state as well."""
+
+
 @dataclass
 class WorldModel:
     family: ClassVar[str] = "vm"
@@ -39,6 +43,13 @@ class WorldModel:
     start_mu: torch.Tensor  # (episodes, z_dim) V's posterior of each real episode's first frame
     start_logvar: torch.Tensor  # (episodes, z_dim)
     device: torch.device
+    controller_inputs: str = field(default="zh", kw_only=True)
+    """What C reads (the run's controller.inputs): "zh", the paper's [z, h]; "zch", [z, c, h]."""
+
+    def __post_init__(self):
+        if self.controller_inputs not in CONTROLLER_INPUTS:
+            raise ValueError(f"unknown controller inputs '{self.controller_inputs}'; "
+                             f"known: {', '.join(CONTROLLER_INPUTS)}")
 
     @property
     def z_dim(self) -> int:
@@ -46,8 +57,13 @@ class WorldModel:
 
     @property
     def obs_dim(self) -> int:
-        """Size of the controller's input [z, h] (the paper's C input)."""
-        return self.mdnrnn.z_dim + self.mdnrnn.hidden
+        """Size of the controller's input: [z, h] (the paper's C input) or [z, c, h]."""
+        return self.mdnrnn.z_dim + self.mdnrnn.hidden * len(self.controller_inputs[1:])
+
+    def controller_input(self, z: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """C's observation from V's z and M's LSTM state, each (batch, size): [z, h] or [z, c, h]."""
+        parts = {"z": z, "c": c, "h": h}
+        return torch.cat([parts[name] for name in self.controller_inputs], dim=-1)
 
     @property
     def label(self) -> str:
@@ -88,6 +104,7 @@ class WorldModel:
             start_mu=torch.as_tensor(np.stack([ep.mu[0] for ep in latents]), device=device),
             start_logvar=torch.as_tensor(np.stack([ep.logvar[0] for ep in latents]), device=device),
             device=device,
+            controller_inputs=cfg.controller.inputs,
         )
 
 
