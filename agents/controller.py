@@ -1,7 +1,8 @@
 """C: the World Models linear controller a = f(W [z, h] + b) (or [z, c, h], controller.inputs),
-evaluated for a whole population at once (one parameter vector per episode). f maps the output to the game's actions:
-tanh rescaled to a Box's bounds (CarRacing), the paper's -1/3 and +1/3 thresholds for Doom
-TakeCover's left/stay/right, and an argmax over the actions of any other discrete game."""
+evaluated for a whole population at once (one parameter vector per episode). f maps the output
+to the game's actions: tanh rescaled to a Box's bounds (CarRacing), the paper's -1/3 and +1/3
+thresholds for Doom TakeCover's left/stay/right, and an argmax over the actions of any other
+discrete game."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

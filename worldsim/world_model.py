@@ -58,7 +58,8 @@ class WorldModel:
     @property
     def obs_dim(self) -> int:
         """Size of the controller's input: [z, h] (the paper's C input) or [z, c, h]."""
-        return self.mdnrnn.z_dim + self.mdnrnn.hidden * len(self.controller_inputs[1:])
+        lstm_states = len(self.controller_inputs) - 1  # h, or c and h: `hidden` values each
+        return self.mdnrnn.z_dim + self.mdnrnn.hidden * lstm_states
 
     def controller_input(self, z: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """C's observation from V's z and M's LSTM state, each (batch, size): [z, h] or [z, c, h]."""
