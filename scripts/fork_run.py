@@ -5,9 +5,17 @@ run gets the source's config with --section.field overrides applied, and the rep
 the shared stages, so the pipeline skips them. Checkpoints are written atomically (a new file
 replaces the link), so training in the fork never changes the source run.
 
+When --collect.episodes asks for more episodes than the source recorded, the fork links each
+episode and latent file on its own instead of the folders, and leaves collect and encode to
+run: the fork records the missing episodes (the same games a run with that many episodes from
+the start would record) and encodes only those with the shared V.
+
     python scripts/fork_run.py --from runs/doom-default --to runs/doom-m512 --share vae \
         --mdnrnn.hidden 512 --mdnrnn.steps 8000 --controller.rollouts 16
     python scripts/train_world_model.py --run-dir runs/doom-m512 --stages mdnrnn controller evaluate
+    python scripts/fork_run.py --from runs/doom-random2k --to runs/doom-random10k --share vae \
+        --collect.episodes 10000
+    python scripts/train_world_model.py --run-dir runs/doom-random10k
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ from pathlib import Path
 
 from worldsim.cli import run_main
 from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
+from worldsim.data.episodes import list_episodes
 from worldsim.io import write_json
 from worldsim.run import RunDir, RunDirError
 
@@ -35,13 +44,23 @@ def fork(source: RunDir, target: RunDir, share: list[str], overrides: dict) -> R
         if not (source.checkpoints / SHAREABLE[name][0]).is_file():
             raise RunDirError(f"{source.root} has no trained {name} ({source.checkpoints / SHAREABLE[name][0]})")
     cfg = apply_overrides(source.load_config(), overrides)
+    recorded = list_episodes(source.episodes) if source.episodes.is_dir() else []
+    grow = cfg.collect.episodes > len(recorded)
     target.checkpoints.mkdir(parents=True)
-    links = {target.episodes: source.episodes, target.root / "latents": source.root / "latents"}
-    links.update({target.checkpoints / SHAREABLE[n][0]: source.checkpoints / SHAREABLE[n][0] for n in share})
+    folders = {target.episodes: source.episodes, target.latents: source.latents}
+    links = {target.checkpoints / SHAREABLE[n][0]: source.checkpoints / SHAREABLE[n][0] for n in share}
+    if grow:  # file by file, so the fork can add episodes and latents without touching the source's
+        for own, theirs in folders.items():
+            own.mkdir()
+            links.update({own / path.name: path for path in list_episodes(theirs)} if theirs.is_dir() else {})
+    else:
+        links.update(folders)
     for link, real in links.items():
         if real.exists():
             os.symlink(os.path.relpath(real.resolve(), link.parent.resolve()), link)
     stages = {"collect"} | {s for n in share for s in SHAREABLE[n][1]}
+    if grow:
+        stages -= {"collect", "encode"}
     shared = {k: {**v, "shared_from": str(source.root)} for k, v in source.report()["stages"].items() if k in stages}
     target.open(cfg)
     write_json(target.report_path, {"stages": shared, "forked_from": str(source.root)})
@@ -58,6 +77,9 @@ def main() -> int:
     args = parser.parse_args()
     target = fork(RunDir(args.source), RunDir(args.target), args.share, overrides_from_args(args))
     print(f"{target.root}: shares {', '.join(['episodes', 'latents', *args.share])} with {args.source}")
+    if not target.stage_complete("collect"):
+        print(f"{target.root}: will record episodes up to --collect.episodes "
+              f"{target.load_config().collect.episodes} and encode the new ones")
     return 0
 
 

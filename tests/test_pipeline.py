@@ -90,3 +90,25 @@ def test_fork_shares_data_and_v_and_retrains_m_without_touching_the_source(smoke
     assert (source.checkpoints / "mdnrnn.pt").read_bytes() == m_before
     again = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork))
     assert again.returncode != 0 and "not empty" in again.stderr
+
+
+def test_a_fork_can_record_more_episodes_and_encode_only_those(smoke_runs, tmp_path):
+    source = smoke_runs["Doom"]
+    recorded = sorted(p.name for p in source.episodes.iterdir())
+    latents_before = {p.name: p.read_bytes() for p in source.latents.iterdir()}
+    fork = tmp_path / "more"
+    proc = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork), "--share", "vae",
+                      "--collect.episodes", str(len(recorded) + 2))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (fork / "episodes").is_symlink() and (fork / "episodes" / recorded[0]).is_symlink()
+    assert set(read_json(fork / "report.json")["stages"]) == {"vae"}
+    proc = run_script("train_world_model.py", "--run-dir", str(fork), "--stages", "collect", "vae", "encode",
+                      "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stages = read_json(fork / "report.json")["stages"]
+    assert stages["collect"]["episodes_recorded"] == 2 and stages["encode"]["episodes_encoded"] == 2
+    new = sorted(p.name for p in (fork / "episodes").iterdir() if not p.is_symlink())
+    assert len(new) == 2 and not set(new) & set(recorded)
+    assert sorted(p.name for p in (fork / "latents").iterdir()) == sorted(recorded + new)
+    assert sorted(p.name for p in source.episodes.iterdir()) == recorded
+    assert {p.name: p.read_bytes() for p in source.latents.iterdir()} == latents_before
