@@ -177,3 +177,6 @@ def test_done_expected_ratio_counts_the_endings_the_dream_would_draw():
             m.head.bias[-1] = math.log(p / (1 - p)) + math.log(cfg.mdnrnn.done_pos_weight)
         metrics = evaluate_mdnrnn(m, LatentSet.build(episodes), cfg, False, "cpu")
         assert metrics["done_expected_ratio"] == pytest.approx(ratio, rel=1e-4)
+        # in length-sorted chunks (one episode each here) the metrics are the same
+        chunked = evaluate_mdnrnn(m, LatentSet.build(episodes), cfg, False, "cpu", max_tokens=25)
+        assert chunked == pytest.approx(metrics, rel=1e-5)

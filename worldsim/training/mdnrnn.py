@@ -118,32 +118,50 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
 
 
 @torch.no_grad()
-def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward: bool, device) -> dict:
-    """Held-out metrics over whole episodes from their first frame, with z = mu."""
+def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward: bool, device,
+                    max_tokens: int = 20_000) -> dict:
+    """Held-out metrics over whole episodes from their first frame, with z = mu. Episodes go
+    through M in chunks of similar length (about max_tokens padded steps each), so a large
+    held-out set costs its own steps, not its count times the longest episode."""
     model.eval()
-    longest = int(data.steps.max())
-    t = np.arange(longest)[None]
-    idx = data.starts[:, None] + np.minimum(t, data.steps[:, None] - 1)
-    mask = t < data.steps[:, None]
-    r = losses(model, data, idx, mask, cfg, predict_reward, device, sample=False)
-    m = r["mask"].bool()
-    predicted = (r["done_logit"] > 0)[m]
-    actual = r["done"][m].bool()
-    tp = (predicted & actual).sum().item()
-    # the dream ends an episode with probability sigmoid(logit - log w) per step (BatchedDream._done)
-    expected = torch.sigmoid(r["done_logit"] - math.log(cfg.mdnrnn.done_pos_weight))[m].sum().item()
+    totals = dict.fromkeys(("nll", "steps", "tp", "predicted", "actual", "expected", "reward_abs"), 0.0)
+    order = np.argsort(data.steps, kind="stable")
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and (end - start + 1) * int(data.steps[order[end]]) <= max_tokens:
+            end += 1
+        chunk, start = order[start:end], end
+        steps = data.steps[chunk]
+        t = np.arange(int(steps.max()))[None]
+        idx = data.starts[chunk][:, None] + np.minimum(t, steps[:, None] - 1)
+        r = losses(model, data, idx, t < steps[:, None], cfg, predict_reward, device, sample=False)
+        m = r["mask"].bool()
+        n = m.sum().item()
+        predicted = (r["done_logit"] > 0)[m]
+        actual = r["done"][m].bool()
+        totals["nll"] += r["nll"].item() * n
+        totals["steps"] += n
+        totals["tp"] += (predicted & actual).sum().item()
+        totals["predicted"] += predicted.sum().item()
+        totals["actual"] += actual.sum().item()
+        # the dream ends an episode with probability sigmoid(logit - log w) per step (BatchedDream._done)
+        totals["expected"] += torch.sigmoid(r["done_logit"] - math.log(cfg.mdnrnn.done_pos_weight))[m].sum().item()
+        if predict_reward:
+            totals["reward_abs"] += r["reward_mae"].item() * n
+    actual = totals["actual"]
     out = {
-        "nll": r["nll"].item(),
+        "nll": totals["nll"] / totals["steps"],
         # undefined (None) when nothing was predicted / nothing ended, e.g. CarRacing never terminates
-        "done_precision": tp / predicted.sum().item() if predicted.any() else None,
-        "done_recall": tp / actual.sum().item() if actual.any() else None,
-        "done_positives": int(actual.sum().item()),
+        "done_precision": totals["tp"] / totals["predicted"] if totals["predicted"] else None,
+        "done_recall": totals["tp"] / actual if actual else None,
+        "done_positives": int(actual),
         # episode ends the done head expects along these real episodes over those that happened:
         # 1 when the dream's ending draws are calibrated on real play
-        "done_expected_ratio": expected / actual.sum().item() if actual.any() else None,
+        "done_expected_ratio": totals["expected"] / actual if actual else None,
     }
     if predict_reward:
-        out["reward_mae"] = r["reward_mae"].item()
+        out["reward_mae"] = totals["reward_abs"] / totals["steps"]
     return out
 
 
