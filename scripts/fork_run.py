@@ -7,8 +7,8 @@ replaces the link), so training in the fork never changes the source run.
 
 When --collect.episodes asks for more episodes than the source recorded, the fork links each
 episode and latent file on its own instead of the folders, and leaves collect and encode to
-run: the fork records the missing episodes (the same games a run with that many episodes from
-the start would record) and encodes only those with the shared V.
+run: the fork records the missing episodes (on the game seeds that a run with that many
+episodes from the start would use) and encodes only those with the shared V.
 
     python scripts/fork_run.py --from runs/doom-default --to runs/doom-m512 --share vae \
         --mdnrnn.hidden 512 --mdnrnn.steps 8000 --controller.rollouts 16
