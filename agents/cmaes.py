@@ -138,13 +138,9 @@ def train_cmaes(
 
 def plot_fitness(history: list[dict], path: str | Path, title: str) -> None:
     """Best / mean / worst return per generation, and the evaluation points with their spread."""
-    import matplotlib
+    from worldsim.media import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from worldsim.io import atomic_write_with
-
+    plt = pyplot()
     gens = [r["generation"] + 1 for r in history]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.fill_between(gens, [r["worst"] for r in history], [r["best"] for r in history], alpha=0.2,
@@ -161,5 +157,4 @@ def plot_fitness(history: list[dict], path: str | Path, title: str) -> None:
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    atomic_write_with(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    save_figure(path, fig)

@@ -4,10 +4,12 @@ state [z, h] the controller sees (as in either dream)."""
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import numpy as np
 import torch
 
+import envs
 from agents.controller import ControllerSpec
 from envs.runner import run_episodes, slot_count
 from worldsim.dream import BatchedDream
@@ -105,7 +107,8 @@ def one_torch_thread():
 
 def evaluate_transfer(run, cfg, device: torch.device, progress: bool = True) -> dict:
     """The pipeline's evaluate stage: the run's dream-trained controller, real game and dream."""
-    return evaluate_controller(WorldModel.load(run.root, device), cfg, run.controller_checkpoint, progress)
+    return evaluate_controller(WorldModel.load(run.root, device), cfg, run.controller_checkpoint, progress,
+                               plot=run.root / "evaluation.png")
 
 
 def evaluate_gamegan_transfer(run, cfg, device: torch.device, progress: bool = True) -> dict:
@@ -114,13 +117,15 @@ def evaluate_gamegan_transfer(run, cfg, device: torch.device, progress: bool = T
     from agents.dream_training import controller_files
 
     world = load_gamegan_world(run.root, device, cfg.gamegan.name)
-    return evaluate_controller(world, cfg, controller_files(run, "gamegan", cfg.gamegan.name)[1], progress)
+    return evaluate_controller(world, cfg, controller_files(run, "gamegan", cfg.gamegan.name)[1], progress,
+                               plot=run.root / f"evaluation_{cfg.gamegan.name}.png")
 
 
-def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = True) -> dict:
+def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = True, plot: Path | None = None) -> dict:
     """A controller in the real game and in world's dream (V+M's, or GameGAN's for a
     GameGANWorld; at the temperature it was trained at), mean and std over cfg.evaluate.episodes
-    episodes each; real-game seeds come from a stream that collection and training never use."""
+    episodes each, and every episode's return; real-game seeds come from a stream that
+    collection and training never use. With `plot`, draws both return distributions there."""
     from agents.controller import load_controller
     from worldsim.data.collect import episode_seed
 
@@ -132,14 +137,45 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
     temperature = meta.get("temperature", cfg.controller.temperature)
     dream = evaluate_in_dream(world, spec, params, e.episodes, temperature, seed=e.seed,
                               max_steps=e.max_steps or cfg.controller.max_steps or None)
-    return {
+    result = {
         "episodes": e.episodes,
         "real_mean": float(real.mean()), "real_std": float(real.std()),
         "dream_mean": float(dream.mean()), "dream_std": float(dream.std()),
         "temperature": temperature,
         "dream": world.label,
         "controller_generation": meta.get("generation"),
+        "real_returns": [round(float(x), 3) for x in real],
+        "dream_returns": [round(float(x), 3) for x in dream],
     }
+    if plot is not None:
+        plot_returns(result, plot, f"{cfg.env}: {Path(checkpoint).name}", envs.info(cfg.env).survival_reward)
+        result["plot"] = Path(plot).name
+    return result
+
+
+def plot_returns(scores: dict, path: Path, title: str, survival: bool) -> None:
+    """The share of episodes that reach each return, real game against dream: where the two
+    curves part is where the dream misjudges the controller (for a +1-per-step game such as
+    Doom TakeCover, the share of episodes still alive at each step)."""
+    from worldsim.media import pyplot, save_figure
+
+    fig, ax = pyplot().subplots(figsize=(7, 4))
+    dream = f"{scores['dream']}, tau {scores['temperature']}"
+    for key, label, color in (("real", "real game", "k"), ("dream", dream, "C1")):
+        returns = np.sort(np.asarray(scores[f"{key}_returns"]))
+        # every episode reaches min(0, lowest return); past each episode's return one fewer does
+        share = 1.0 - np.arange(len(returns) + 1) / len(returns)
+        ax.step(np.r_[min(0.0, returns[0]), returns], share, where="post", color=color,
+                label=f"{label}: {scores[f'{key}_mean']:.1f} ± {scores[f'{key}_std']:.1f}")
+        ax.axvline(scores[f"{key}_mean"], color=color, ls="--", lw=0.8)
+    ax.set_xlabel("steps survived (the return)" if survival else "return")
+    ax.set_ylabel("share of episodes reaching it")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{title}, {scores['episodes']} episodes each")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(path, fig)
 
 
 def print_scores(scores: dict) -> None:

@@ -39,7 +39,7 @@ def main() -> int:
         if key in results and results[key].get("generations") == cfg.controller.generations:
             continue
         trained = train_in_dream(world, cfg, tau, out, out / "controller.pt")
-        scores = evaluate_controller(world, cfg, out / "controller.pt")
+        scores = evaluate_controller(world, cfg, out / "controller.pt", plot=out / "evaluation.png")
         results[key] = {"temperature": tau, "generations": trained["generations"], **scores}
         write_json(results_path, results)
     print(f"\n{cfg.env}: C trained in the dream at tau, {cfg.evaluate.episodes} episodes each")

@@ -2,8 +2,10 @@
 
     python scripts/evaluate.py --run-dir DIR --episodes 100 [--seed S] [--controller PATH]
 
-Prints mean ± std of both and records them under stages.evaluate in DIR/report.json (for
-another controller file, under stages."evaluate PATH").
+Prints mean ± std of both and records them, with every episode's return, under
+stages.evaluate in DIR/report.json (for another controller file, under stages."evaluate PATH").
+Draws the share of episodes reaching each return, real game against dream, to
+DIR/evaluation.png (another controller: DIR/evaluation_<its file name>.png, or --plot).
 """
 import argparse
 from pathlib import Path
@@ -24,6 +26,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="parallel game processes (default: one per core)")
     parser.add_argument("--device", help="auto, cpu or cuda (default: the run's config)")
     parser.add_argument("--controller", type=Path, help="a controller checkpoint other than the run's own")
+    parser.add_argument("--plot", type=Path, help="where to draw the returns (with --controller; default: "
+                        "DIR/evaluation_<controller file name>.png)")
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = run.load_config()
@@ -34,7 +38,8 @@ def main() -> int:
     if args.controller is None:
         result = run_stage("evaluate", run, cfg, device, force=True)
     else:
-        result = evaluate_controller(WorldModel.load(run.root, device), cfg, args.controller)
+        plot = args.plot or run.root / f"evaluation_{args.controller.stem}.png"
+        result = evaluate_controller(WorldModel.load(run.root, device), cfg, args.controller, plot=plot)
         run.update_stage(f"evaluate {args.controller}", status="complete", **result)
     print(f"{cfg.env}, {result['episodes']} episodes each:")
     print_scores(result)

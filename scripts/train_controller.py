@@ -54,7 +54,8 @@ def main() -> int:
         world = load_world(run.root, device, args.model, cfg.gamegan.name)
         trained = train_in_dream(world, cfg, cfg.controller.temperature, args.out, args.out / "controller.pt",
                                  progress)
-        scores = evaluate_controller(world, cfg, args.out / "controller.pt", progress)
+        scores = evaluate_controller(world, cfg, args.out / "controller.pt", progress,
+                                     plot=args.out / "evaluation.png")
         recorded = f"{stage_name(stages[0], cfg)} {args.out}"
         run.update_stage(recorded, status="complete", **{**trained, **scores})
     print(f"{cfg.env}: C trained in the {trained['dream']} at tau {trained['temperature']} "

@@ -26,6 +26,11 @@ def test_smoke_pipeline_runs_end_to_end(smoke_runs, env):
     m = load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn", env=cfg.env)
     assert m["meta"]["predict_reward"] == (env != "Doom")
     assert (run.root / "vae_reconstructions.png").stat().st_size > 1000
+    scores = report["stages"]["evaluate"]  # every episode's return, and their picture
+    assert len(scores["real_returns"]) == len(scores["dream_returns"]) == cfg.evaluate.episodes
+    assert sum(scores["real_returns"]) / cfg.evaluate.episodes == pytest.approx(scores["real_mean"], abs=1e-3)
+    assert sum(scores["dream_returns"]) / cfg.evaluate.episodes == pytest.approx(scores["dream_mean"], abs=1e-3)
+    assert scores["plot"] == "evaluation.png" and (run.root / "evaluation.png").stat().st_size > 1000
     assert list((run.logs / "tensorboard").iterdir()), "no TensorBoard event files"
 
 
@@ -112,3 +117,22 @@ def test_a_fork_can_record_more_episodes_and_encode_only_those(smoke_runs, tmp_p
     assert sorted(p.name for p in (fork / "latents").iterdir()) == sorted(recorded + new)
     assert sorted(p.name for p in source.episodes.iterdir()) == recorded
     assert {p.name: p.read_bytes() for p in source.latents.iterdir()} == latents_before
+
+
+def test_any_generation_can_be_exported_and_scored_in_both_worlds(smoke_runs, tmp_path):
+    source = smoke_runs["Doom"]
+    fork = tmp_path / "scored"
+    assert run_script("fork_run.py", "--from", str(source.root), "--to", str(fork), "--share", "vae",
+                      "mdnrnn").returncode == 0
+    exported = tmp_path / "g1.pt"
+    proc = run_script("export_controller.py", "--run-dir", str(source.root), "--generation", "1",
+                      "--out", str(exported))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_script("evaluate.py", "--run-dir", str(fork), "--controller", str(exported), "--episodes", "3",
+                      "--workers", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scores = read_json(fork / "report.json")["stages"][f"evaluate {exported}"]
+    assert scores["controller_generation"] == 1 and len(scores["real_returns"]) == 3
+    assert all(r > 0 for r in scores["real_returns"])  # Doom TakeCover: +1 per step survived
+    assert f"{scores['real_mean']:.1f}" in proc.stdout
+    assert (fork / "evaluation_g1.png").stat().st_size > 1000

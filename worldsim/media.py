@@ -29,6 +29,22 @@ def save_png(path: str | Path, image: np.ndarray) -> None:
     atomic_write_with(path, lambda f: f.write(iio.imwrite("<bytes>", image, extension=".png")))
 
 
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: figures are only ever saved, never shown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(path: str | Path, fig, dpi: int = 110) -> None:
+    """Write a matplotlib figure to a PNG atomically and free it."""
+    atomic_write_with(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+    pyplot().close(fig)
+
+
 def save_video(path: str | Path, frames: np.ndarray, fps: int = 30) -> None:
     """uint8 (T, H, W, 3) -> mp4 (or gif, by the file's extension)."""
     path = Path(path)
