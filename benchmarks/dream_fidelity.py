@@ -1,4 +1,4 @@
-"""Is the dream faithful where no controller has pushed it? Two checks of a run's V+M dream
+"""Is the dream faithful where no controller has pushed it? Three checks of a run's V+M dream
 against the real play it was trained on.
 
     python benchmarks/dream_fidelity.py --run-dir runs/doom-timed [--temperatures 1.0 1.15 1.3]
@@ -9,9 +9,16 @@ against the real play it was trained on.
    z = V's mean): the episode ends the dream would draw there (the sum of the per-step ending
    probabilities) over the ends that happened, for exploration and controller episodes apart.
 
-If both match while a trained controller scores far higher in the dream than in the real game
-(report.json's evaluate stage, printed alongside), the controller has found behaviour whose
-consequences M gets wrong, rather than the dream being too easy throughout.
+3. When in an episode the dream ends it: episode ends per 100 steps lived, in spans of the
+   episode's step count, real against dream, for the exploration policy and (in a game whose
+   reward is +1 per step, so a return is a length) for the run's controller, from the
+   per-episode returns its evaluation recorded. Episodes that reach the time limit count as
+   lived, not ended.
+
+If the first two match while a trained controller scores far higher in the dream than in the
+real game (report.json's evaluate stage, printed alongside), the controller has found behaviour
+whose consequences M gets wrong, rather than the dream being too easy throughout; the third
+shows at which point of the episode the dream stops ending it.
 """
 from __future__ import annotations
 
@@ -29,22 +36,50 @@ from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn, split_latents
 from worldsim.world_model import WorldModel
 
 
+SPANS = (0, 250, 500, 1000, 1500)
+"""Starts of the spans of an episode's step count the end rates are given for."""
+
+
+def end_rates(steps: np.ndarray, ended: np.ndarray, spans=SPANS) -> list[tuple[float, int]]:
+    """(episode ends per 100 steps lived, ends) in each span [spans[i], spans[i + 1]) of the step
+    count (the last span is open), over episodes of `steps` steps that ended there or not."""
+    steps, ended = np.asarray(steps, float), np.asarray(ended, bool)
+    rates = []
+    for lo, hi in zip(spans, (*spans[1:], np.inf)):
+        lived = (np.clip(steps, lo, hi) - lo).sum()
+        ends = int((ended & (steps >= lo) & (steps < hi)).sum())
+        rates.append((100 * ends / lived if lived else float("nan"), ends))
+    return rates
+
+
+def print_end_rates(rows: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    spans = [f"{lo}–{hi}" for lo, hi in zip(SPANS, SPANS[1:])] + [f"{SPANS[-1]}+"]
+    print("| episodes | " + " | ".join(spans) + " |")
+    print("|---|" + "---:|" * len(spans))
+    for name, (steps, ended) in rows.items():
+        cells = ["–" if rate != rate else f"{rate:.2f} ({ends})" for rate, ends in end_rates(steps, ended)]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 @torch.no_grad()
 def exploration_in_dream(world: WorldModel, episodes: int, temperature: float, max_steps: int | None,
-                         seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, return) of `episodes` dream episodes played by the game's exploration policy."""
+                         seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, return, ended by the done head rather than the time limit) of `episodes` dream
+    episodes played by the game's exploration policy."""
     dream = world.dream(episodes, temperature, max_steps, seed=seed)
     policy = make_exploration_policy(world.game, episodes, seed=seed)
     dream.reset()
     alive = torch.ones(episodes, dtype=torch.bool, device=world.device)
+    ended = torch.zeros(episodes, dtype=torch.bool, device=world.device)
     steps = torch.zeros(episodes, device=world.device)
     total = torch.zeros(episodes, device=world.device)
     while alive.any():
         _, reward, terminated, truncated = dream.step(torch.as_tensor(policy.act(), device=world.device))
         steps += alive.float()
         total += reward * alive
+        ended |= alive & terminated
         alive &= ~(terminated | truncated)
-    return steps.cpu().numpy(), total.cpu().numpy()
+    return steps.cpu().numpy(), total.cpu().numpy(), ended.cpu().numpy()
 
 
 def main() -> int:
@@ -54,6 +89,9 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=512, help="dream episodes per temperature")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--evaluation", default="evaluate",
+                        help="report.json entry of the controller evaluation to compare (default: the evaluate "
+                             "stage; scripts/evaluate.py --controller PATH records 'evaluate PATH')")
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = run.load_config()
@@ -62,6 +100,8 @@ def main() -> int:
     explored = int(run.stage("collect").get("episodes", len(latents)))  # the collect stage's come first
     real_steps = np.array([len(e.actions) for e in latents[:explored]])
     real_returns = np.array([float(e.rewards.sum()) for e in latents[:explored]])
+    real_ended = np.array([bool(e.terminated[-1]) for e in latents[:explored]])
+    rates = {"exploration, real game": (real_steps, real_ended)}
 
     print(f"\n{cfg.env}: the exploration policy, real ({explored} recorded episodes) and in the dream "
           f"({args.episodes} episodes per tau)")
@@ -70,7 +110,9 @@ def main() -> int:
     print(f"| real game | {real_steps.mean():.0f} ± {real_steps.std():.0f} "
           f"| {real_returns.mean():.1f} ± {real_returns.std():.1f} |")
     for tau in args.temperatures:
-        steps, returns = exploration_in_dream(world, args.episodes, tau, cfg.collect.max_steps or None, args.seed)
+        steps, returns, ended = exploration_in_dream(world, args.episodes, tau, cfg.collect.max_steps or None,
+                                                     args.seed)
+        rates[f"exploration, dream tau {tau:g}"] = (steps, ended)
         print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} "
               f"| {returns.mean():.1f} ± {returns.std():.1f} |")
 
@@ -90,10 +132,21 @@ def main() -> int:
         print(f"| {name} | {len(episodes)} | {data.steps.mean():.0f} | "
               f"{'no ends' if ratio is None else f'{ratio:.2f}'} |")
 
-    evaluated = run.stage("evaluate")
+    evaluated = run.stage(args.evaluation)
     if evaluated.get("status") == "complete":
-        print(f"\nthe run's controller (report.json): real {evaluated['real_mean']:.1f} ± {evaluated['real_std']:.1f}, "
+        print(f"\nthe run's controller (report.json, {args.evaluation}): "
+              f"real {evaluated['real_mean']:.1f} ± {evaluated['real_std']:.1f}, "
               f"dream {evaluated['dream_mean']:.1f} ± {evaluated['dream_std']:.1f} (tau {evaluated['temperature']})")
+        if world.game.survival_reward and "real_returns" in evaluated:  # a return is a length here
+            e = cfg.evaluate  # the time limits the evaluation played under (agents.evaluate.evaluate_controller)
+            limits = {"real": e.max_steps or world.game.max_episode_steps,
+                      "dream": e.max_steps or cfg.controller.max_steps or world.game.max_episode_steps}
+            for where, limit in limits.items():
+                lengths = np.asarray(evaluated[f"{where}_returns"])
+                name = f"the run's controller, {'real game' if where == 'real' else 'dream'}"
+                rates[name] = (lengths, lengths < limit)
+    print("\nEpisode ends per 100 steps lived, by the step count reached (ends in brackets)")
+    print_end_rates(rates)
     return 0
 
 

@@ -59,12 +59,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_script(script: str, *args: str, timeout: float = 300):
-    """Run one of scripts/ the way a user does; returns the CompletedProcess."""
+    """Run one of scripts/ (or, given as "benchmarks/NAME.py", a benchmark) the way a user does;
+    returns the CompletedProcess."""
     import subprocess
     import sys
 
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
-    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *args],
+    path = os.path.join(ROOT, script if "/" in script else os.path.join("scripts", script))
+    return subprocess.run([sys.executable, path, *args],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
 
 

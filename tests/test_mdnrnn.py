@@ -180,3 +180,32 @@ def test_done_expected_ratio_counts_the_endings_the_dream_would_draw():
         # in length-sorted chunks (one episode each here) the metrics are the same
         chunked = evaluate_mdnrnn(m, LatentSet.build(episodes), cfg, False, "cpu", max_tokens=25)
         assert chunked == pytest.approx(metrics, rel=1e-5)
+
+
+def test_episode_windows_start_where_every_dream_episode_starts():
+    """mdnrnn.windows='episode': each training window begins at an episode's first frame (M's
+    LSTM from a zero state there, as in the dream), runs to the episode's end or seq_len, is
+    padded only to the longest episode drawn, and draws episodes uniformly."""
+    from worldsim.training.encode import LatentEpisode
+    from worldsim.training.mdnrnn import LatentSet
+
+    lengths = (5, 12, 30)
+    data = LatentSet.build([
+        LatentEpisode(mu=np.full((n + 1, 2), i, np.float32), logvar=np.zeros((n + 1, 2), np.float32),
+                      actions=np.zeros(n, int), rewards=np.ones(n, np.float32), terminated=np.arange(n) == n - 1)
+        for i, n in enumerate(lengths)])
+    rng = np.random.default_rng(0)
+    drawn = []
+    for _ in range(200):
+        w = data.windows(rng, 4, 20, "episode")
+        episode = data.mu[w["idx"][:, 0], 0].astype(int)  # each episode's frames carry its index
+        assert (w["idx"][:, 0] == data.starts[episode]).all()
+        assert (w["mask"].sum(1) == np.minimum(np.array(lengths)[episode], 20)).all()
+        assert w["idx"].shape[1] == min(20, max(lengths[e] for e in episode))
+        assert (data.mu[w["idx"], 0] == episode[:, None]).all()  # a window never runs into the next episode
+        drawn.extend(episode)
+    assert np.bincount(drawn).min() > 200  # uniform: ~267 of 800 each
+    w = data.windows(rng, 4, 20, "random")  # the default: windows start anywhere
+    assert w["idx"].shape == (4, 20)
+    with pytest.raises(ValueError, match="mdnrnn.windows"):
+        data.windows(rng, 4, 20, "episodes")

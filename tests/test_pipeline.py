@@ -84,7 +84,7 @@ def test_fork_shares_data_and_v_and_retrains_m_without_touching_the_source(smoke
     m_before = (source.checkpoints / "mdnrnn.pt").read_bytes()
     fork = tmp_path / "fork"
     proc = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork), "--share", "vae",
-                      "--mdnrnn.hidden", "24")
+                      "--mdnrnn.hidden", "24", "--mdnrnn.windows", "episode")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (fork / "episodes").is_symlink() and (fork / "checkpoints" / "vae.pt").is_symlink()
     assert not (fork / "checkpoints" / "mdnrnn.pt").exists()
@@ -92,6 +92,7 @@ def test_fork_shares_data_and_v_and_retrains_m_without_touching_the_source(smoke
     proc = run_script("train_world_model.py", "--run-dir", str(fork), "--stages", "mdnrnn", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert load_checkpoint(fork / "checkpoints" / "mdnrnn.pt", kind="mdnrnn")["meta"]["hidden"] == 24
+    assert read_json(fork / "config.json")["mdnrnn"]["windows"] == "episode"
     assert (source.checkpoints / "mdnrnn.pt").read_bytes() == m_before
     again = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork))
     assert again.returncode != 0 and "not empty" in again.stderr
@@ -136,3 +137,19 @@ def test_any_generation_can_be_exported_and_scored_in_both_worlds(smoke_runs, tm
     assert all(r > 0 for r in scores["real_returns"])  # Doom TakeCover: +1 per step survived
     assert f"{scores['real_mean']:.1f}" in proc.stdout
     assert (fork / "evaluation_g1.png").stat().st_size > 1000
+
+
+def test_dream_fidelity_says_when_in_an_episode_each_world_ends_it(smoke_runs):
+    run = smoke_runs["Doom"]
+    proc = run_script("benchmarks/dream_fidelity.py", "--run-dir", str(run.root), "--episodes", "6",
+                      "--temperatures", "1.15", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = proc.stdout.split("Episode ends per 100 steps lived")[1]
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert {"exploration, real game", "exploration, dream tau 1.15", "the run's controller, real game",
+            "the run's controller, dream"} <= set(rows)
+    # the smoke evaluation stops real episodes at 100 steps: an episode that lasted 100 did not end there
+    lengths = read_json(run.report_path)["stages"]["evaluate"]["real_returns"]
+    ends = sum(n < 100 for n in lengths)
+    assert rows["the run's controller, real game"].split(" | ")[1:] == [
+        f"{100 * ends / sum(lengths):.2f} ({ends})", "–", "–", "–", "– |"]

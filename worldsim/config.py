@@ -51,6 +51,11 @@ class MDNRNNConfig:
     """mixture components per latent dimension (paper: 5)"""
     seq_len: int = 100
     """training sequence length (paper: 999 CarRacing, 500 Doom)"""
+    windows: str = "random"
+    """where training sequences start: 'random' anywhere in an episode, M's LSTM starting from a
+    zero state mid-episode; 'episode' at an episode's first frame, as every dream episode does,
+    so M can learn how the game changes over an episode's first seq_len steps (the paper's code
+    trains its Doom M on 1,000-step sequences from episode starts)"""
     batch_size: int = 32
     """sequences per step (paper: 100)"""
     lr: float = 1e-3

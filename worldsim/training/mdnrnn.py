@@ -22,6 +22,15 @@ from worldsim.training import check_finite, resume
 from worldsim.training.encode import LatentEpisode, load_latents
 
 
+WINDOWS = ("random", "episode")
+"""Where M's training windows start (MDNRNNConfig.windows)."""
+
+
+def check_windows(start: str) -> None:
+    if start not in WINDOWS:
+        raise ValueError(f"unknown mdnrnn.windows '{start}'; known: {', '.join(WINDOWS)}")
+
+
 @dataclass
 class LatentSet:
     """Episodes concatenated into flat arrays so a batch of windows is one fancy-index."""
@@ -50,11 +59,20 @@ class LatentSet:
             steps=steps,
         )
 
-    def windows(self, rng: np.random.Generator, batch: int, seq_len: int) -> dict[str, np.ndarray]:
-        """Random windows of seq_len transitions; a window may start at any step, so the
-        episode-ending step is seen as often as any other, and short tails are masked."""
-        ep = rng.choice(len(self.steps), size=batch, p=self.steps / self.steps.sum())
-        offset = (rng.random(batch) * self.steps[ep]).astype(int)
+    def windows(self, rng: np.random.Generator, batch: int, seq_len: int,
+                start: str = "random") -> dict[str, np.ndarray]:
+        """Windows of seq_len transitions, short tails masked. start='random': a window may start
+        at any step, so the episode-ending step is seen as often as any other. start='episode':
+        windows start at an episode's first frame (episodes drawn uniformly, so every step of
+        the data weighs the same) and are cut to the longest episode drawn."""
+        check_windows(start)
+        if start == "episode":
+            ep = rng.integers(len(self.steps), size=batch)
+            offset = np.zeros(batch, dtype=int)
+            seq_len = min(seq_len, int(self.steps[ep].max()))
+        else:
+            ep = rng.choice(len(self.steps), size=batch, p=self.steps / self.steps.sum())
+            offset = (rng.random(batch) * self.steps[ep]).astype(int)
         t = offset[:, None] + np.arange(seq_len)[None]  # (batch, seq_len) step within the episode
         mask = t < self.steps[ep][:, None]
         idx = self.starts[ep][:, None] + np.minimum(t, self.steps[ep][:, None] - 1)
@@ -167,6 +185,7 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
 
 def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     mc = cfg.mdnrnn
+    check_windows(mc.windows)
     torch.manual_seed(cfg.seed)
     predict_reward = not envs.info(cfg.env).survival_reward
     train_eps, val_eps = split_latents(load_latents(run), mc.val_fraction, cfg.seed)
@@ -185,7 +204,7 @@ def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool 
         while step < mc.steps:
             model.train()
             rng = np.random.default_rng([cfg.seed, step])
-            w = train.windows(rng, mc.batch_size, mc.seq_len)
+            w = train.windows(rng, mc.batch_size, mc.seq_len, mc.windows)
             r = losses(model, train, w["idx"], w["mask"], cfg, predict_reward, device, rng=rng)
             check_finite(r["loss"].item(), "M", step, run.mdnrnn_checkpoint)
             optimizer.zero_grad(set_to_none=True)
