@@ -55,7 +55,7 @@ class MDNRNNConfig:
     """where training sequences start: 'random' anywhere in an episode, M's LSTM starting from a
     zero state mid-episode; 'episode' at an episode's first frame, as every dream episode does,
     so M can learn how the game changes over an episode's first seq_len steps (the paper's code
-    trains its Doom M on 1,000-step sequences from episode starts)"""
+    trains its Doom M on 1,000-step sequences, resetting the LSTM at each episode start)"""
     batch_size: int = 32
     """sequences per step (paper: 100)"""
     lr: float = 1e-3
