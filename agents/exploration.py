@@ -2,8 +2,10 @@
 games, one batch of actions per step for N parallel envs (a gymnasium vector env).
 
     policy = make_exploration_policy(envs.info("Doom"), num_envs=8, seed=0)
-    actions = policy.act()            # (8,) int64
+    actions = policy.act(frames)      # frames (8, 64, 64, 3) uint8 -> (8,) int64
     policy.reset(terminated | truncated)
+
+Only CarRacing's road follower looks at the frames; the others ignore them.
 """
 
 from __future__ import annotations
@@ -21,8 +23,14 @@ ATARI_HOLD_STEPS = (1, 4)
 
 
 class ExplorationPolicy(Protocol):
-    def act(self) -> np.ndarray:
-        """One action per env for this step, valid for the game's action space."""
+    num_envs: int
+    needs_frames: bool
+    """Whether act() looks at the frames; a caller that would have to render them (a dream)
+    may pass None when it does not."""
+
+    def act(self, frames: np.ndarray | None) -> np.ndarray:
+        """One action per env for this step, valid for the game's action space, given each
+        env's current frame, (num_envs, 64, 64, 3) uint8."""
 
     def reset(self, mask: np.ndarray) -> None:
         """Start afresh for the envs where `mask` (bool, (N,)) is True: a new episode began."""
@@ -35,14 +43,16 @@ class HeldRandomPolicy:
     uniform noise (jittering in place) would not.
     """
 
+    needs_frames = False
+
     def __init__(self, num_actions: int, num_envs: int, hold_steps: tuple[int, int], seed: int):
-        self.num_actions = num_actions
+        self.num_actions, self.num_envs = num_actions, num_envs
         self.min_hold, self.max_hold = hold_steps
         self._rng = np.random.default_rng(seed)
         self._action = np.zeros(num_envs, dtype=np.int64)
         self._steps_left = np.zeros(num_envs, dtype=np.int64)  # 0: draw a new action
 
-    def act(self) -> np.ndarray:
+    def act(self, frames: np.ndarray | None) -> np.ndarray:
         expired = self._steps_left == 0
         count = int(expired.sum())
         self._action[expired] = self._rng.integers(self.num_actions, size=count)
@@ -66,9 +76,11 @@ class SmoothDrivingPolicy:
     GAS_MEAN, GAS_PULL, GAS_NOISE = 0.65, 0.05, 0.05
     BRAKE_CHANCE, BRAKE_STEPS, BRAKE_FORCE = 0.01, (3, 10), (0.3, 0.8)
     """Per-step chance of starting a tap, its length in steps, its strength."""
+    needs_frames = False
 
     def __init__(self, action_space: gymnasium.spaces.Box, num_envs: int, seed: int):
         self.low, self.high = action_space.low, action_space.high  # steer, gas, brake
+        self.num_envs = num_envs
         self._rng = np.random.default_rng(seed)
         self._steer = np.zeros(num_envs)
         self._gas = np.zeros(num_envs)
@@ -76,7 +88,7 @@ class SmoothDrivingPolicy:
         self._brake_steps_left = np.zeros(num_envs, dtype=np.int64)
         self.reset(np.ones(num_envs, dtype=bool))
 
-    def act(self) -> np.ndarray:
+    def act(self, frames: np.ndarray | None) -> np.ndarray:
         steer = self._drift(self._steer, 0.0, self.STEER_PULL, self.STEER_NOISE)
         self._steer = steer.clip(self.low[0], self.high[0])
         gas = self._drift(self._gas, self.GAS_MEAN, self.GAS_PULL, self.GAS_NOISE)
@@ -107,12 +119,78 @@ class SmoothDrivingPolicy:
         self._brake[start] = self._rng.uniform(*self.BRAKE_FORCE, size=count)
 
 
-def make_exploration_policy(game_info: GameInfo, num_envs: int, seed: int) -> ExplorationPolicy:
-    """The data-collection policy for a game family, deterministic given `seed`."""
-    if game_info.family == "carracing":
+class RoadFollowingPolicy(SmoothDrivingPolicy):
+    """CarRacing driving that mostly stays on the road, so the data shows tiles being earned:
+    steer toward the middle of the grey road just ahead of the car in the frame, plus the
+    drifting steering of SmoothDrivingPolicy as noise, at a gentler gas. Now and then an
+    excursion ignores the road for a while (drift alone), so the data also shows leaving the
+    road and, when the road stays in view, finding it again.
+    """
+
+    GAS_MEAN = 0.3
+    """Slow enough to take most bends by steering alone."""
+    LOOK_ROWS, SEARCH_ROWS = slice(40, 48), slice(24, 64)
+    """Rows of the 64x64 frame just ahead of the car (it sits at rows ~50-58), and the rows
+    searched for road when none is just ahead."""
+    CAR_COLUMN, GAIN = 31.5, 2.0
+    """The car's column in the frame; steering per half-frame-width of offset to the road."""
+    NOISE_SCALE = 0.5
+    """Share of the drifting steering added to the road-following steering."""
+    EXCURSION_CHANCE, EXCURSION_STEPS = 1 / 300, (30, 80)
+    needs_frames = True
+
+    def __init__(self, action_space: gymnasium.spaces.Box, num_envs: int, seed: int):
+        self._excursion_steps_left = np.zeros(num_envs, dtype=np.int64)
+        super().__init__(action_space, num_envs, seed)
+
+    def act(self, frames: np.ndarray | None) -> np.ndarray:
+        actions = super().act(frames)
+        follow = self.GAIN * (road_column(frames, self.LOOK_ROWS, self.SEARCH_ROWS) - self.CAR_COLUMN) / 32
+        idle = self._excursion_steps_left == 0
+        start = idle & (self._rng.random(len(idle)) < self.EXCURSION_CHANCE)
+        self._excursion_steps_left[start] = self._rng.integers(*self.EXCURSION_STEPS, size=int(start.sum()))
+        excursion = (self._excursion_steps_left > 0) | np.isnan(follow)
+        self._excursion_steps_left = np.maximum(self._excursion_steps_left - 1, 0)
+        steer = np.where(excursion, self._steer, np.nan_to_num(follow) + self.NOISE_SCALE * self._steer)
+        actions[:, 0] = steer.clip(self.low[0], self.high[0])
+        return actions
+
+    def reset(self, mask: np.ndarray) -> None:
+        super().reset(mask)
+        self._excursion_steps_left[mask] = 0
+
+
+def road_column(frames: np.ndarray, look: slice, search: slice) -> np.ndarray:
+    """(N,) mean column of road pixels (grey: equal channels, mid brightness) in the `look`
+    rows of each (N, 64, 64, 3) frame, else in the `search` rows; NaN where there is none."""
+    columns = np.arange(frames.shape[2], dtype=np.float64)
+    centers = np.full(len(frames), np.nan)
+    for rows in (search, look):  # the look rows, where they show road, override the search
+        patch = frames[:, rows].astype(np.int16)
+        red, green, blue = patch[..., 0], patch[..., 1], patch[..., 2]
+        road = (np.abs(red - green) < 20) & (np.abs(green - blue) < 20) & (red > 80) & (red < 170)
+        counts = road.sum(axis=(1, 2))
+        seen = counts > 0
+        centers[seen] = (road.sum(axis=1) @ columns)[seen] / counts[seen]
+    return centers
+
+
+POLICIES = {"carracing": ("road", "drift"), "doom": ("held",), "atari": ("held",)}
+"""Each game family's exploration policies by name, its default first."""
+
+
+def make_exploration_policy(game_info: GameInfo, num_envs: int, seed: int, name: str = "") -> ExplorationPolicy:
+    """The data-collection policy `name` ('': the family's default) for a game family,
+    deterministic given `seed`."""
+    known = POLICIES.get(game_info.family)
+    if known is None:
+        raise ValueError(f"no exploration policy for {game_info.name} (family {game_info.family!r})")
+    name = name or known[0]
+    if name not in known:
+        raise ValueError(f"unknown exploration policy {name!r} for {game_info.name}; known: {', '.join(known)}")
+    if name == "road":
+        return RoadFollowingPolicy(game_info.action_space, num_envs, seed)
+    if name == "drift":
         return SmoothDrivingPolicy(game_info.action_space, num_envs, seed)
-    if game_info.family == "doom":
-        return HeldRandomPolicy(game_info.action_space.n, num_envs, DOOM_HOLD_STEPS, seed)
-    if game_info.family == "atari":
-        return HeldRandomPolicy(game_info.action_space.n, num_envs, ATARI_HOLD_STEPS, seed)
-    raise ValueError(f"no exploration policy for {game_info.name} (family {game_info.family!r})")
+    hold = DOOM_HOLD_STEPS if game_info.family == "doom" else ATARI_HOLD_STEPS
+    return HeldRandomPolicy(game_info.action_space.n, num_envs, hold, seed)

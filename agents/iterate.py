@@ -40,7 +40,7 @@ class MixedPolicy:
         z = self.controller.encode(frames)
         chosen = self.controller.choose(z).cpu().numpy()
         explore = self.rng.random(len(chosen)) < self.epsilon
-        random_actions = self.exploration.act()  # drawn every step so its held actions keep their rhythm
+        random_actions = self.exploration.act(frames)  # drawn every step so its held actions keep their rhythm
         chosen = np.where(explore.reshape(-1, *[1] * (chosen.ndim - 1)), random_actions, chosen)
         return self.controller.advance(z, torch.as_tensor(chosen, device=z.device))
 
@@ -64,7 +64,7 @@ def iterate(run: RunDir, cfg: Config, device: torch.device, total_episodes: int,
     rounds = sum(1 for name, stage in run.report()["stages"].items()
                  if name.startswith("iterate_") and stage.get("status") == "complete")
     policy = MixedPolicy(LatentController(world, spec, params, workers),
-                         make_exploration_policy(world.game, workers, seed=cfg.seed + 1000 + rounds),
+                         make_exploration_policy(world.game, workers, cfg.seed + 1000 + rounds, cfg.collect.policy),
                          epsilon, seed=cfg.seed + rounds)
     with one_torch_thread():
         stats = collect(cfg.env, run.episodes, total_episodes, workers=workers, seed=cfg.seed + 1000 + rounds,

@@ -58,7 +58,11 @@ def controller_in_real_game(checkpoint: Path, world: WorldModel) -> Pilot | None
     return Pilot("controller", lambda frame: _first(latent.act(frame[None])))
 
 
-def exploration(world: WorldModel, seed: int) -> Pilot:
-    """The random-but-sensible policy that collected the training data; it ignores observations."""
-    policy = make_exploration_policy(world.game, num_envs=1, seed=seed)
-    return Pilot("random exploration policy", lambda _obs: _first(policy.act()))
+def exploration(world: WorldModel, seed: int, frame: Callable[[Any], np.ndarray] = lambda obs: obs,
+                name: str = "") -> Pilot:
+    """The random-but-sensible policy that collected the training data (the game's exploration
+    policy `name`, '' its default). `frame` turns the pilot's observation into the (64, 64, 3)
+    frame the policy looks at: the observation itself in the real game; in the dream, whose
+    observation is [z, h], the dream's rendered frame."""
+    policy = make_exploration_policy(world.game, 1, seed, name)
+    return Pilot("random exploration policy", lambda obs: _first(policy.act(frame(obs)[None])))

@@ -63,18 +63,19 @@ def print_end_rates(rows: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
 
 @torch.no_grad()
 def exploration_in_dream(world: WorldModel, episodes: int, temperature: float, max_steps: int | None,
-                         seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         seed: int, policy_name: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, return, ended by the done head rather than the time limit) of `episodes` dream
-    episodes played by the game's exploration policy."""
+    episodes played by the game's exploration policy `policy_name` ('': its default)."""
     dream = world.dream(episodes, temperature, max_steps, seed=seed)
-    policy = make_exploration_policy(world.game, episodes, seed=seed)
+    policy = make_exploration_policy(world.game, episodes, seed, policy_name)
     dream.reset()
     alive = torch.ones(episodes, dtype=torch.bool, device=world.device)
     ended = torch.zeros(episodes, dtype=torch.bool, device=world.device)
     steps = torch.zeros(episodes, device=world.device)
     total = torch.zeros(episodes, device=world.device)
     while alive.any():
-        _, reward, terminated, truncated = dream.step(torch.as_tensor(policy.act(), device=world.device))
+        frames = dream.render().cpu().numpy() if policy.needs_frames else None
+        _, reward, terminated, truncated = dream.step(torch.as_tensor(policy.act(frames), device=world.device))
         steps += alive.float()
         total += reward * alive
         ended |= alive & terminated
@@ -111,7 +112,7 @@ def main() -> int:
           f"| {real_returns.mean():.1f} ± {real_returns.std():.1f} |")
     for tau in args.temperatures:
         steps, returns, ended = exploration_in_dream(world, args.episodes, tau, cfg.collect.max_steps or None,
-                                                     args.seed)
+                                                     args.seed, cfg.collect.policy)
         rates[f"exploration, dream tau {tau:g}"] = (steps, ended)
         print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} "
               f"| {returns.mean():.1f} ± {returns.std():.1f} |")

@@ -1,5 +1,6 @@
 """Data-collection policies: valid batched actions for every family, held discrete
-actions, smooth CarRacing driving, and reproducibility from the seed."""
+actions, smooth CarRacing drift, a road follower that earns tiles on a real track, and
+reproducibility from the seed."""
 
 import dataclasses
 import os
@@ -11,16 +12,19 @@ import numpy as np
 import pytest
 
 import envs
-from agents.exploration import make_exploration_policy
+from agents.exploration import SmoothDrivingPolicy, make_exploration_policy, road_column
 
 FAMILY_EXAMPLES = ["CarRacing", "Doom", "Atari/Pong"]
 
 
 def _rollout(policy, steps: int, reset_every: int = 0) -> np.ndarray:
-    """(steps, num_envs, ...) actions; env 0 starts a new episode every `reset_every` steps."""
+    """(steps, num_envs, ...) actions given all-grass frames (no road in view); env 0 starts a
+    new episode every `reset_every` steps."""
+    grass = np.zeros((policy.num_envs, 64, 64, 3), dtype=np.uint8)
+    grass[..., 1] = 200
     actions = []
     for step in range(steps):
-        actions.append(policy.act())
+        actions.append(policy.act(grass))
         if reset_every and step % reset_every == reset_every - 1:
             mask = np.zeros(len(actions[-1]), dtype=bool)
             mask[0] = True
@@ -69,15 +73,16 @@ def test_discrete_actions_are_held_for_random_runs(name, longest):
 def test_reset_redraws_the_held_action_at_once():
     info = dataclasses.replace(envs.info("Doom"), action_space=gymnasium.spaces.Discrete(10**9))
     policy = make_exploration_policy(info, num_envs=2, seed=0)
-    before = policy.act()
+    frames = np.zeros((2, 64, 64, 3), dtype=np.uint8)
+    before = policy.act(frames)
     policy.reset(np.array([True, False]))
-    after = policy.act()
+    after = policy.act(frames)
     assert after[0] != before[0]
 
 
-def test_car_racing_steering_is_smooth_and_turns_both_ways():
-    info = envs.info("CarRacing")
-    actions = _rollout(make_exploration_policy(info, num_envs=8, seed=0), steps=1000)
+def test_car_racing_drift_is_smooth_and_turns_both_ways():
+    # the steering noise of the road follower, and its steering when no road is in view
+    actions = _rollout(SmoothDrivingPolicy(envs.info("CarRacing").action_space, num_envs=8, seed=0), steps=1000)
     steer, gas, brake = actions[..., 0], actions[..., 1], actions[..., 2]
     assert np.abs(np.diff(steer, axis=0)).max() < 0.3
     assert np.abs(np.diff(steer, axis=0)).mean() < 0.1
@@ -87,19 +92,44 @@ def test_car_racing_steering_is_smooth_and_turns_both_ways():
     assert 0 < (brake > 0).mean() < 0.2
 
 
-def test_car_racing_policy_drives_on_track_and_off_it():
+def test_road_column_finds_the_grey_road():
+    frames = np.zeros((3, 64, 64, 3), dtype=np.uint8)
+    frames[..., 1] = 200  # grass
+    frames[0, 40:48, 40:50] = 105  # road just ahead, right of the car
+    frames[1, 30:34, 10:14] = 105  # road only further up, left
+    centers = road_column(frames, slice(40, 48), slice(24, 64))
+    np.testing.assert_allclose(centers[:2], [44.5, 11.5])
+    assert np.isnan(centers[2])
+
+
+def test_car_racing_policy_earns_tiles_and_leaves_the_road_at_times():
     def on_road(frame: np.ndarray) -> bool:
         red, green = frame[44:50, 29:35, 0].astype(int), frame[44:50, 29:35, 1].astype(int)
         grey = (np.abs(red - green) < 12) & (red > 80) & (red < 130)  # road; grass is green
         return grey.mean() > 0.5
 
-    env = envs.make("CarRacing")
-    policy = make_exploration_policy(envs.info("CarRacing"), num_envs=1, seed=0)
-    env.reset(seed=0)
-    seen_road = []
-    for _ in range(400):
-        frame, _, terminated, truncated, _ = env.step(policy.act()[0])
-        seen_road.append(on_road(frame))
-        assert not (terminated or truncated)
-    env.close()
-    assert any(seen_road[60:]) and not all(seen_road[60:])
+    def drive(policy) -> tuple[float, list[bool]]:
+        env = envs.make("CarRacing")
+        frame, _ = env.reset(seed=0)
+        total, seen_road = 0.0, []
+        for _ in range(500):
+            frame, reward, terminated, truncated, _ = env.step(policy.act(frame[None])[0])
+            total += reward
+            seen_road.append(on_road(frame))
+            assert not (terminated or truncated)
+        env.close()
+        return total, seen_road[60:]
+
+    info = envs.info("CarRacing")
+    total, seen_road = drive(make_exploration_policy(info, num_envs=1, seed=0))
+    drift_total, drift_road = drive(SmoothDrivingPolicy(info.action_space, num_envs=1, seed=0))
+    assert total > 100 > drift_total  # 213 against -25 here: ~70 tiles at ~3.9 points, less 0.1 per step
+    assert np.mean(seen_road) > np.mean(drift_road) and not all(seen_road)
+
+
+def test_policies_are_chosen_by_name_with_a_clear_error():
+    info = envs.info("CarRacing")
+    assert isinstance(make_exploration_policy(info, 1, 0, "drift"), SmoothDrivingPolicy)
+    assert make_exploration_policy(info, 1, 0).needs_frames  # the default: the road follower
+    with pytest.raises(ValueError, match="unknown exploration policy 'road' for Doom/TakeCover; known: held"):
+        make_exploration_policy(envs.info("Doom"), 1, 0, "road")

@@ -21,6 +21,11 @@ class CollectConfig:
     """parallel game processes (0: one per CPU core)"""
     max_steps: int = 0
     """cap on steps per recorded episode (0: the game's own cap)"""
+    policy: str = ""
+    """exploration policy ('': the game's own: CarRacing 'road', which steers toward the road
+    with drifting noise and leaves it now and then; Doom and Atari 'held', uniform random actions
+    held for a few steps). CarRacing also has 'drift', the steering random walk alone (its
+    default until the road follower)"""
 
 
 @dataclass

@@ -44,11 +44,13 @@ def collect(
     max_steps: int = 0,
     seed: int = 0,
     progress: bool = True,
+    exploration: str = "",
     policy=None,
 ) -> dict:
     """Make sure `folder` holds episodes 0..episodes-1; returns counts and speed of this call.
-    `policy` (with act(frames) and reset(mask), one row per game process) replaces the game's
-    exploration policy, e.g. to record a trained controller's play."""
+    They are played by the game's exploration policy named `exploration` ('': its default), or
+    by `policy` (with act(frames) and reset(mask), one row per game process) where given, e.g.
+    to record a trained controller's play."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
@@ -58,8 +60,9 @@ def collect(
         return stats
     num_envs = slot_count(workers, len(todo))
     if policy is None:
-        exploration = make_exploration_policy(envs.info(env_name), num_envs, seed=episode_seed(seed, todo[0], stream=1))
-        act, reset = (lambda frames: exploration.act()), exploration.reset
+        explorer = make_exploration_policy(envs.info(env_name), num_envs, episode_seed(seed, todo[0], stream=1),
+                                           exploration)
+        act, reset = explorer.act, explorer.reset
     else:
         act, reset = policy.act, policy.reset
 
