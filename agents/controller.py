@@ -1,8 +1,9 @@
 """C: the World Models linear controller a = f(W [z, h] + b) (or [z, c, h], controller.inputs),
 evaluated for a whole population at once (one parameter vector per episode). f maps the output
-to the game's actions: tanh rescaled to a Box's bounds (CarRacing), the paper's -1/3 and +1/3
-thresholds for Doom TakeCover's left/stay/right, and an argmax over the actions of any other
-discrete game."""
+to the game's actions: tanh rescaled to a Box's bounds (CarRacing; its brake, as in the paper's
+code, is tanh clipped at 0, so a controller starts with the brake off half the time rather than
+half on), the paper's -1/3 and +1/3 thresholds for Doom TakeCover's left/stay/right, and an
+argmax over the actions of any other discrete game."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -17,6 +18,9 @@ from worldsim.checkpoint import CheckpointError, load_checkpoint, save_checkpoin
 
 THRESHOLD_GAMES = frozenset({"Doom/TakeCover"})
 """Games whose Discrete(3) actions are ordered left, stay, right (see envs/doom.py)."""
+CLIPPED_OUTPUTS = {"CarRacing": (2,)}
+"""Continuous games' action dimensions set to tanh clipped to [low, high] instead of tanh
+rescaled to it: CarRacing's brake (the paper's controller.py: action[2] = clip(action[2]))."""
 
 
 @dataclass(frozen=True)
@@ -26,13 +30,16 @@ class ControllerSpec:
     mode: str  # "continuous" | "threshold" | "argmax"
     low: tuple[float, ...] = ()
     high: tuple[float, ...] = ()
+    clipped: tuple[int, ...] = ()
+    """continuous action dimensions that are tanh clipped to [low, high], not rescaled to it"""
 
     @classmethod
     def for_game(cls, game: GameInfo, obs_dim: int) -> "ControllerSpec":
         space = game.action_space
         if isinstance(space, gym.spaces.Box):
             return cls(obs_dim, int(np.prod(space.shape)), "continuous",
-                       tuple(float(v) for v in space.low.ravel()), tuple(float(v) for v in space.high.ravel()))
+                       tuple(float(v) for v in space.low.ravel()), tuple(float(v) for v in space.high.ravel()),
+                       CLIPPED_OUTPUTS.get(game.name, ()))
         if game.name in THRESHOLD_GAMES:
             return cls(obs_dim, 1, "threshold")
         return cls(obs_dim, int(space.n), "argmax")
@@ -54,7 +61,11 @@ class ControllerSpec:
             return (out[:, 0] > -1 / 3).long() + (out[:, 0] > 1 / 3).long()
         low = torch.tensor(self.low, device=out.device)
         high = torch.tensor(self.high, device=out.device)
-        return low + (out + 1) * 0.5 * (high - low)
+        actions = low + (out + 1) * 0.5 * (high - low)
+        if self.clipped:
+            dims = list(self.clipped)
+            actions[:, dims] = torch.maximum(torch.minimum(out[:, dims], high[dims]), low[dims])
+        return actions
 
 
 def save_controller(path: str | Path, env: str, spec: ControllerSpec, params: np.ndarray, info: dict) -> None:

@@ -1,5 +1,6 @@
 """Controllers: the paper's action mappings, save/load, CMA-ES that resumes where it was
 killed, and a transfer evaluation that really plays the real game."""
+import math
 import os
 import signal
 import subprocess
@@ -30,8 +31,13 @@ def test_action_mappings_follow_the_paper():
     params = torch.tensor([[-3.0, 0, 0], [0.0, 0, 0], [3.0, 0, 0]])  # tanh(-3) < -1/3 < tanh(0) < 1/3 < tanh(3)
     assert doom.actions(params, obs).tolist() == [0, 1, 2]
     car = ControllerSpec.for_game(envs.info("CarRacing"), obs_dim=2)
-    a = car.actions(torch.zeros(1, car.num_params), torch.zeros(1, 2))
-    assert torch.allclose(a, torch.tensor([[0.0, 0.5, 0.5]]))  # tanh 0 -> middle of each bound
+    params = torch.zeros(3, car.num_params)
+    params[:, -3:] = torch.tensor([[-1.0, -1.0, -1.0], [0.0, 0.0, 0.0], [3.0, 3.0, 0.5]])  # biases
+    a = car.actions(params, torch.zeros(3, 2))
+    t1, t3, half = math.tanh(1), math.tanh(3), math.tanh(0.5)
+    # steer tanh, gas tanh rescaled to [0, 1], brake tanh clipped to [0, 1] (off for any output <= 0)
+    expected = [[-t1, (1 - t1) / 2, 0.0], [0.0, 0.5, 0.0], [t3, (1 + t3) / 2, half]]
+    assert torch.allclose(a, torch.tensor(expected))
     pong = ControllerSpec.for_game(envs.info("Atari/Pong"), obs_dim=2)
     assert pong.mode == "argmax" and pong.out_dim == envs.info("Atari/Pong").action_space.n
 
