@@ -64,7 +64,7 @@ class ControllerSpec:
         actions = low + (out + 1) * 0.5 * (high - low)
         if self.clipped:
             dims = list(self.clipped)
-            actions[:, dims] = torch.maximum(torch.minimum(out[:, dims], high[dims]), low[dims])
+            actions[:, dims] = out[:, dims].clamp(low[dims], high[dims])
         return actions
 
 

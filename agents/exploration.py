@@ -163,15 +163,15 @@ class RoadFollowingPolicy(SmoothDrivingPolicy):
 def road_column(frames: np.ndarray, look: slice, search: slice) -> np.ndarray:
     """(N,) mean column of road pixels (grey: equal channels, mid brightness) in the `look`
     rows of each (N, 64, 64, 3) frame, else in the `search` rows; NaN where there is none."""
+    pixels = frames.astype(np.int16)
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    road = (np.abs(red - green) < 20) & (np.abs(green - blue) < 20) & (red > 80) & (red < 170)  # (N, H, W)
     columns = np.arange(frames.shape[2], dtype=np.float64)
     centers = np.full(len(frames), np.nan)
     for rows in (search, look):  # the look rows, where they show road, override the search
-        patch = frames[:, rows].astype(np.int16)
-        red, green, blue = patch[..., 0], patch[..., 1], patch[..., 2]
-        road = (np.abs(red - green) < 20) & (np.abs(green - blue) < 20) & (red > 80) & (red < 170)
-        counts = road.sum(axis=(1, 2))
+        counts = road[:, rows].sum(axis=(1, 2))
         seen = counts > 0
-        centers[seen] = (road.sum(axis=1) @ columns)[seen] / counts[seen]
+        centers[seen] = (road[:, rows].sum(axis=1) @ columns)[seen] / counts[seen]
     return centers
 
 

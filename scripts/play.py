@@ -83,21 +83,21 @@ def windowed(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
     return 0
 
 
-def _or_exploration(player: pilot.Pilot | None, env: DreamEnv, args: argparse.Namespace, instead: str,
-                    in_dream: bool) -> pilot.Pilot:
+def _or_exploration(player: pilot.Pilot | None, run: RunDir, env: DreamEnv, args: argparse.Namespace,
+                    instead: str, in_dream: bool) -> pilot.Pilot:
     """The trained controller, or (saying so) the exploration policy when there is none; in the
     dream it looks at the dream's own frames."""
     if player is not None:
         return player
     print(f"no trained controller at {args.controller}; {instead}")
-    name = RunDir(args.run_dir).load_config().collect.policy
+    name = run.load_config().collect.policy
     if in_dream:
         return pilot.exploration(env.world, args.seed, frame=lambda _obs: env.render(), name=name)
     return pilot.exploration(env.world, args.seed, name=name)
 
 
 def headless(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
-    player = _or_exploration(pilot.controller_in_dream(args.controller, env.world), env, args,
+    player = _or_exploration(pilot.controller_in_dream(args.controller, env.world), run, env, args,
                              "a random exploration policy plays", in_dream=True)
     print(f"{player.name} plays {args.steps} steps in the {env.world.label} of {env.world.env} "
           f"at tau {env.temperature:.2f}")
@@ -112,7 +112,7 @@ def headless(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
 
 
 def side_by_side(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:
-    player = _or_exploration(pilot.controller_in_real_game(args.controller, env.world), env, args,
+    player = _or_exploration(pilot.controller_in_real_game(args.controller, env.world), run, env, args,
                              "the exploration policy picks the actions", in_dream=False)
     pair = real_and_dream(env, player, args.steps, args.seed)
     save_video(args.side_by_side, side_by_side_frames(pair, env.temperature), fps=args.fps)
