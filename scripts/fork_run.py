@@ -8,7 +8,10 @@ replaces the link), so training in the fork never changes the source run.
 When --collect.episodes asks for more episodes than the source recorded, the fork links each
 episode and latent file on its own instead of the folders, and leaves collect and encode to
 run: the fork records the missing episodes (on the game seeds that a run with that many
-episodes from the start would use) and encodes only those with the shared V.
+episodes from the start would use) and encodes only those with the shared V. Likewise, when
+--share mdnrnn comes with a --mdnrnn.steps above the source's, the fork leaves the mdnrnn stage
+to run: it resumes from the shared M (its weights and optimizer state) and trains it on to the
+new step count under the fork's M settings (e.g. --mdnrnn.dropout), into the fork's own file.
 
     python scripts/fork_run.py --from runs/doom-default --to runs/doom-m512 --share vae \
         --mdnrnn.hidden 512 --mdnrnn.steps 8000 --controller.rollouts 16
@@ -61,6 +64,8 @@ def fork(source: RunDir, target: RunDir, share: list[str], overrides: dict) -> R
     stages = {"collect"} | {s for n in share for s in SHAREABLE[n][1]}
     if grow:
         stages -= {"collect", "encode"}
+    if "mdnrnn" in share and cfg.mdnrnn.steps > source.load_config().mdnrnn.steps:
+        stages -= {"mdnrnn"}  # the mdnrnn stage resumes from the shared M and trains it further
     shared = {k: {**v, "shared_from": str(source.root)} for k, v in source.report()["stages"].items() if k in stages}
     target.open(cfg)
     write_json(target.report_path, {"stages": shared, "forked_from": str(source.root)})
@@ -80,6 +85,8 @@ def main() -> int:
     if not target.stage_complete("collect"):
         print(f"{target.root}: will record episodes up to --collect.episodes "
               f"{target.load_config().collect.episodes} and encode the new ones")
+    if "mdnrnn" in args.share and not target.stage_complete("mdnrnn"):
+        print(f"{target.root}: will train the shared M on to --mdnrnn.steps {target.load_config().mdnrnn.steps}")
     return 0
 
 

@@ -123,6 +123,27 @@ def test_dream_stepper_matches_the_model_step_for_step():
     torch.testing.assert_close(done_logit, ref.done_logit[:, -1], rtol=1e-4, atol=1e-5)
 
 
+def test_dropout_unroll_is_the_lstm_without_dropout_and_the_dream_step_under_the_same_masks():
+    m = _trained_like_m()
+    z, a = torch.randn(4, 9, 6), torch.randint(0, 3, (4, 9))
+    with torch.no_grad():
+        plain, _ = m(z, a)
+        unrolled = m.forward_dropout(z, a, 0.0)
+        for x, y in zip(unrolled, plain):
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+        # p = 0.3: the masks the unroll drew (same generator seed) replayed through the dream's stepper
+        dropped = m.forward_dropout(z, a, 0.3, torch.Generator().manual_seed(5))
+        g = torch.Generator().manual_seed(5)
+        keep = 0.7
+        masks = [torch.bernoulli(torch.full((4, n), keep), generator=g) / keep for n in (6 + 3, 16)]
+        stepper, h, c = MDNStepper(m), torch.zeros(4, 16), torch.zeros(4, 16)
+        for t in range(9):
+            out, h, c = stepper(z[:, t], a[:, t], h, c, torch.cat(masks, dim=1))
+            torch.testing.assert_close(out.mu[:, 0], dropped.mu[:, t], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(out.done_logit[:, 0], dropped.done_logit[:, t], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(dropped.mu, plain.mu, atol=1e-3), "dropout changes M's predictions"
+
+
 def test_dream_step_draws_components_with_the_tempered_weights():
     m = _trained_like_m(z_dim=1, gaussians=2)
     with torch.no_grad():  # one latent dim: components at -3 (weight 0.8) and +3 (0.2), sigma 0.1

@@ -120,6 +120,24 @@ def test_a_fork_can_record_more_episodes_and_encode_only_those(smoke_runs, tmp_p
     assert {p.name: p.read_bytes() for p in source.latents.iterdir()} == latents_before
 
 
+def test_a_fork_trains_the_shared_m_further_with_dropout_without_touching_the_source(smoke_runs, tmp_path):
+    source = smoke_runs["Doom"]
+    m_before = (source.checkpoints / "mdnrnn.pt").read_bytes()
+    steps = source.load_config().mdnrnn.steps
+    fork = tmp_path / "dropout"
+    proc = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork), "--share", "vae", "mdnrnn",
+                      "--mdnrnn.steps", str(steps + 4), "--mdnrnn.dropout", "0.05", "--controller.dream_dropout", "0.1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "train the shared M on" in proc.stdout
+    assert "mdnrnn" not in read_json(fork / "report.json")["stages"]
+    proc = run_script("train_world_model.py", "--run-dir", str(fork), "--stages", "mdnrnn", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ckpt = load_checkpoint(fork / "checkpoints" / "mdnrnn.pt", kind="mdnrnn")
+    assert ckpt["state"]["step"] == steps + 4, "resumed from the shared M, not trained from scratch"
+    assert not (fork / "checkpoints" / "mdnrnn.pt").is_symlink()
+    assert (source.checkpoints / "mdnrnn.pt").read_bytes() == m_before
+
+
 def test_any_generation_can_be_exported_and_scored_in_both_worlds(smoke_runs, tmp_path):
     source = smoke_runs["Doom"]
     fork = tmp_path / "scored"

@@ -77,6 +77,10 @@ class MDNRNNConfig:
     """share of episodes held out for validation"""
     eval_every: int = 500
     """steps between held-out evaluations and checkpoints"""
+    dropout: float = 0.0
+    """variational dropout on the LSTM's inputs and recurrent state while training M, one mask
+    per sequence (what controller.dream_dropout needs M to have seen; Dropout's Dream Land: 0.05).
+    The LSTM then runs step by step, slower than nn.LSTM's fused loop; 0: off"""
 
 
 @dataclass
@@ -105,6 +109,16 @@ class ControllerConfig:
     inputs: str = "zh"
     """what C reads: zh, the paper's [z, h]; or zch, [z, c, h] with M's LSTM cell state c too (a
     mode of the paper's reference code)"""
+    dream_done: str = "sample"
+    """how the dream ends episodes from M's done head: sample, end with the probability M gives
+    (its odds divided by mdnrnn.done_pos_weight); or threshold, end when that probability exceeds
+    1 / (1 + done_pos_weight), i.e. the weighted logit crosses 0, as the paper's reference code
+    (doomrnn.py) does"""
+    dream_dropout: float = 0.0
+    """each dream episode draws its own dropout mask over M's LSTM inputs and recurrent state,
+    kept for the episode, so C meets many slightly different worlds and cannot exploit one
+    model's quirks (Dropout's Dream Land, Wellmer & Kwok 2021: best on Doom at 0.1 with M trained
+    at mdnrnn.dropout 0.05); 0: the plain M"""
 
 
 @dataclass

@@ -29,6 +29,11 @@ class BatchedDream:
         self.h = torch.zeros(num_envs, world.mdnrnn.hidden, device=self.device)  # (num_envs, hidden)
         self.c = torch.zeros_like(self.h)
         self.t = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        # per-episode dropout masks over M's cell input [z, a, h] (world.dream_dropout; None: off)
+        self.drop = None
+        if world.dream_dropout > 0:
+            m = world.mdnrnn
+            self.drop = torch.ones(num_envs, m.z_dim + m.action_dim + m.hidden, device=self.device)
 
     def seed(self, seed: int) -> None:
         self.generator.manual_seed(seed)
@@ -50,7 +55,19 @@ class BatchedDream:
             self.h[mask] = 0.0
             self.c[mask] = 0.0
             self.t[mask] = 0
+            self._draw_dropout(mask)
         return self.obs
+
+    def _draw_dropout(self, mask: torch.Tensor) -> None:
+        """New dropout masks for the episodes starting where `mask` is True: each unit of M's cell
+        input kept with probability 1 - p and then scaled by 1 / (1 - p), as M was trained
+        (MDNRNN.forward_dropout), the same for the whole episode, so each episode is its own
+        variant of the world (Dropout's Dream Land)."""
+        if self.drop is None:
+            return
+        keep = 1.0 - self.world.dream_dropout
+        shape = (int(mask.sum()), self.drop.shape[1])
+        self.drop[mask] = (torch.rand(shape, device=self.device, generator=self.generator) < keep).float() / keep
 
     @torch.no_grad()
     def reset_to(self, z: torch.Tensor) -> torch.Tensor:
@@ -60,6 +77,7 @@ class BatchedDream:
         self.h.zero_()
         self.c.zero_()
         self.t.zero_()
+        self._draw_dropout(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         return self.obs
 
     @torch.no_grad()
@@ -74,12 +92,12 @@ class BatchedDream:
         """actions: (num_envs,) indices or (num_envs, action_dim). Returns obs, reward, terminated,
         truncated, each with num_envs rows; finished episodes stay finished until reset."""
         self.z, self.h, self.c, reward, done_logit = self.m.step(self.z, actions, self.h, self.c,
-                                                                 self.temperature, self.generator)
+                                                                 self.temperature, self.generator, self.drop)
         return self._finish_step(reward, done_logit)
 
     def _advance_m(self, actions: torch.Tensor) -> MDNOutput:
         """M reads (z_t, a_t) and carries h forward; returns its predictions for step t+1."""
-        out, self.h, self.c = self.m(self.z, actions, self.h, self.c)
+        out, self.h, self.c = self.m(self.z, actions, self.h, self.c, self.drop)
         return out
 
     def _finish_step(self, reward: torch.Tensor, done_logit: torch.Tensor
@@ -94,10 +112,14 @@ class BatchedDream:
         return self.obs, reward, terminated, truncated
 
     def _done(self, logit: torch.Tensor) -> torch.Tensor:
-        """Draw episode ends from M's done head. M was trained with episode ends weighted w times
+        """Episode ends from M's done head. M was trained with episode ends weighted w times
         (positives are rare), which inflates its odds by w; dividing them back out gives the
-        probability of the game ending at this step, and the dream ends with that probability,
-        so a state the model finds risky stays risky however rarely it crosses one half."""
+        probability p of the game ending at this step. The "sample" rule ends with probability p,
+        so a state the model finds risky stays risky however rarely it crosses one half. The
+        "threshold" rule (the paper's reference code) ends surely once the weighted logit
+        crosses 0, i.e. p > 1 / (1 + w), and never below it."""
+        if self.world.done_rule == "threshold":
+            return logit > 0
         p = torch.sigmoid(logit - math.log(self.world.done_pos_weight))
         return torch.rand(p.shape, device=p.device, generator=self.generator) < p
 
@@ -105,6 +127,8 @@ class BatchedDream:
         """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""
         self.z, self.t = self.z[mask], self.t[mask]
         self.h, self.c = self.h[mask], self.c[mask]
+        if self.drop is not None:
+            self.drop = self.drop[mask]
         self.num_envs = int(mask.sum())
 
     @torch.no_grad()

@@ -27,6 +27,8 @@ from worldsim.training.vae import load_vae
 
 CONTROLLER_INPUTS = ("zh", "zch")
 """Observations C can read: the paper's [z, h], or [z, c, h] with M's LSTM cell state as well."""
+DONE_RULES = ("sample", "threshold")
+"""How the dream ends episodes from M's done head (controller.dream_done, see worldsim.dream)."""
 
 
 @dataclass
@@ -45,11 +47,20 @@ class WorldModel:
     device: torch.device
     controller_inputs: str = field(default="zh", kw_only=True)
     """What C reads (the run's controller.inputs): "zh", the paper's [z, h]; "zch", [z, c, h]."""
+    done_rule: str = field(default="sample", kw_only=True)
+    """How the dream ends episodes (the run's controller.dream_done): "sample" or "threshold"."""
+    dream_dropout: float = field(default=0.0, kw_only=True)
+    """Dropout rate of each dream episode's own mask over M's inputs and recurrent state (the
+    run's controller.dream_dropout; 0: the plain M)."""
 
     def __post_init__(self):
         if self.controller_inputs not in CONTROLLER_INPUTS:
             raise ValueError(f"unknown controller inputs '{self.controller_inputs}'; "
                              f"known: {', '.join(CONTROLLER_INPUTS)}")
+        if self.done_rule not in DONE_RULES:
+            raise ValueError(f"unknown dream done rule '{self.done_rule}'; known: {', '.join(DONE_RULES)}")
+        if not 0.0 <= self.dream_dropout < 1.0:
+            raise ValueError(f"dream dropout must be in [0, 1), got {self.dream_dropout}")
 
     @property
     def z_dim(self) -> int:
@@ -106,6 +117,8 @@ class WorldModel:
             start_logvar=torch.as_tensor(np.stack([ep.logvar[0] for ep in latents]), device=device),
             device=device,
             controller_inputs=cfg.controller.inputs,
+            done_rule=cfg.controller.dream_done,
+            dream_dropout=cfg.controller.dream_dropout,
         )
 
 

@@ -42,6 +42,30 @@ class MDNRNN(nn.Module):
         h, state = self.lstm(torch.cat([z, self.encode_actions(actions)], dim=-1), state)
         return self.read_out(h), state
 
+    def forward_dropout(self, z: torch.Tensor, actions: torch.Tensor, p: float,
+                        generator: torch.Generator | None = None) -> MDNOutput:
+        """forward() from a zero state with variational dropout (Gal & Ghahramani 2016) on the
+        LSTM's inputs and its recurrent state: each sequence draws one mask over [z, a] and one
+        over h, kept for all its steps, dropping each unit with probability p (kept ones scaled by
+        1 / (1 - p)). This is how a dream with `dream_dropout` runs each episode (one mask per
+        episode, see worldsim.dream), the Dropout's Dream Land recipe (Wellmer & Kwok 2021). The
+        same nn.LSTM weights, unrolled step by step with torch.lstm_cell (nn.LSTM has no recurrent
+        dropout); about twice as slow to train on a CPU."""
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"M's dropout must be in [0, 1), got {p}")
+        x = torch.cat([z, self.encode_actions(actions)], dim=-1)  # (batch, time, inputs)
+        keep = 1.0 - p
+        mask_x, mask_h = (torch.bernoulli(torch.full((len(x), n), keep, device=x.device), generator=generator) / keep
+                          for n in (x.shape[-1], self.hidden))
+        lstm = self.lstm
+        h = c = x.new_zeros(len(x), self.hidden)
+        hs = []
+        for x_t in (x * mask_x[:, None]).unbind(1):
+            h, c = torch.lstm_cell(x_t, (h * mask_h, c), lstm.weight_ih_l0, lstm.weight_hh_l0,
+                                   lstm.bias_ih_l0, lstm.bias_hh_l0)
+            hs.append(h)
+        return self.read_out(torch.stack(hs, dim=1))
+
     def advance(self, z: torch.Tensor, actions: torch.Tensor,
                 state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of the LSTM alone (no mixture head): z (batch, z_dim), actions (batch, ...)."""
@@ -101,6 +125,10 @@ def draw_from_mixture(logits: torch.Tensor, mu: torch.Tensor, logsigma: torch.Te
     return mu.gather(0, k)[0] + logsigma.gather(0, k)[0].exp() * sqrt_tau * eps
 
 
+def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return x if mask is None else x * mask
+
+
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """x @ w + b in float32, the matmul in w's dtype."""
     if w.dtype == torch.float32:
@@ -118,10 +146,11 @@ def _cell(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, b: torch.Tensor, he
     return h, c, _linear(h, head_w, head_b)
 
 
-def _dream_step(z, actions, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int):
+def _dream_step(z, actions, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int, mask=None):
     """One dream step of M: the cell, the head and a draw of z_{t+1} (head columns laid out
-    components first, see MDNStepper). -> (z_next, h, c, reward, done_logit)."""
-    h, c, out = _cell(torch.cat([z, actions, h], dim=-1), c, w, b, head_w, head_b)
+    components first, see MDNStepper); mask, where given, scales the cell's input [z, a, h]
+    (per-episode dropout). -> (z_next, h, c, reward, done_logit)."""
+    h, c, out = _cell(_masked(torch.cat([z, actions, h], dim=-1), mask), c, w, b, head_w, head_b)
     mix = out[:, :-2].view(len(out), 3, gaussians, -1).permute(1, 2, 0, 3)  # (3, gaussians, batch, z_dim)
     z = draw_from_mixture(mix[0], mix[1], mix[2].clamp(-7.0, 5.0), u, eps, inv_tau, sqrt_tau)
     return z, h, c, out[:, -2], out[:, -1]
@@ -159,11 +188,13 @@ class MDNStepper:
         self.head_b = model.head.bias[order].clone()
 
     @torch.no_grad()
-    def __call__(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-        """z (batch, z_dim), h and c (batch, hidden) -> (MDNOutput with time 1, h, c). The
-        mixture logits are left unnormalised: sampling (sample_next_z) does not need it."""
+    def __call__(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                 mask: torch.Tensor | None = None):
+        """z (batch, z_dim), h and c (batch, hidden) -> (MDNOutput with time 1, h, c); mask
+        (batch, inputs + hidden) scales [z, a, h] where given. The mixture logits are left
+        unnormalised: sampling (sample_next_z) does not need it."""
         m = self.model
-        h, c, out = _cell(torch.cat([z, m.encode_actions(actions), h], dim=-1), c, self.w, self.b,
+        h, c, out = _cell(_masked(torch.cat([z, m.encode_actions(actions), h], dim=-1), mask), c, self.w, self.b,
                           self.head_w, self.head_b)
         mix = out[:, :-2].view(len(out), 1, 3, m.gaussians, m.z_dim).transpose(-1, -2)  # (batch, 1, 3, z, g) view
         output = MDNOutput(mix[:, :, 0], mix[:, :, 1], mix[:, :, 2].clamp(-7.0, 5.0), out[:, None, -2], out[:, None, -1])
@@ -171,13 +202,13 @@ class MDNStepper:
 
     @torch.no_grad()
     def step(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor, temperature: float,
-             generator: torch.Generator | None = None):
+             generator: torch.Generator | None = None, mask: torch.Tensor | None = None):
         """A whole dream step: M's cell and head, then z_{t+1} drawn at `temperature` (noise from
-        `generator`). -> (z_next, h, c, reward, done_logit), each with batch rows."""
+        `generator`); mask as in __call__. -> (z_next, h, c, reward, done_logit), each with batch rows."""
         u = torch.rand(z.shape, device=z.device, generator=generator)
         eps = torch.randn(z.shape, device=z.device, generator=generator)
         args = (z, self.model.encode_actions(actions), h, c, u, eps, *temperature_factors(temperature, z.device),
-                self.w, self.b, self.head_w, self.head_b, self.model.gaussians)
+                self.w, self.b, self.head_w, self.head_b, self.model.gaussians, mask)
         if self.compile and len(z) >= self.compile_from_batch:
             try:
                 return _compiled()(*args)

@@ -106,8 +106,10 @@ def load_mdnrnn(path: str | Path, env: str | None = None, device: str | torch.de
 
 
 def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cfg: Config,
-           predict_reward: bool, device, sample: bool = True, rng: np.random.Generator | None = None) -> dict:
-    """Mixture NLL of z_{t+1}, done BCE (positives weighted) and reward MSE over unmasked steps."""
+           predict_reward: bool, device, sample: bool = True, rng: np.random.Generator | None = None,
+           dropout: float = 0.0) -> dict:
+    """Mixture NLL of z_{t+1}, done BCE (positives weighted) and reward MSE over unmasked steps;
+    dropout > 0 runs M with per-sequence variational dropout (MDNRNN.forward_dropout)."""
     mu = torch.as_tensor(data.mu[idx], device=device)  # (batch, seq, z_dim)
     mu_next = torch.as_tensor(data.mu[idx + 1], device=device)
     if sample:
@@ -119,7 +121,11 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
         z, z_next = mu, mu_next
     m = torch.as_tensor(mask, device=device, dtype=torch.float32)
     n = m.sum().clamp(min=1)
-    out, _ = model(z, torch.as_tensor(data.actions[idx], device=device))
+    actions = torch.as_tensor(data.actions[idx], device=device)
+    if dropout > 0:
+        out = model.forward_dropout(z, actions, dropout)
+    else:
+        out, _ = model(z, actions)
     nll = (mdn_nll(out, z_next).mean(-1) * m).sum() / n
     done = torch.as_tensor(data.done[idx], device=device)
     pos_weight = torch.tensor(cfg.mdnrnn.done_pos_weight, device=device)
@@ -205,7 +211,7 @@ def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool 
             model.train()
             rng = np.random.default_rng([cfg.seed, step])
             w = train.windows(rng, mc.batch_size, mc.seq_len, mc.windows)
-            r = losses(model, train, w["idx"], w["mask"], cfg, predict_reward, device, rng=rng)
+            r = losses(model, train, w["idx"], w["mask"], cfg, predict_reward, device, rng=rng, dropout=mc.dropout)
             check_finite(r["loss"].item(), "M", step, run.mdnrnn_checkpoint)
             optimizer.zero_grad(set_to_none=True)
             r["loss"].backward()
