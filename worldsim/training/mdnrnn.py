@@ -122,7 +122,7 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
     m = torch.as_tensor(mask, device=device, dtype=torch.float32)
     n = m.sum().clamp(min=1)
     actions = torch.as_tensor(data.actions[idx], device=device)
-    if dropout > 0:
+    if dropout:  # forward_dropout refuses a rate outside [0, 1)
         out = model.forward_dropout(z, actions, dropout)
     else:
         out, _ = model(z, actions)
