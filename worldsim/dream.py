@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from worldsim.models.mdnrnn import MDNOutput, MDNStepper
+from worldsim.models.mdnrnn import MDNOutput, MDNStepper, dropout_mask
 from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel
 
@@ -65,9 +65,8 @@ class BatchedDream:
         variant of the world (Dropout's Dream Land)."""
         if self.drop is None:
             return
-        keep = 1.0 - self.world.dream_dropout
         shape = (int(mask.sum()), self.drop.shape[1])
-        self.drop[mask] = (torch.rand(shape, device=self.device, generator=self.generator) < keep).float() / keep
+        self.drop[mask] = dropout_mask(shape, self.world.dream_dropout, self.generator, self.device)
 
     @torch.no_grad()
     def reset_to(self, z: torch.Tensor) -> torch.Tensor:

@@ -54,9 +54,7 @@ class MDNRNN(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"M's dropout must be in [0, 1), got {p}")
         x = torch.cat([z, self.encode_actions(actions)], dim=-1)  # (batch, time, inputs)
-        keep = 1.0 - p
-        mask_x, mask_h = (torch.bernoulli(torch.full((len(x), n), keep, device=x.device), generator=generator) / keep
-                          for n in (x.shape[-1], self.hidden))
+        mask_x, mask_h = (dropout_mask((len(x), n), p, generator, x.device) for n in (x.shape[-1], self.hidden))
         lstm = self.lstm
         h = c = x.new_zeros(len(x), self.hidden)
         hs = []
@@ -123,6 +121,15 @@ def draw_from_mixture(logits: torch.Tensor, mu: torch.Tensor, logsigma: torch.Te
     cumulative = weights.cumsum(dim=0)
     k = (cumulative[:-1] <= u * cumulative[-1]).sum(dim=0, keepdim=True)  # (1, batch, z_dim)
     return mu.gather(0, k)[0] + logsigma.gather(0, k)[0].exp() * sqrt_tau * eps
+
+
+def dropout_mask(shape: tuple[int, int], p: float, generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """An inverted-dropout mask: each entry 1 / (1 - p) with probability 1 - p, else 0, so the
+    masked input keeps its expected value. The one draw both M's dropout training and the
+    dream's per-episode masks use."""
+    keep = 1.0 - p
+    return (torch.rand(shape, device=device, generator=generator) < keep).float() / keep
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
