@@ -9,13 +9,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import cma
 import numpy as np
 from tqdm.auto import tqdm
 
 from worldsim.io import atomic_open
+
+if TYPE_CHECKING:
+    import cma
 
 Fitness = Callable[[np.ndarray, int], np.ndarray]
 """(population, num_params) candidates and the generation number -> (population,) mean return."""
@@ -41,6 +43,9 @@ def _digest(x: np.ndarray) -> str:
 
 
 def _make_optimizer(num_params: int, s: CMAESSettings) -> cma.CMAEvolutionStrategy:
+    import cma  # here, not at the top: with scipy installed it takes ~1 s to import, which every
+    # script (and every game process a script spawns) would otherwise pay
+
     rng = np.random.RandomState(s.seed)
     return cma.CMAEvolutionStrategy(np.zeros(num_params), s.sigma0, {
         "popsize": s.population, "seed": s.seed + 1, "verbose": -9,

@@ -12,6 +12,19 @@ from worldsim.data.collect import collect  # noqa: E402
 from worldsim.run import RunDir  # noqa: E402
 
 
+SLOW_FIXTURES = {"smoke_runs", "gamegan_run"}
+"""Fixtures that run whole pipelines from the command line: every test using one is `slow`."""
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the end-to-end tests `slow` (those on the pipeline fixtures, besides the ones marked by
+    hand: scripts launched as a user runs them, torch.compile, torchrun), so that
+    `pytest -m "not slow"` is a quick loop while editing; CI runs everything."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny convolutions on a shared 2-core machine run many times faster on one thread."""
@@ -58,26 +71,60 @@ def trained_doom_run(doom_run, tmp_path_factory) -> tuple[RunDir, object, dict]:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_script(script: str, *args: str, timeout: float = 300):
-    """Run one of scripts/ (or, given as "benchmarks/NAME.py", a benchmark) the way a user does;
-    returns the CompletedProcess."""
-    import subprocess
-    import sys
+def _script_path(script: str) -> str:
+    return os.path.join(ROOT, script if "/" in script else os.path.join("scripts", script))
 
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
-    path = os.path.join(ROOT, script if "/" in script else os.path.join("scripts", script))
-    return subprocess.run([sys.executable, path, *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+def run_script(script: str, *args: str, subprocess: bool = False):
+    """Run one of scripts/ (or, given as "benchmarks/NAME.py", a benchmark) as `python SCRIPT ARGS`
+    would: its __main__ block with that argv, its exit code, stdout and stderr (a crash's traceback
+    on stderr, code 1), returned as a CompletedProcess. In this process unless `subprocess`: a new
+    Python would spend a second or two importing torch before the script does anything, and the
+    suite runs scripts some thirty times."""
+    import contextlib
+    import io
+    import runpy
+    import signal
+    import subprocess as sp
+    import sys
+    import traceback
+
+    command = [sys.executable, _script_path(script), *args]
+    if subprocess:
+        env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
+        return sp.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    out, err = io.StringIO(), io.StringIO()
+    argv, cwd, sigterm = sys.argv, os.getcwd(), signal.getsignal(signal.SIGTERM)
+    sys.argv = command[1:]
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(command[1], run_name="__main__")
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if not isinstance(exc.code, (int, type(None))):
+                    print(exc.code, file=sys.stderr)
+            except Exception:  # what a crashing script prints, and its exit code
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.argv = argv
+        os.chdir(cwd)
+        signal.signal(signal.SIGTERM, sigterm)  # run_main turns SIGTERM into Ctrl-C
+    return sp.CompletedProcess(command, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory) -> dict[str, RunDir]:
-    """The smoke pipeline, run from the command line once per game; {env: RunDir}."""
+    """The smoke pipeline, run from the command line (a new process, exactly as a user starts it)
+    once per game; {env: RunDir}."""
     runs = {}
     for env in ("Doom", "CarRacing", "Atari/Pong"):
         root = tmp_path_factory.mktemp(env.replace("/", "_"))
         proc = run_script("train_world_model.py", "--env", env, "--preset", "smoke", "--run-dir", str(root),
-                          "--no-progress")
+                          "--no-progress", subprocess=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs[env] = RunDir(root)
     return runs

@@ -218,6 +218,7 @@ def test_saved_gamegan_reloads_bit_identically(tiny_doom_run, tmp_path):
         load_vae(path)
 
 
+@pytest.mark.slow
 def test_script_trains_a_new_run_with_overrides(tiny_doom_run, tmp_path):
     import subprocess
     import sys
@@ -240,6 +241,7 @@ def test_script_trains_a_new_run_with_overrides(tiny_doom_run, tmp_path):
     assert read_json(root / "config.json")["gamegan"]["renderer"] == "simple"
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_train_together_and_record_once(doom_run, tmp_path):
     """DistributedDataParallel on CPU (gloo): the same script a GPU user starts with torchrun."""
     import subprocess

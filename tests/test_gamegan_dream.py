@@ -38,7 +38,7 @@ def gamegan_run(tmp_path_factory) -> RunDir:
     """The smoke pipeline with --world-model gamegan, run from the command line once."""
     root = tmp_path_factory.mktemp("gamegan_run")
     proc = run_script("train_world_model.py", "--env", "Doom", "--preset", "smoke", "--run-dir", str(root),
-                      "--world-model", "gamegan", "--device", "cpu", "--no-progress", timeout=900)
+                      "--world-model", "gamegan", "--device", "cpu", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return RunDir(root)
 

@@ -10,14 +10,22 @@ from pathlib import Path
 from typing import Callable
 
 import envs
-from worldsim.checkpoint import CheckpointError
 from worldsim.config import PRESETS, Config, add_override_arguments, apply_overrides, make_config, overrides_from_args, resolve
-from worldsim.data.episodes import EpisodeError
 from worldsim.run import RunDir, RunDirError, resolve_device
-from worldsim.training import TrainingDivergedError
 
-USER_ERRORS = (envs.UnknownEnvError, RunDirError, CheckpointError, TrainingDivergedError, EpisodeError,
-               FileNotFoundError, ValueError)
+# This module and the scripts import nothing heavy (torch, cma) at the top: every game process a
+# script spawns imports the script again, and would pay for it once per process.
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input (an unknown game, a wrong run directory or checkpoint, a
+    damaged episode, a diverged loss): shown as one line, not a traceback."""
+    from worldsim.checkpoint import CheckpointError
+    from worldsim.data.episodes import EpisodeError
+    from worldsim.training import TrainingDivergedError
+
+    return (envs.UnknownEnvError, RunDirError, CheckpointError, TrainingDivergedError, EpisodeError,
+            FileNotFoundError, ValueError)
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -77,7 +85,9 @@ def run_main(main: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         print("\ninterrupted; run the same command again to resume", file=sys.stderr)
         sys.exit(130)
-    except USER_ERRORS as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from worldsim.config import Config
 from worldsim.io import read_json, write_json
+
+if TYPE_CHECKING:
+    import torch
 
 
 class RunDirError(RuntimeError):
@@ -83,6 +84,8 @@ class RunDir:
 
 def resolve_device(name: str) -> torch.device:
     """'auto' -> CUDA when present, else CPU; an explicit 'cuda' without CUDA is an error."""
+    import torch  # here: a run directory is read by processes that never touch torch (game workers)
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
