@@ -9,18 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from envs import GameInfo
 from worldsim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-
-THRESHOLD_GAMES = frozenset({"Doom/TakeCover"})
-"""Games whose Discrete(3) actions are ordered left, stay, right (see envs/doom.py)."""
-CLIPPED_OUTPUTS = {"CarRacing": (2,)}
-"""Continuous games' action dimensions set to tanh clipped to [low, high] instead of tanh
-rescaled to it: CarRacing's brake (the paper's controller.py: action[2] = clip(action[2]))."""
 
 
 @dataclass(frozen=True)
@@ -35,14 +28,16 @@ class ControllerSpec:
 
     @classmethod
     def for_game(cls, game: GameInfo, obs_dim: int) -> "ControllerSpec":
+        """C for `game`'s actions, as its description says (game.controller_output,
+        game.clipped_outputs)."""
         space = game.action_space
-        if isinstance(space, gym.spaces.Box):
-            return cls(obs_dim, int(np.prod(space.shape)), "continuous",
+        if game.controller_output == "continuous":
+            return cls(obs_dim, game.num_actions, "continuous",
                        tuple(float(v) for v in space.low.ravel()), tuple(float(v) for v in space.high.ravel()),
-                       CLIPPED_OUTPUTS.get(game.name, ()))
-        if game.name in THRESHOLD_GAMES:
+                       game.clipped_outputs)
+        if game.controller_output == "threshold":
             return cls(obs_dim, 1, "threshold")
-        return cls(obs_dim, int(space.n), "argmax")
+        return cls(obs_dim, game.num_actions, "argmax")
 
     @property
     def num_params(self) -> int:

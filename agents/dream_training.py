@@ -43,14 +43,14 @@ def cmaes_settings(cfg: Config) -> CMAESSettings:
 def train_controller_in_dream(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """The pipeline's controller stage: C trained at cfg.controller.temperature into the run."""
     return train_in_dream(WorldModel.load(run.root, device), cfg, cfg.controller.temperature,
-                          *controller_files(run), progress)
+                          *run.controller_files(), progress)
 
 
 def train_controller_in_gamegan_dream(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """The pipeline's controller_gamegan stage: C trained in the dream of GameGAN cfg.gamegan.name
     at cfg.controller.temperature, into controller_NAME/."""
     world = load_gamegan_world(run.root, device, cfg.gamegan.name)
-    return train_in_dream(world, cfg, cfg.controller.temperature, *controller_files(run, "gamegan", cfg.gamegan.name),
+    return train_in_dream(world, cfg, cfg.controller.temperature, *run.controller_files("gamegan", cfg.gamegan.name),
                           progress)
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 import envs
-from agents.controller import ControllerSpec
+from agents.collect import episode_seed
+from agents.controller import ControllerSpec, load_controller
 from envs.runner import run_episodes, slot_count
 from worldsim.dream import BatchedDream
 from worldsim.models.vae import frames_to_tensor
@@ -108,17 +109,15 @@ def one_torch_thread():
 def evaluate_transfer(run, cfg, device: torch.device, progress: bool = True) -> dict:
     """The pipeline's evaluate stage: the run's dream-trained controller, real game and dream."""
     return evaluate_controller(WorldModel.load(run.root, device), cfg, run.controller_checkpoint, progress,
-                               plot=run.root / "evaluation.png")
+                               plot=run.evaluation_plot())
 
 
 def evaluate_gamegan_transfer(run, cfg, device: torch.device, progress: bool = True) -> dict:
     """The pipeline's evaluate_gamegan stage: the controller trained in the dream of GameGAN
     cfg.gamegan.name, in the real game and in that dream."""
-    from agents.dream_training import controller_files
-
     world = load_gamegan_world(run.root, device, cfg.gamegan.name)
-    return evaluate_controller(world, cfg, controller_files(run, "gamegan", cfg.gamegan.name)[1], progress,
-                               plot=run.root / f"evaluation_{cfg.gamegan.name}.png")
+    return evaluate_controller(world, cfg, run.controller_files("gamegan", cfg.gamegan.name)[1], progress,
+                               plot=run.evaluation_plot("gamegan", cfg.gamegan.name))
 
 
 def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = True, plot: Path | None = None) -> dict:
@@ -126,9 +125,6 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
     GameGANWorld; at the temperature it was trained at), mean and std over cfg.evaluate.episodes
     episodes each, and every episode's return; real-game seeds come from a stream that
     collection and training never use. With `plot`, draws both return distributions there."""
-    from agents.controller import load_controller
-    from worldsim.data.collect import episode_seed
-
     spec, params, meta = load_controller(checkpoint, env=cfg.env, obs_dim=world.obs_dim)
     e = cfg.evaluate
     seeds = [episode_seed(e.seed, i, stream=2) for i in range(e.episodes)]

@@ -17,10 +17,6 @@ import numpy as np
 
 from envs import GameInfo
 
-DOOM_HOLD_STEPS = (1, 10)
-"""The World Models paper holds each random Doom action for 1-10 steps."""
-ATARI_HOLD_STEPS = (1, 4)
-
 
 class ExplorationPolicy(Protocol):
     num_envs: int
@@ -175,16 +171,10 @@ def road_column(frames: np.ndarray, look: slice, search: slice) -> np.ndarray:
     return centers
 
 
-POLICIES = {"carracing": ("road", "drift"), "doom": ("held",), "atari": ("held",)}
-"""Each game family's exploration policies by name, its default first."""
-
-
 def make_exploration_policy(game_info: GameInfo, num_envs: int, seed: int, name: str = "") -> ExplorationPolicy:
-    """The data-collection policy `name` ('': the family's default) for a game family,
-    deterministic given `seed`."""
-    known = POLICIES.get(game_info.family)
-    if known is None:
-        raise ValueError(f"no exploration policy for {game_info.name} (family {game_info.family!r})")
+    """The data-collection policy `name` ('': the game's default, game_info.exploration_policies
+    lists them) for a game, deterministic given `seed`."""
+    known = game_info.exploration_policies
     name = name or known[0]
     if name not in known:
         raise ValueError(f"unknown exploration policy {name!r} for {game_info.name}; known: {', '.join(known)}")
@@ -192,5 +182,4 @@ def make_exploration_policy(game_info: GameInfo, num_envs: int, seed: int, name:
         return RoadFollowingPolicy(game_info.action_space, num_envs, seed)
     if name == "drift":
         return SmoothDrivingPolicy(game_info.action_space, num_envs, seed)
-    hold = DOOM_HOLD_STEPS if game_info.family == "doom" else ATARI_HOLD_STEPS
-    return HeldRandomPolicy(game_info.action_space.n, num_envs, hold, seed)
+    return HeldRandomPolicy(game_info.num_actions, num_envs, game_info.hold_steps, seed)

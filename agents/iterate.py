@@ -16,7 +16,7 @@ from agents.exploration import make_exploration_policy
 from envs.runner import slot_count
 from worldsim.checkpoint import load_checkpoint
 from worldsim.config import Config
-from worldsim.data.collect import collect
+from agents.collect import collect
 from worldsim.data.episodes import list_episodes
 from worldsim.run import RunDir
 from worldsim.training.encode import encode_run
@@ -76,7 +76,7 @@ def iterate(run: RunDir, cfg: Config, device: torch.device, total_episodes: int,
     previous = run.stage("controller")
     controller_dir = run.root / "controller"
     if controller_dir.is_dir():
-        kept = run.root / f"controller_round{rounds}"
+        kept = run.controller_round(rounds)
         if kept.exists():  # left by a round killed between the move and its record
             shutil.rmtree(kept)
         shutil.move(str(controller_dir), str(kept))

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from agents.exploration import make_exploration_policy
-from worldsim.cli import run_main
+from worldsim.apps.cli import run_main
 from worldsim.run import RunDir, resolve_device
-from worldsim.training.encode import load_latents
+from worldsim.data.latents import load_latents
 from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn, split_latents
 from worldsim.world_model import WorldModel
 
@@ -97,7 +97,7 @@ def main() -> int:
     run = RunDir(args.run_dir)
     cfg = run.load_config()
     world = WorldModel.load(run.root, resolve_device(args.device))
-    latents = load_latents(run)
+    latents = load_latents(run.latents)
     explored = int(run.stage("collect").get("episodes", len(latents)))  # the collect stage's come first
     real_steps = np.array([len(e.actions) for e in latents[:explored]])
     real_returns = np.array([float(e.rewards.sum()) for e in latents[:explored]])

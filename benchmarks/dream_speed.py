@@ -47,7 +47,7 @@ def real_steps_per_second(name: str, num_envs: int, seconds: float) -> float:
 
 
 def dream_world(name: str, hidden: int = 0) -> WorldModel:
-    cfg = resolve(make_config(name, "default"), envs.info(name).family)
+    cfg = resolve(make_config(name, "default"), envs.info(name))
     cfg.mdnrnn.hidden = hidden or cfg.mdnrnn.hidden
     m = build_mdnrnn(cfg).eval()
     z = cfg.vae.z_dim

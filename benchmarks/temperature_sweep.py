@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agents.dream_training import train_in_dream
 from agents.evaluate import evaluate_controller
-from worldsim.cli import run_main
+from worldsim.apps.cli import run_main
 from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
 from worldsim.io import read_json, write_json
 from worldsim.run import RunDir, resolve_device

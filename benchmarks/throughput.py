@@ -16,7 +16,7 @@ import torch
 
 import envs
 from worldsim.config import make_config, resolve
-from worldsim.data.collect import collect
+from agents.collect import collect
 from worldsim.data.episodes import list_episodes, load_episode
 from worldsim.models.vae import ConvVAE, frames_to_tensor, vae_loss
 from worldsim.training.mdnrnn import build_mdnrnn
@@ -76,7 +76,7 @@ def main() -> None:
     print("| game | collection frames/s | V images/s (z, width) | M steps/s (LSTM, batch x seq) |")
     print("|---|---:|---:|---:|")
     for name in args.games:
-        cfg = resolve(make_config(name, "default"), envs.info(name).family)
+        cfg = resolve(make_config(name, "default"), envs.info(name))
         with tempfile.TemporaryDirectory() as folder:
             collected, frames = collection_rate(name, args.episodes, args.max_steps, folder)
         images = vae_rate(cfg, frames, args.seconds)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from worldsim.cli import run_main  # noqa: E402
-from worldsim.compare import CompareSettings, compare, markdown  # noqa: E402
+from worldsim.apps.cli import run_main  # noqa: E402
+from worldsim.apps.compare import CompareSettings, compare, markdown  # noqa: E402
 from worldsim.run import resolve_device  # noqa: E402
 
 

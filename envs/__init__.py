@@ -7,10 +7,16 @@ and ALE (Atari) games, each a gymnasium Env with 64x64x3 uint8 RGB observations.
 
 from __future__ import annotations
 
-import gymnasium
+import functools
+from typing import TYPE_CHECKING
 
-from envs import atari, car_racing, doom
 from envs.game_info import GameInfo
+
+if TYPE_CHECKING:
+    import gymnasium
+
+# The adapters (ViZDoom, ALE, Box2D, OpenCV) are imported only when a game is named, so
+# importing a GameInfo user (a controller, the config) loads no emulator.
 
 __all__ = ["GameInfo", "UnknownEnvError", "canonical_name", "info", "known_names", "make"]
 
@@ -26,6 +32,8 @@ class UnknownEnvError(ValueError):
 
 def known_names() -> list[str]:
     """Names `make` accepts (Atari stands for every ALE game by one pattern)."""
+    from envs import doom
+
     return ["CarRacing", "Doom", *(f"Doom/{name}" for name in doom.NAMES), ATARI_HINT]
 
 
@@ -35,6 +43,8 @@ def canonical_name(name: str) -> str:
     Family and game are matched case-insensitively, and underscores in the game are
     ignored ("Doom/take_cover" is the TakeCover cfg's own name).
     """
+    from envs import atari, doom
+
     family, _, game = name.partition("/")
     family = family.lower()
     if family == "carracing" and not game:
@@ -50,6 +60,8 @@ def canonical_name(name: str) -> str:
 
 def make(name: str, render_mode: str | None = None) -> gymnasium.Env:
     """The real game `name` (see known_names) as a gymnasium Env."""
+    from envs import atari, car_racing, doom
+
     family, _, game = canonical_name(name).partition("/")
     if family == "CarRacing":
         return car_racing.make(render_mode)
@@ -59,8 +71,16 @@ def make(name: str, render_mode: str | None = None) -> gymnasium.Env:
 
 
 def info(name: str) -> GameInfo:
-    """Static facts about game `name`, without starting a game process."""
-    family, _, game = canonical_name(name).partition("/")
+    """Everything known about game `name` (envs.game_info.GameInfo), without starting a game
+    process; read once per process."""
+    return _info(canonical_name(name))
+
+
+@functools.cache
+def _info(name: str) -> GameInfo:
+    from envs import atari, car_racing, doom
+
+    family, _, game = name.partition("/")
     if family == "CarRacing":
         return car_racing.info()
     if family == "Doom":

@@ -55,10 +55,23 @@ def make(game: str, render_mode: str | None = None) -> gymnasium.Env:
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
 
 
+DEFAULTS = {"collect": {"episodes": 200}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256, "steps": 5000},
+            "iterate": {"rounds": 0}}
+"""Sizes of an Atari world model: z 32 and LSTM 256 as for CarRacing; 200 random episodes of
+several hundred steps each (~100k-200k frames) for the `default` preset."""
+
+HOLD_STEPS = (1, 4)
+"""The exploration policy holds each random action for 1-4 agent steps (4-16 frames)."""
+
+KEY_ALIASES = {"Pong": {"UP": "RIGHT", "DOWN": "LEFT"}}
+"""Pong's paddle moves vertically, but ALE names its moves RIGHT (up) and LEFT (down)."""
+
+
 def info(game: str) -> GameInfo:
     """GameInfo for an ALE name; loads the ROM once to read its minimal action set."""
     env = gymnasium.make(f"ALE/{game}-v5")
     action_space = env.action_space
+    labels = tuple(env.unwrapped.get_action_meanings())
     env.close()
     return GameInfo(
         name=f"Atari/{game}",
@@ -67,4 +80,9 @@ def info(game: str) -> GameInfo:
         survival_reward=False,
         max_episode_steps=EPISODE_STEPS,
         frame_skip=FRAME_SKIP,
+        action_labels=labels,
+        hold_steps=HOLD_STEPS,
+        keys="buttons",
+        key_aliases=KEY_ALIASES.get(game, {}),
+        defaults=DEFAULTS,
     )

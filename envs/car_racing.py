@@ -28,6 +28,15 @@ def make(render_mode: str | None = None) -> gymnasium.Env:
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
 
 
+DEFAULTS = {"collect": {"episodes": 100}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256, "steps": 5000},
+            "iterate": {"rounds": 0}}
+"""Sizes of a CarRacing world model: the paper's z (32) and LSTM (256); 100 episodes of 1,000
+steps for the `default` preset (200 did not transfer better across seeds, docs/RESULTS.md)."""
+
+BRAKE = 2
+"""Index of the brake in the action [steer, gas, brake]."""
+
+
 def info() -> GameInfo:
     """CarRacing's GameInfo; building the env only creates a Box2D world, no window."""
     env = gymnasium.make(GAME_ID)
@@ -40,4 +49,9 @@ def info() -> GameInfo:
         survival_reward=False,
         max_episode_steps=EPISODE_STEPS,
         frame_skip=1,
+        controller_output="continuous",
+        clipped_outputs=(BRAKE,),
+        exploration_policies=("road", "drift"),
+        keys="driving",
+        defaults=DEFAULTS,
     )

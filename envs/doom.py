@@ -178,15 +178,38 @@ def make(scenario: str, render_mode: str | None = None) -> gymnasium.Env:
     )
 
 
+DEFAULTS = {"collect": {"episodes": 2000}, "vae": {"z_dim": 64}, "mdnrnn": {"hidden": 512, "steps": 10_000},
+            "iterate": {"rounds": 0}}
+"""Sizes of a Doom world model: the paper's z (64) and LSTM (512); 2,000 random episodes (~650k
+frames) and 10,000 M steps, the paper's recipe of random play only, which transferred better in
+a shorter run than fewer episodes followed by iterate rounds (docs/RESULTS.md)."""
+
+HOLD_STEPS = (1, 10)
+"""The World Models paper holds each random Doom action for 1-10 steps."""
+
+
+def _action_labels(scenario: str, buttons: list[vizdoom.Button]) -> tuple[str, ...]:
+    """Each action's name: the buttons it presses ("NOOP" for none), MOVE_ dropped ("LEFT")."""
+    combos = ACTION_OVERRIDES.get(scenario) or ((),) + tuple((b,) for b in buttons)
+    return tuple("".join(b.name.removeprefix("MOVE_") for b in combo) or "NOOP" for combo in combos)
+
+
 def info(scenario: str) -> GameInfo:
     """GameInfo for a cfg stem, read from the cfg without starting the game."""
     game = _load_config(scenario)
-    num_actions = len(_button_table(scenario, game.get_available_buttons()))
+    labels = _action_labels(scenario, game.get_available_buttons())
+    take_cover = scenario == "take_cover"  # left / stay / right, the paper's thresholded C
     return GameInfo(
         name=f"Doom/{camel_case(scenario)}",
         family="doom",
-        action_space=gymnasium.spaces.Discrete(num_actions),
+        action_space=gymnasium.spaces.Discrete(len(labels)),
         survival_reward=scenario in SURVIVAL_SCENARIOS,
         max_episode_steps=_episode_steps(game),
         frame_skip=1,
+        action_labels=labels,
+        opposite_actions=((0, 2),) if take_cover else (),
+        controller_output="threshold" if take_cover else "argmax",
+        hold_steps=HOLD_STEPS,
+        keys="buttons" if take_cover else "",
+        defaults=DEFAULTS,
     )

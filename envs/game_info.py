@@ -1,14 +1,23 @@
-"""What a caller needs to know about a real game before playing it.
+"""Everything worldsim knows about one real game, in one place: its action space and what the
+actions mean, how a controller's output maps onto them, how the exploration policy plays it,
+which keys a person presses, and the sizes a world model of it gets by default.
 
-Cheap to build (no game process is started), so dream environments, controllers and
-data collection can size themselves from it.
+Cheap to build (no game process is started), so dream environments, controllers, data
+collection and the config can size themselves from it. Adding a ViZDoom scenario or an ALE game
+means describing it here, in its adapter's `info()`, and nowhere else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium
+
+CONTROLLER_OUTPUTS = ("continuous", "threshold", "argmax")
+"""How a linear controller's output becomes an action (agents.controller.ControllerSpec):
+tanh rescaled to a Box's bounds; the World Models paper's -1/3, +1/3 thresholds on one tanh
+output for three actions ordered left / stay / right; or an argmax over the actions."""
 
 
 @dataclass(frozen=True)
@@ -27,3 +36,47 @@ class GameInfo:
     """Agent steps after which an episode is truncated."""
     frame_skip: int
     """Game frames (tics) advanced per agent step."""
+    action_labels: tuple[str, ...] = ()
+    """Discrete games: each action's name, in index order, spelled with the buttons it presses
+    (ALE's meanings such as "UPFIRE"; Doom TakeCover "LEFT", "NOOP", "RIGHT"); () for a Box."""
+    opposite_actions: tuple[tuple[int, int], ...] = ()
+    """Pairs of discrete actions that mirror each other (left / right): GameGAN's memory shares
+    flipped shift kernels between them, and the comparison's memory check goes out with the
+    first and back with the second."""
+    controller_output: str = "argmax"
+    """How C's output becomes an action: one of CONTROLLER_OUTPUTS."""
+    clipped_outputs: tuple[int, ...] = ()
+    """Box action dimensions C sets to tanh clipped to [low, high] instead of tanh rescaled to it
+    (CarRacing's brake, as the paper's controller does)."""
+    exploration_policies: tuple[str, ...] = ("held",)
+    """Names of the policies that can record its world-model data (agents.exploration), the
+    default first."""
+    hold_steps: tuple[int, int] = (1, 1)
+    """The "held" exploration policy holds each random action for this many steps (low, high)."""
+    keys: str = ""
+    """How a person plays it from the keyboard (worldsim.apps.keymap): "driving" (arrows steer, gas,
+    brake), "buttons" (the action whose label presses the held buttons), or "" (no mapping)."""
+    key_aliases: dict[str, str] = field(default_factory=dict)
+    """Buttons read as others when pressed: Pong's paddle goes up with ALE's RIGHT."""
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Config values for fields a preset leaves unset ({section: {field: value}}, see
+    worldsim.config.resolve): the paper's z and LSTM sizes, episode counts and M's steps."""
+
+    def __post_init__(self):
+        if self.controller_output not in CONTROLLER_OUTPUTS:
+            raise ValueError(f"{self.name}: unknown controller output {self.controller_output!r}")
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the actions are indices (Discrete) rather than vectors (Box)."""
+        return isinstance(self.action_space, gymnasium.spaces.Discrete)
+
+    @property
+    def num_actions(self) -> int:
+        """Discrete: how many actions; Box: the action vector's length."""
+        if self.discrete:
+            return int(self.action_space.n)
+        return int(gymnasium.spaces.flatdim(self.action_space))

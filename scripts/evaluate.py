@@ -10,12 +10,12 @@ DIR/evaluation.png (another controller: DIR/evaluation_<its file name>.png, or -
 import argparse
 from pathlib import Path
 
-from worldsim.cli import run_main
+from worldsim.apps.cli import run_main
 
 
 def main() -> int:
     from agents.evaluate import evaluate_controller, print_scores
-    from worldsim.pipeline import run_stage
+    from worldsim.apps.pipeline import run_stage
     from worldsim.run import RunDir, resolve_device
     from worldsim.world_model import WorldModel
 

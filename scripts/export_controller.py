@@ -11,13 +11,13 @@ training wrote beside that log.
 import argparse
 from pathlib import Path
 
-from worldsim.cli import run_main
+from worldsim.apps.cli import run_main
 
 
 def main() -> int:
     from agents.cmaes import distribution_mean
     from agents.controller import load_controller, save_controller
-    from agents.dream_training import cmaes_settings, controller_files
+    from agents.dream_training import cmaes_settings
     from worldsim.run import RunDir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,7 +29,7 @@ def main() -> int:
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = run.load_config()
-    folder, checkpoint = controller_files(run)
+    folder, checkpoint = run.controller_files()
     if args.folder is not None:
         folder, checkpoint = args.folder, args.folder / "controller.pt"
     if not checkpoint.is_file():

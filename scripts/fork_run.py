@@ -26,7 +26,7 @@ import argparse
 import os
 from pathlib import Path
 
-from worldsim.cli import run_main
+from worldsim.apps.cli import run_main
 from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
 from worldsim.data.episodes import list_episodes
 from worldsim.io import write_json

@@ -12,14 +12,14 @@ import argparse
 import time
 from pathlib import Path
 
-from worldsim.cli import run_main
+from worldsim.apps.cli import run_main
 
 
 def main() -> int:
     from agents.iterate import iterate, mdnrnn_step
     from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
     from worldsim.data.episodes import list_episodes
-    from worldsim.pipeline import run_stage
+    from worldsim.apps.pipeline import run_stage
     from worldsim.run import RunDir, resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -9,13 +9,12 @@ import argparse
 from pathlib import Path
 
 from agents import pilot
-from agents.dream_training import controller_files
-from worldsim.cli import run_main
+from worldsim.apps.cli import run_main
 from worldsim.dream_env import DreamEnv
-from worldsim.dream_video import VIDEO_SCALE, play_dream, real_and_dream, side_by_side_frames
-from worldsim.keymap import keymap_for
+from worldsim.apps.dream_video import VIDEO_SCALE, play_dream, real_and_dream, side_by_side_frames
+from worldsim.apps.keymap import keymap_for
 from worldsim.media import save_video, upscale
-from worldsim.play import Player, play_in_window
+from worldsim.apps.play import Player, play_in_window
 from worldsim.run import RunDir, resolve_device
 from worldsim.world_model import WORLD_MODELS, WorldModel, load_world
 
@@ -66,7 +65,7 @@ def controller_checkpoint(run: RunDir, world: WorldModel) -> Path:
     """The controller trained in world's dream; in a GameGAN dream without one, V+M's (same input)."""
     if world.family == "vm":
         return run.controller_checkpoint
-    own = controller_files(run, "gamegan", world.gamegan_name)[1]
+    own = run.controller_files("gamegan", world.gamegan_name)[1]
     if own.is_file() or not run.controller_checkpoint.is_file():
         return own
     print(f"no controller trained in the {world.label} ({own}); using {run.controller_checkpoint}, "

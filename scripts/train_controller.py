@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from worldsim.cli import run_main
+from worldsim.apps.cli import run_main
 from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
 
 
 def main() -> int:
     from agents.dream_training import train_in_dream
     from agents.evaluate import evaluate_controller, print_scores
-    from worldsim.pipeline import run_stage, stage_name
+    from worldsim.apps.pipeline import run_stage, stage_name
     from worldsim.run import RunDir, resolve_device
     from worldsim.world_model import WORLD_MODELS, load_world
 

@@ -8,7 +8,7 @@
 (V and M still give GameGAN's dream the controller's [z, h], episode ends and rewards).
 --world-model both: all of them.
 """
-from worldsim.cli import pipeline_main, run_main
+from worldsim.apps.cli import pipeline_main, run_main
 
 if __name__ == "__main__":
     run_main(lambda: pipeline_main(None, __doc__.splitlines()[0]))

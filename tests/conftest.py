@@ -7,8 +7,9 @@ import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
+import envs  # noqa: E402
 from worldsim.config import make_config, resolve  # noqa: E402
-from worldsim.data.collect import collect  # noqa: E402
+from agents.collect import collect  # noqa: E402
 from worldsim.run import RunDir  # noqa: E402
 
 
@@ -40,7 +41,7 @@ def one_torch_thread():
 def doom_run(tmp_path_factory) -> tuple[RunDir, object]:
     """A smoke-sized Doom run directory with 8 short real episodes (no models yet)."""
     run = RunDir(tmp_path_factory.mktemp("doom_run"))
-    cfg = resolve(make_config("Doom/TakeCover", "smoke"), "doom")
+    cfg = resolve(make_config("Doom/TakeCover", "smoke"), envs.info("Doom"))
     cfg.collect.episodes, cfg.collect.max_steps = 8, 80
     run.open(cfg)
     collect(cfg.env, run.episodes, cfg.collect.episodes, workers=2, max_steps=cfg.collect.max_steps, progress=False)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from worldsim.data.collect import collect
+from agents.collect import collect
 from worldsim.data.episodes import EpisodeError, episode_path, list_episodes, load_episode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +36,7 @@ def test_episodes_are_complete_and_consistent(doom_run):
 def test_killed_collection_resumes_without_loss_or_duplicates(tmp_path):
     folder = tmp_path / "episodes"
     code = (
-        "from worldsim.data.collect import collect;"
+        "from agents.collect import collect;"
         f"collect('Doom', r'{folder}', 6, workers=1, max_steps=150, seed=3, progress=False)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)

@@ -1,4 +1,4 @@
-"""GameGAN against V+M (worldsim.compare, benchmarks/world_model_compare.py): PSNR and SSIM on known
+"""GameGAN against V+M (worldsim.apps.compare, benchmarks/world_model_compare.py): PSNR and SSIM on known
 cases and against a reference implementation, the action classifier on a game whose action is
 plainly visible, and the whole comparison on a tiny Doom run with two GameGANs and V+M."""
 import copy
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldsim.compare import (
+from worldsim.apps.compare import (
     CompareSettings,
     GameGANPredictor,
     Transitions,

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+import envs
 from worldsim.checkpoint import CheckpointError
 from worldsim.config import GameGANConfig, make_config, resolve
-from worldsim.data.collect import collect
+from agents.collect import collect
 from worldsim.logger import read_scalars
 from worldsim.models.gamegan import GameGAN
 from worldsim.models.gamegan.discriminators import (ActionDiscriminator, Discriminators, FrameDiscriminator,
@@ -21,7 +22,8 @@ from worldsim.models.gamegan.losses import discriminator_loss, wrong_actions
 from worldsim.models.gamegan.memory import Memory
 from worldsim.models.gamegan.renderer import SimpleRenderer, SpecializedRenderer
 from worldsim.run import RunDir
-from worldsim.training.gamegan import GameGANTrainer, gamegan_checkpoint, load_gamegan, train_gamegan, warm_up_at
+from worldsim.models.gamegan import load_gamegan
+from worldsim.training.gamegan import GameGANTrainer, train_gamegan, warm_up_at
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest
@@ -166,7 +168,7 @@ def test_wrong_actions_never_match_the_taken_ones():
 def tiny_doom_run(tmp_path_factory):
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     run = RunDir(tmp_path_factory.mktemp("gamegan_run"))
-    cfg = resolve(make_config("Doom/TakeCover", "smoke"), "doom")
+    cfg = resolve(make_config("Doom/TakeCover", "smoke"), envs.info("Doom"))
     run.open(cfg)
     collect(cfg.env, run.episodes, 3, workers=1, max_steps=40, progress=False)
     return run, cfg
@@ -185,7 +187,7 @@ def test_training_runs_and_resumes_where_it_stopped(tiny_doom_run):
         assert np.isfinite([metrics["d_loss"], metrics["g_loss"], metrics["val_one_step_mse"],
                             metrics["val_open_loop_mse"], metrics["steps_per_second"]]).all()
     assert (run.root / report["samples"]).stat().st_size > 1000
-    model, meta = load_gamegan(gamegan_checkpoint(run), env=cfg.env)
+    model, meta = load_gamegan(run.gamegan_checkpoint(), env=cfg.env)
     assert meta["flip_pairs"] == [[0, 2]] and meta["history"]["latest"]["step"] == 6
 
     cfg.gamegan.hidden *= 2
@@ -213,7 +215,7 @@ def test_saved_gamegan_reloads_bit_identically(tiny_doom_run, tmp_path):
         b = loaded.rollout(frames, torch.as_tensor(actions), 2, noise)
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(CheckpointError, match="expected 'vae'"):
-        from worldsim.training.vae import load_vae
+        from worldsim.models.vae import load_vae
 
         load_vae(path)
 
@@ -264,5 +266,5 @@ def test_two_processes_under_torchrun_train_together_and_record_once(doom_run, t
     teardown_abort = "terminate called without an active exception" in proc.stderr and stage.get("status") == "complete"
     assert proc.returncode == 0 or teardown_abort, proc.stderr[-3000:]
     assert stage["status"] == "complete" and stage["train_episodes"] >= 2
-    model, meta = load_gamegan(gamegan_checkpoint(RunDir(fork)), env="Doom/TakeCover")
+    model, meta = load_gamegan(RunDir(fork).gamegan_checkpoint(), env="Doom/TakeCover")
     assert meta["history"]["latest"]["step"] == meta["gamegan"]["steps"]

@@ -14,17 +14,16 @@ from gymnasium.utils.env_checker import check_env
 import worldsim  # noqa: F401  (registers worldsim/GameGANDream-v0)
 from agents import pilot
 from agents.controller import ControllerSpec, load_controller
-from agents.dream_training import controller_files, train_in_dream
+from agents.dream_training import train_in_dream
 from agents.evaluate import dream_returns, evaluate_controller
 from conftest import run_script
 from worldsim.dream_env import DreamEnv
-from worldsim.dream_video import real_and_dream
+from worldsim.apps.dream_video import real_and_dream
 from worldsim.gamegan_dream import BatchedGameGANDream
 from worldsim.io import read_json
 from worldsim.models.gamegan import GameGAN
 from worldsim.models.vae import frames_to_tensor
 from worldsim.run import RunDir, RunDirError
-from worldsim.training.gamegan import gamegan_checkpoint
 from worldsim.world_model import GameGANWorld, load_gamegan_world
 
 GAMEGAN_STAGES = ["collect", "vae", "encode", "mdnrnn", "gamegan", "controller_gamegan", "evaluate_gamegan"]
@@ -53,7 +52,7 @@ def test_gamegan_pipeline_runs_end_to_end_without_the_vm_controller(gamegan_run)
     assert list(stages) == GAMEGAN_STAGES and all(s["status"] == "complete" for s in stages.values())
     assert stages["controller_gamegan"]["dream"] == "GameGAN dream"
     assert np.isfinite(stages["evaluate_gamegan"]["real_mean"]) and np.isfinite(stages["evaluate_gamegan"]["dream_mean"])
-    folder, checkpoint = controller_files(gamegan_run, "gamegan")
+    folder, checkpoint = gamegan_run.controller_files("gamegan")
     assert checkpoint == gamegan_run.root / "controller_gamegan" / "controller.pt" and (folder / "fitness.png").is_file()
     assert load_controller(checkpoint, env="Doom/TakeCover")[2]["dream"] == "gamegan"
     assert not gamegan_run.controller_checkpoint.exists()
@@ -200,6 +199,6 @@ def test_missing_gamegan_or_v_and_m_name_the_script_to_run(gamegan_run, tmp_path
     with pytest.raises(RunDirError, match="--gamegan.name other"):
         load_gamegan_world(run.root, name="other")
     run.checkpoints.mkdir()
-    gamegan_checkpoint(run).write_bytes(gamegan_checkpoint(gamegan_run).read_bytes())
+    run.gamegan_checkpoint().write_bytes(gamegan_run.gamegan_checkpoint().read_bytes())
     with pytest.raises(RunDirError, match="train_vae.py"):
         DreamEnv(run.root, model="gamegan")

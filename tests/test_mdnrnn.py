@@ -179,7 +179,7 @@ def test_done_expected_ratio_counts_the_endings_the_dream_would_draw():
     """A done head that gives every step the same ending chance p (after undoing the loss's
     positive weight, as the dream does) expects p × steps endings along real episodes."""
     from worldsim.config import make_config
-    from worldsim.training.encode import LatentEpisode
+    from worldsim.data.latents import LatentEpisode
     from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn
 
     cfg = make_config("Doom", "smoke")
@@ -219,7 +219,7 @@ def test_episode_windows_start_where_every_dream_episode_starts():
     """mdnrnn.windows='episode': each training window begins at an episode's first frame (M's
     LSTM from a zero state there, as in the dream), runs to the episode's end or seq_len, is
     padded only to the longest episode drawn, and draws episodes uniformly."""
-    from worldsim.training.encode import LatentEpisode
+    from worldsim.data.latents import LatentEpisode
     from worldsim.training.mdnrnn import LatentSet
 
     lengths = (5, 12, 30)

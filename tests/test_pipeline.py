@@ -1,12 +1,13 @@
 """The main entry point, as a user runs it: end to end, resumable, and clear about bad input."""
 import pytest
 
+import envs
 from conftest import run_script
 from worldsim.checkpoint import load_checkpoint
 from worldsim.config import Config, make_config, resolve
 from worldsim.io import read_json
 
-from worldsim.pipeline import STAGES
+from worldsim.apps.pipeline import STAGES
 
 
 @pytest.mark.parametrize("env", ["Doom", "CarRacing", "Atari/Pong"])
@@ -23,7 +24,7 @@ def test_smoke_pipeline_runs_end_to_end(smoke_runs, env):
     assert vae["meta"]["z_dim"] == cfg.vae.z_dim
     m = load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn", env=cfg.env)
     assert m["meta"]["predict_reward"] == (env != "Doom")
-    assert (run.root / "vae_reconstructions.png").stat().st_size > 1000
+    assert (run.vae_reconstructions).stat().st_size > 1000
     scores = report["stages"]["evaluate"]  # every episode's return, and their picture
     assert len(scores["real_returns"]) == len(scores["dream_returns"]) == cfg.evaluate.episodes
     assert sum(scores["real_returns"]) / cfg.evaluate.episodes == pytest.approx(scores["real_mean"], abs=1e-3)
@@ -74,13 +75,13 @@ def test_overrides_are_recorded_in_the_run_config(tmp_path):
 def test_game_defaults_fill_only_the_fields_left_unset():
     """Every game's `default` gets a real number of M steps and episodes; a stored or given
     value (an older run's config, a --section.field override) is never replaced."""
-    for env, family in (("Doom", "doom"), ("CarRacing", "carracing"), ("Atari/Pong", "atari")):
-        cfg = resolve(make_config(env), family)
+    for env in ("Doom", "CarRacing", "Atari/Pong"):
+        cfg = resolve(make_config(env), envs.info(env))
         assert cfg.mdnrnn.steps > 0 and cfg.collect.episodes > 0 and cfg.mdnrnn.hidden > 0
         assert cfg.iterate.rounds >= 0
     cfg = make_config("Doom")
     cfg.mdnrnn.steps, cfg.collect.episodes, cfg.iterate.rounds = 3000, 50, 2
-    cfg = resolve(Config.from_dict(cfg.to_dict()), "doom")
+    cfg = resolve(Config.from_dict(cfg.to_dict()), envs.info("Doom"))
     assert (cfg.mdnrnn.steps, cfg.collect.episodes, cfg.iterate.rounds) == (3000, 50, 2)
 
 

@@ -13,10 +13,10 @@ import envs
 from agents import pilot
 from conftest import run_script
 from worldsim.dream_env import DreamEnv
-from worldsim.dream_video import LABEL_HEIGHT, VIDEO_SCALE, play_dream, real_and_dream
-from worldsim.keymap import KEY_BUTTONS, ButtonKeymap, atari_action_names, driving, keymap_for
+from worldsim.apps.dream_video import LABEL_HEIGHT, VIDEO_SCALE, play_dream, real_and_dream
+from worldsim.apps.keymap import KEY_BUTTONS, ButtonKeymap, driving, keymap_for
 from worldsim.models.vae import frames_to_tensor, tensor_to_frames
-from worldsim.play import Player, play_in_window
+from worldsim.apps.play import Player, play_in_window
 from worldsim.world_model import WorldModel
 
 
@@ -51,7 +51,7 @@ def test_car_racing_keys_steer_and_work_the_pedals():
 
 def test_pong_keys_fire_and_move_the_paddle_up_and_down():
     game = envs.info("Atari/Pong")
-    names = atari_action_names(game)
+    names = game.action_labels
     keymap = keymap_for(game)
     pressed = {key: names[keymap(keys)] for key, keys in
                [("none", set()), ("space", {"space"}), ("up", {"up"}), ("down", {"s"}), ("up+fire", {"w", "space"})]}

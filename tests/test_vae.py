@@ -11,7 +11,8 @@ from worldsim.data.frames import iter_frame_batches, split_episodes
 from worldsim.models.vae import ConvVAE
 from worldsim.run import RunDir
 from worldsim.training import TrainingDivergedError
-from worldsim.training.vae import evaluate_vae, held_out_frames, load_vae, train_vae
+from worldsim.models.vae import load_vae
+from worldsim.training.vae import evaluate_vae, held_out_frames, train_vae
 
 
 def test_model_shapes():
@@ -33,7 +34,7 @@ def test_frame_stream_visits_every_training_frame_once(doom_run):
 def test_trained_vae_reconstructs_held_out_frames_better(trained_doom_run):
     run, cfg, report = trained_doom_run
     assert report["val_reconstruction"] < 0.6 * report["val_loss_untrained"]
-    assert (run.root / "vae_reconstructions.png").is_file()
+    assert (run.vae_reconstructions).is_file()
 
     _, val = split_episodes(list_episodes(run.episodes), cfg.vae.val_fraction, cfg.seed)
     frames = held_out_frames(val)

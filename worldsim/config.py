@@ -8,7 +8,10 @@ import dataclasses
 import functools
 import inspect
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from envs import GameInfo
 
 PRESETS = ("smoke", "default", "paper")
 
@@ -278,21 +281,6 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def game_defaults(env_family: str) -> dict[str, dict[str, Any]]:
-    """Per-game sizes, applied where a field is left unset (0; iterate.rounds: -1): the paper's z
-    and LSTM sizes, and episode counts that give the `default` preset ~100k-200k frames
-    (CarRacing's random episodes last 1000 steps, Atari's several hundred). Doom gets more: 2,000
-    random episodes (~650k frames) and 10,000 M steps, the paper's recipe of random play only,
-    which transferred better in a shorter run than fewer episodes followed by iterate rounds
-    (docs/RESULTS.md)."""
-    if env_family == "doom":
-        return {"collect": {"episodes": 2000}, "vae": {"z_dim": 64}, "mdnrnn": {"hidden": 512, "steps": 10_000},
-                "iterate": {"rounds": 0}}
-    episodes = {"carracing": 100, "atari": 200}[env_family]
-    return {"collect": {"episodes": episodes}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256, "steps": 5000},
-            "iterate": {"rounds": 0}}
-
-
 def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
     """Build the config for `env` from a preset; game-specific zeros are filled in by `resolve`."""
     if preset not in PRESETS:
@@ -327,9 +315,11 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
     return cfg
 
 
-def resolve(cfg: Config, env_family: str) -> Config:
-    """Fill fields left unset (0; iterate.rounds: -1) with the value for this game."""
-    for section, values in game_defaults(env_family).items():
+def resolve(cfg: Config, game: GameInfo) -> Config:
+    """Fill fields left unset (0; iterate.rounds: -1) with the game's own values (game.defaults:
+    the paper's z and LSTM sizes, episode counts and M's steps for the `default` preset); a
+    stored or given value is never replaced."""
+    for section, values in game.defaults.items():
         sub = getattr(cfg, section)
         for name, value in values.items():
             if getattr(sub, name) == (-1 if (section, name) == ("iterate", "rounds") else 0):

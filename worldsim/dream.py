@@ -4,12 +4,15 @@ BatchedDream steps N dream episodes as one tensor operation; the gymnasium forms
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from worldsim.models.mdnrnn import MDNOutput, MDNStepper, dropout_mask
 from worldsim.models.vae import frames_to_tensor
-from worldsim.world_model import WorldModel
+
+if TYPE_CHECKING:  # the world builds its dream (WorldModel.dream), the dream only reads the world
+    from worldsim.world_model import WorldModel
 
 
 class BatchedDream:

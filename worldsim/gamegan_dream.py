@@ -17,12 +17,16 @@ convolutions, far dearer than M's one LSTM step: train controllers in this dream
 populations on a CPU."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from worldsim.dream import BatchedDream
 from worldsim.models.gamegan import GameGAN, GameGANState
 from worldsim.models.mdnrnn import MDNOutput
-from worldsim.world_model import WorldModel
+
+if TYPE_CHECKING:
+    from worldsim.world_model import WorldModel
 
 
 class BatchedGameGANDream(BatchedDream):

@@ -19,6 +19,20 @@ class RunDirError(RuntimeError):
 
 
 class RunDir:
+    """The one place that knows where a run keeps each thing: every other module asks it for a
+    path instead of spelling one.
+
+        config.json, report.json      what the run was asked to do, and what each stage did
+        episodes/ep_NNNNNN.npz        recorded real play
+        latents/ep_NNNNNN.npz         each episode encoded by V
+        checkpoints/                  vae.pt, mdnrnn.pt, controller.pt, NAME.pt per GameGAN
+        controller/                   the CMA-ES log and fitness plot of C in V+M's dream
+        controller_NAME/              the same for C in GameGAN NAME's dream (and its controller.pt)
+        controller_roundN/            the controller an iterate round replaced
+        logs/                         TensorBoard event files and JSONL scalars
+        *.png                         pictures: vae_reconstructions, NAME_samples, evaluation[_NAME]
+    """
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.episodes = self.root / "episodes"
@@ -27,6 +41,7 @@ class RunDir:
         self.logs = self.root / "logs"
         self.config_path = self.root / "config.json"
         self.report_path = self.root / "report.json"
+        self.vae_reconstructions = self.root / "vae_reconstructions.png"
 
     @property
     def vae_checkpoint(self) -> Path:
@@ -39,6 +54,34 @@ class RunDir:
     @property
     def controller_checkpoint(self) -> Path:
         return self.checkpoints / "controller.pt"
+
+    def gamegan_checkpoint(self, name: str = "gamegan") -> Path:
+        """checkpoints/NAME.pt (gamegan.name: a run can hold several GameGANs, e.g. without memory)."""
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"gamegan.name '{name}' must be a plain file name")
+        return self.checkpoints / f"{name}.pt"
+
+    def gamegan_samples(self, name: str = "gamegan") -> Path:
+        return self.root / f"{name}_samples.png"
+
+    def controller_files(self, model: str = "vm", gamegan_name: str = "gamegan") -> tuple[Path, Path]:
+        """(folder of the CMA-ES log and fitness plot, controller checkpoint) of the controller
+        trained in the dream of `model`: controller/ and checkpoints/controller.pt for V+M's,
+        controller_NAME/ and controller_NAME/controller.pt for GameGAN NAME's."""
+        if model == "vm":
+            return self.root / "controller", self.controller_checkpoint
+        if model != "gamegan":
+            raise ValueError(f"unknown world model '{model}'; known: vm, gamegan")
+        folder = self.root / f"controller_{gamegan_name}"
+        return folder, folder / "controller.pt"
+
+    def controller_round(self, round_: int) -> Path:
+        """Where iterate round `round_` keeps the controller it replaced."""
+        return self.root / f"controller_round{round_}"
+
+    def evaluation_plot(self, model: str = "vm", gamegan_name: str = "gamegan") -> Path:
+        """The real-vs-dream returns picture of the controller trained in `model`'s dream."""
+        return self.root / ("evaluation.png" if model == "vm" else f"evaluation_{gamegan_name}.png")
 
     def exists(self) -> bool:
         return self.config_path.is_file()

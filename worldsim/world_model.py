@@ -15,14 +15,13 @@ import torch
 import envs
 from worldsim.checkpoint import CheckpointError
 from worldsim.data.episodes import list_episodes, load_first_frames
-from worldsim.models.gamegan import GameGAN
-from worldsim.models.mdnrnn import MDNRNN
-from worldsim.models.vae import ConvVAE
+from worldsim.data.latents import load_latents
+from worldsim.dream import BatchedDream
+from worldsim.gamegan_dream import BatchedGameGANDream
+from worldsim.models.gamegan import GameGAN, load_gamegan
+from worldsim.models.mdnrnn import MDNRNN, load_mdnrnn
+from worldsim.models.vae import ConvVAE, load_vae
 from worldsim.run import RunDir, RunDirError
-from worldsim.training.encode import load_latents
-from worldsim.training.gamegan import gamegan_checkpoint, load_gamegan
-from worldsim.training.mdnrnn import load_mdnrnn
-from worldsim.training.vae import load_vae
 
 
 CONTROLLER_INPUTS = ("zh", "zch")
@@ -86,8 +85,6 @@ class WorldModel:
               seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False):
         """This world's batched dream of num_envs episodes (worldsim.dream.BatchedDream); compile:
         M's whole step, sampling included, fused by torch.compile."""
-        from worldsim.dream import BatchedDream
-
         return BatchedDream(self, num_envs, temperature, max_steps, seed=seed, dtype=dtype, compile=compile)
 
     @classmethod
@@ -105,7 +102,7 @@ class WorldModel:
         device = torch.device(device)
         vae = load_vae(run.vae_checkpoint, env=cfg.env, device=device)
         mdnrnn, meta = load_mdnrnn(run.mdnrnn_checkpoint, env=cfg.env, device=device)
-        latents = load_latents(run)
+        latents = load_latents(run.latents)
         return cls(
             env=cfg.env,
             game=envs.info(cfg.env),
@@ -141,8 +138,6 @@ class GameGANWorld(WorldModel):
               seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False):
         """This world's batched GameGAN dream (worldsim.gamegan_dream.BatchedGameGANDream). GameGAN
         steps eagerly: `compile` is accepted for the common signature and has no effect."""
-        from worldsim.gamegan_dream import BatchedGameGANDream
-
         return BatchedGameGANDream(self, self.gamegan, num_envs, temperature, max_steps, seed=seed, dtype=dtype,
                                    start_frames=self.start_frames)
 
@@ -159,7 +154,7 @@ def load_gamegan_world(run_dir: str | Path, device: str | torch.device = "cpu",
     run = RunDir(run_dir)
     cfg = run.load_config()
     name = name or cfg.gamegan.name
-    path = gamegan_checkpoint(run, name)
+    path = run.gamegan_checkpoint(name)
     if not path.is_file():
         named = "" if name == "gamegan" else f" --gamegan.name {name}"
         raise RunDirError(f"{run.root} has no checkpoints/{path.name}; "

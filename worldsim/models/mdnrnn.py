@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from worldsim.checkpoint import load_checkpoint
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -232,3 +235,12 @@ def _compiled():
     if _compiled_dream_step is None:
         _compiled_dream_step = torch.compile(_dream_step, dynamic=True)
     return _compiled_dream_step
+
+
+def load_mdnrnn(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> tuple[MDNRNN, dict]:
+    """M from a checkpoint (eval mode) and the checkpoint's metadata."""
+    ckpt = load_checkpoint(path, kind="mdnrnn", env=env)
+    m = ckpt["meta"]
+    model = MDNRNN(m["z_dim"], m["action_dim"], m["discrete_actions"], m["hidden"], m["gaussians"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), m

@@ -2,9 +2,13 @@
 (Ha & Schmidhuber 2018): 4 stride-2 convs -> (mu, logvar); dense -> 4 transposed convs -> sigmoid."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from worldsim.checkpoint import load_checkpoint
 
 
 class ConvVAE(nn.Module):
@@ -65,3 +69,11 @@ def frames_to_tensor(frames, device: torch.device | str = "cpu") -> torch.Tensor
 def tensor_to_frames(x: torch.Tensor):
     """float (batch, 3, 64, 64) in [0, 1] -> uint8 numpy (batch, 64, 64, 3)."""
     return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def load_vae(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> ConvVAE:
+    """V from a checkpoint (eval mode), checked to be a VAE of `env` when given."""
+    ckpt = load_checkpoint(path, kind="vae", env=env)
+    model = ConvVAE(z_dim=ckpt["meta"]["z_dim"], channels=ckpt["meta"]["channels"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()

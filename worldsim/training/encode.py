@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +13,8 @@ from tqdm.auto import tqdm
 
 from worldsim.data.episodes import EpisodeError, list_episodes, load_episode
 from worldsim.io import atomic_write_with, remove_stale_temporaries
-from worldsim.models.vae import ConvVAE, frames_to_tensor
+from worldsim.models.vae import ConvVAE, frames_to_tensor, load_vae
 from worldsim.run import RunDir
-from worldsim.training.vae import load_vae
-
-
-@dataclass
-class LatentEpisode:
-    mu: np.ndarray  # (T+1, z_dim) float32
-    logvar: np.ndarray  # (T+1, z_dim) float32
-    actions: np.ndarray  # (T,) or (T, action_dim)
-    rewards: np.ndarray  # (T,)
-    terminated: np.ndarray  # (T,) bool
 
 
 def file_fingerprint(path: str | Path) -> str:
@@ -85,12 +74,3 @@ def _encoded_by(path: Path) -> str | None:
         return None
 
 
-def load_latents(run: RunDir) -> list[LatentEpisode]:
-    """All encoded episodes, in index order."""
-    episodes = []
-    for path in sorted(run.latents.glob("ep_*.npz")):
-        with np.load(path, allow_pickle=False) as d:
-            episodes.append(LatentEpisode(d["mu"], d["logvar"], d["actions"], d["rewards"], d["terminated"]))
-    if not episodes:
-        raise FileNotFoundError(f"{run.latents}: no encoded episodes; run the encode stage first")
-    return episodes

@@ -28,13 +28,10 @@ from worldsim.logger import ScalarLogger
 from worldsim.media import image_grid, save_png
 from worldsim.models.gamegan.discriminators import Discriminators
 from worldsim.models.gamegan.losses import discriminator_loss, generator_loss, wrong_actions
-from worldsim.models.gamegan.model import GameGAN, as_frames
+from worldsim.models.gamegan.model import GameGAN, as_frames, submodule_state
 from worldsim.models.vae import tensor_to_frames
 from worldsim.run import RunDir
 from worldsim.training import check_finite
-
-OPPOSITE_ACTIONS: dict[str, list[tuple[int, int]]] = {"Doom/TakeCover": [(0, 2)]}  # left / stay / right
-"""flip_pairs 'auto': games whose discrete actions include a left/right pair (index order as in envs)."""
 
 ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_embed", "memory", "memory_height",
                        "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
@@ -59,11 +56,12 @@ def warm_up_at(step: int, start: int, decay_steps: int) -> int:
     return max(0, math.ceil(start * (1 - step / decay_steps)))
 
 
-def parse_flip_pairs(text: str, env: str, action_dim: int, discrete: bool) -> list[tuple[int, int]]:
-    """'auto' (the game's own pairs), 'none' / '' or 'i:j,k:l' -> [(i, j), ...]."""
+def parse_flip_pairs(text: str, game: envs.GameInfo) -> list[tuple[int, int]]:
+    """'auto' (the game's own opposite actions, game.opposite_actions), 'none' / '' or
+    'i:j,k:l' -> [(i, j), ...]."""
     text = text.strip().lower()
     if text == "auto":
-        return OPPOSITE_ACTIONS.get(envs.canonical_name(env), []) if discrete else []
+        return [tuple(pair) for pair in game.opposite_actions]
     if text in ("", "none"):
         return []
     try:
@@ -73,19 +71,6 @@ def parse_flip_pairs(text: str, env: str, action_dim: int, discrete: bool) -> li
     if any(len(p) != 2 for p in pairs):
         raise ValueError(f"gamegan.flip_pairs '{text}' is not 'auto', 'none' or 'i:j,k:l'")
     return pairs
-
-
-def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> tuple[GameGAN, dict]:
-    """The generator of a GameGAN checkpoint (eval mode) and the checkpoint's metadata."""
-    ckpt = load_checkpoint(path, kind="gamegan", env=env)
-    m = ckpt["meta"]
-    model = GameGAN(GameGANConfig(**m["gamegan"]), m["action_dim"], m["discrete_actions"], m["flip_pairs"])
-    model.load_state_dict(_submodule(ckpt["model"], "generator."))
-    return model.to(device).eval(), m
-
-
-def _submodule(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
 
 
 class GameGANTrainer:
@@ -166,8 +151,8 @@ class GameGANTrainer:
                 **{f"discriminators.{k}": v for k, v in self.discriminators.state_dict().items()}}
 
     def load(self, model: dict[str, torch.Tensor], state: dict) -> None:
-        self.generator.load_state_dict(_submodule(model, "generator."))
-        self.discriminators.load_state_dict(_submodule(model, "discriminators."))
+        self.generator.load_state_dict(submodule_state(model, "generator."))
+        self.discriminators.load_state_dict(submodule_state(model, "discriminators."))
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
         for group in [*self.g_optimizer.param_groups, *self.d_optimizer.param_groups]:
@@ -245,16 +230,15 @@ def train_gamegan(run: RunDir, cfg: Config, device: torch.device, progress: bool
     rank, world, device, started = _distributed(device)
     main = rank == 0
     torch.manual_seed(cfg.seed + rank)
-    space = envs.info(cfg.env).action_space
-    discrete = hasattr(space, "n")
-    action_dim = int(space.n) if discrete else int(np.prod(space.shape))
-    flip_pairs = parse_flip_pairs(gc.flip_pairs, cfg.env, action_dim, discrete)
+    game = envs.info(cfg.env)
+    action_dim, discrete = game.num_actions, game.discrete
+    flip_pairs = parse_flip_pairs(gc.flip_pairs, game)
     train_paths, val_paths = split_episodes(list_episodes(run.episodes), gc.val_fraction, cfg.seed)
     if len(train_paths) < world:
         raise ValueError(f"{len(train_paths)} training episodes cannot be shared by {world} processes")
     val_frames, val_actions = fixed_clips(val_paths, gc.clip_len, gc.val_clips)
     trainer = GameGANTrainer(gc, action_dim, discrete, flip_pairs, device, distributed=world > 1)
-    path, history = gamegan_checkpoint(run, gc.name), {}
+    path, history = run.gamegan_checkpoint(gc.name), {}
     if path.is_file():
         ckpt = load_checkpoint(path, kind="gamegan", env=cfg.env)
         _check_architecture(path, ckpt["meta"], gc, flip_pairs)
@@ -296,7 +280,7 @@ def train_gamegan(run: RunDir, cfg: Config, device: torch.device, progress: bool
                         "frames_per_second": speed * gc.batch_size * gc.clip_len * world,
                     }
                     log.log(step, **{f"val_{k}": history["latest"][k] for k in VAL_METRICS})
-                    save_png(run.root / f"{gc.name}_samples.png",
+                    save_png(run.gamegan_samples(gc.name),
                              sample_grid(trainer.generator, val_frames, val_actions, warm, device))
                     save_checkpoint(path, kind="gamegan", env=cfg.env, model=trainer.model_dict(),
                                     meta={**meta, "history": history}, state=trainer.state_dict())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,13 +12,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 import envs
-from worldsim.checkpoint import load_checkpoint, save_checkpoint
+from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
 from worldsim.logger import ScalarLogger
 from worldsim.models.mdnrnn import MDNRNN, mdn_nll
 from worldsim.run import RunDir
 from worldsim.training import check_finite, resume
-from worldsim.training.encode import LatentEpisode, load_latents
+from worldsim.data.latents import LatentEpisode, load_latents
 
 
 WINDOWS = ("random", "episode")
@@ -86,23 +85,14 @@ def split_latents(episodes: list[LatentEpisode], val_fraction: float, seed: int)
 
 
 def build_mdnrnn(cfg: Config) -> MDNRNN:
-    space = envs.info(cfg.env).action_space
-    discrete = hasattr(space, "n")
+    game = envs.info(cfg.env)
     return MDNRNN(
         z_dim=cfg.vae.z_dim,
-        action_dim=int(space.n) if discrete else int(np.prod(space.shape)),
-        discrete_actions=discrete,
+        action_dim=game.num_actions,
+        discrete_actions=game.discrete,
         hidden=cfg.mdnrnn.hidden,
         gaussians=cfg.mdnrnn.gaussians,
     )
-
-
-def load_mdnrnn(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> tuple[MDNRNN, dict]:
-    ckpt = load_checkpoint(path, kind="mdnrnn", env=env)
-    m = ckpt["meta"]
-    model = MDNRNN(m["z_dim"], m["action_dim"], m["discrete_actions"], m["hidden"], m["gaussians"])
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), m
 
 
 def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cfg: Config,
@@ -194,7 +184,7 @@ def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool 
     check_windows(mc.windows)
     torch.manual_seed(cfg.seed)
     predict_reward = not envs.info(cfg.env).survival_reward
-    train_eps, val_eps = split_latents(load_latents(run), mc.val_fraction, cfg.seed)
+    train_eps, val_eps = split_latents(load_latents(run.latents), mc.val_fraction, cfg.seed)
     train, val = LatentSet.build(train_eps), LatentSet.build(val_eps)
     model = build_mdnrnn(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=mc.lr)

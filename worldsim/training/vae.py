@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from worldsim.checkpoint import load_checkpoint, save_checkpoint
+from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
 from worldsim.data.episodes import iter_valid_episodes, list_episodes
 from worldsim.data.frames import count_frames, iter_frame_batches, split_episodes
@@ -20,13 +20,6 @@ from worldsim.run import RunDir
 from worldsim.training import check_finite, resume
 
 VAL_FRAMES = 2000
-
-
-def load_vae(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> ConvVAE:
-    ckpt = load_checkpoint(path, kind="vae", env=env)
-    model = ConvVAE(z_dim=ckpt["meta"]["z_dim"], channels=ckpt["meta"]["channels"])
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval()
 
 
 def held_out_frames(paths: list[Path], limit: int = VAL_FRAMES) -> np.ndarray:
@@ -96,7 +89,7 @@ def train_vae(run: RunDir, cfg: Config, device: torch.device, progress: bool = T
             val = evaluate_vae(model, val_frames, vc.kl_tolerance, device)
             log.log((epoch + 1) * steps_per_epoch, **{f"val_{k}": v for k, v in val.items()})
             history[f"epoch_{epoch + 1}"] = {**val, "images_per_second": seen / seconds, "seconds": seconds}
-            save_png(run.root / "vae_reconstructions.png", reconstruction_grid(model, val_frames, device))
+            save_png(run.vae_reconstructions, reconstruction_grid(model, val_frames, device))
             _save(run, cfg, model, optimizer, epoch + 1, history)
     last = history.get(f"epoch_{vc.epochs}", {})
     return {

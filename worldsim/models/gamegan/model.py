@@ -3,12 +3,14 @@ simulates a clip (teacher-forced for the first warm-up steps, then on its own fr
 `init_state` and `step` drive a batched dream one action at a time."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worldsim.checkpoint import load_checkpoint
 from worldsim.config import GameGANConfig
 from worldsim.models.gamegan.dynamics import DynamicsEngine
 from worldsim.models.gamegan.memory import Memory
@@ -148,3 +150,17 @@ class GameGAN(nn.Module):
         b, t = alphas.shape[:2]
         reads = torch.einsum("btn,bnd->btd", alphas.flatten(2), memory)
         return self.renderer.render_static(reads.flatten(0, 1)).view(b, t, 3, 64, 64)
+
+
+def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> tuple[GameGAN, dict]:
+    """The generator of a GameGAN checkpoint (eval mode) and the checkpoint's metadata."""
+    ckpt = load_checkpoint(path, kind="gamegan", env=env)
+    m = ckpt["meta"]
+    model = GameGAN(GameGANConfig(**m["gamegan"]), m["action_dim"], m["discrete_actions"], m["flip_pairs"])
+    model.load_state_dict(submodule_state(ckpt["model"], "generator."))
+    return model.to(device).eval(), m
+
+
+def submodule_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of a state dict under `prefix` (e.g. "generator."), with the prefix dropped."""
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}

@@ -12,7 +12,7 @@ import pygame  # noqa: E402
 
 from agents.pilot import Pilot  # noqa: E402
 from worldsim.dream_env import DreamEnv  # noqa: E402
-from worldsim.keymap import Keymap  # noqa: E402
+from worldsim.apps.keymap import Keymap  # noqa: E402
 
 QUIT_KEYS = frozenset({"escape", "q"})
 WARMER_KEYS = frozenset({"+", "=", "]", "[+]"})  # "=" is the unshifted "+" key

@@ -7,7 +7,6 @@ from typing import AbstractSet, Any, Callable, Sequence
 
 import numpy as np
 
-import envs
 from envs import GameInfo
 
 Keymap = Callable[[AbstractSet[str]], Any]
@@ -19,12 +18,6 @@ KEY_BUTTONS = {
     "space": "FIRE",
 }
 """Keys -> the buttons that ALE's action names are spelled in ("UPLEFTFIRE" presses three)."""
-
-TAKE_COVER_ACTIONS = ("LEFT", "NOOP", "RIGHT")
-"""Doom TakeCover's actions in envs/doom.py's order: left / stay / right."""
-
-BUTTON_ALIASES = {"Atari/Pong": {"UP": "RIGHT", "DOWN": "LEFT"}}
-"""Pong's paddle moves vertically, but ALE names its moves RIGHT (up) and LEFT (down)."""
 
 GAS, BRAKE = 1.0, 0.8
 """CarRacing pedals; a full brake locks the wheels (gymnasium's own keyboard demo uses 0.8)."""
@@ -57,19 +50,11 @@ def driving(keys: AbstractSet[str]) -> np.ndarray:
     return np.array([steer, GAS * ("UP" in held), BRAKE * ("DOWN" in held)], dtype=np.float32)
 
 
-def atari_action_names(game: GameInfo) -> list[str]:
-    """ALE's names of the game's minimal action set; loads the ROM once to read them."""
-    env = envs.make(game.name)
-    names = env.unwrapped.get_action_meanings()
-    env.close()
-    return names
-
-
 def keymap_for(game: GameInfo) -> Keymap:
-    if game.family == "carracing":
+    """The keys of game.keys: "driving" for a steering wheel and pedals, "buttons" for actions
+    named by the buttons they press (game.action_labels, with game.key_aliases)."""
+    if game.keys == "driving":
         return driving
-    if game.name == "Doom/TakeCover":
-        return ButtonKeymap(TAKE_COVER_ACTIONS)
-    if game.family == "atari":
-        return ButtonKeymap(atari_action_names(game), BUTTON_ALIASES.get(game.name))
+    if game.keys == "buttons":
+        return ButtonKeymap(game.action_labels, game.key_aliases)
     raise ValueError(f"no keyboard mapping for {game.name}; --headless and --side-by-side play it without one")

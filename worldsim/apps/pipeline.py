@@ -19,7 +19,7 @@ from agents.dream_training import (
 from agents.evaluate import evaluate_gamegan_transfer, evaluate_transfer
 from agents.iterate import iterate
 from worldsim.config import Config
-from worldsim.data.collect import collect
+from agents.collect import collect
 from worldsim.run import RunDir
 from worldsim.training.encode import encode_run
 from worldsim.training.gamegan import train_gamegan

@@ -50,8 +50,6 @@ DEFAULT_GAMEGANS = ("gamegan", "gamegan_nomemory")
 VM = "vm"
 """The name of V+M among the models."""
 HORIZONS = (1, 8, 16, 32)
-LEFT_RIGHT: dict[str, tuple[int, int]] = {"Doom/TakeCover": (0, 2)}
-"""Each game's (left, right) actions for the memory check."""
 
 
 @dataclass
@@ -162,9 +160,7 @@ class VMPredictor:
 
 def available_models(run: RunDir) -> list[str]:
     """The default GameGAN checkpoints the run has, and V+M when it has both checkpoints."""
-    from worldsim.training.gamegan import gamegan_checkpoint
-
-    names = [n for n in DEFAULT_GAMEGANS if gamegan_checkpoint(run, n).is_file()]
+    names = [n for n in DEFAULT_GAMEGANS if run.gamegan_checkpoint(n).is_file()]
     if run.vae_checkpoint.is_file() and run.mdnrnn_checkpoint.is_file():
         names.append(VM)
     return names
@@ -172,7 +168,7 @@ def available_models(run: RunDir) -> list[str]:
 
 def load_predictors(run: RunDir, cfg: Config, names: list[str] | None, device) -> list[Predictor]:
     """Load the named models (None: available_models); a missing one is a RunDirError saying how to make it."""
-    from worldsim.training.gamegan import gamegan_checkpoint, load_gamegan
+    from worldsim.models.gamegan import load_gamegan
     from worldsim.world_model import WorldModel
 
     if names is None:
@@ -188,7 +184,7 @@ def load_predictors(run: RunDir, cfg: Config, names: list[str] | None, device) -
         if name == VM:
             predictors.append(VMPredictor(WorldModel.load(run.root, device)))
             continue
-        path = gamegan_checkpoint(run, name)
+        path = run.gamegan_checkpoint(name)
         if not path.is_file():
             have = ", ".join(p.stem for p in sorted(run.checkpoints.glob("*.pt"))) or "none"
             raise RunDirError(
@@ -436,13 +432,14 @@ def action_conditioning(predictors: list[Predictor], held: HeldOut, open_loop: d
 # ----------------------------------------------------------------------------- memory
 
 
-def memory_actions(env: str, given: tuple[int, int] | None) -> tuple[int, int]:
+def memory_actions(game: envs.GameInfo, given: tuple[int, int] | None) -> tuple[int, int]:
+    """The actions the memory check goes out and back with: `given`, else the game's first pair
+    of opposite actions (game.opposite_actions)."""
     if given is not None:
         return tuple(given)
-    name = envs.canonical_name(env)
-    if name not in LEFT_RIGHT:
-        raise ValueError(f"no left/right actions known for {name}; give them with --memory-actions LEFT RIGHT")
-    return LEFT_RIGHT[name]
+    if not game.opposite_actions:
+        raise ValueError(f"no left/right actions known for {game.name}; give them with --memory-actions LEFT RIGHT")
+    return tuple(game.opposite_actions[0])
 
 
 def out_and_back(frames: torch.Tensor, n: int) -> dict:
@@ -584,9 +581,9 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
     cfg = run.load_config()
     out = Path(out) if out is not None else run.root / "compare"
     device = torch.device(device)
-    space = envs.info(cfg.env).action_space
-    discrete = hasattr(space, "n")
-    left_right = memory_actions(cfg.env, s.memory_actions) if discrete else None
+    game = envs.info(cfg.env)
+    discrete = game.discrete
+    left_right = memory_actions(game, s.memory_actions) if discrete else None
     predictors = load_predictors(run, cfg, models, device)
     held = heldout_clips(run, cfg, s.clips, s.horizon, s.seed)
     n, steps = held.actions.shape[:2]
@@ -628,7 +625,7 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
 
     # b. action conditioning
     if discrete:
-        results["action_classifier"] = action_conditioning(predictors, held, open_loop, int(space.n), s, device,
+        results["action_classifier"] = action_conditioning(predictors, held, open_loop, game.num_actions, s, device,
                                                            progress)
     else:
         results["action_classifier"] = {"skipped": "continuous actions"}

@@ -66,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunDir, Config]:
         if env is None:
             raise RunDirError(f"{run.root}: not a worldsim run directory yet; give --env to start one")
         cfg = make_config(env, args.preset or "default", seed=args.seed or 0)
-    resolve(cfg, envs.info(cfg.env).family)  # also fills fields newer than a stored config
+    resolve(cfg, envs.info(cfg.env))  # also fills fields newer than a stored config
     if args.device is not None:
         cfg.device = args.device
     if args.seed is not None and args.seed != cfg.seed:
@@ -98,7 +98,7 @@ def _interrupt(signum, frame) -> None:
 
 def pipeline_main(stages: list[str] | None, description: str, argv: list[str] | None = None) -> int:
     """Parse the common arguments and run `stages` (all of them when None) on the run directory."""
-    from worldsim.pipeline import (
+    from worldsim.apps.pipeline import (
         OPTIONAL_STAGES,
         STAGES,
         WORLD_MODEL_STAGES,
