@@ -137,6 +137,28 @@ def test_done_and_truncation_masks_and_dropped_rows(world):
     assert ended.all()
 
 
+def test_dream_dropout_gives_each_gamegan_dream_episode_its_own_mask_too(world):
+    """controller.dream_dropout acts in the GameGAN dream as in V+M's: every episode draws its
+    own mask at reset, keeps it, and M (which tracks [z, h] here) reads through it."""
+    dropped = dataclasses.replace(world, dream_dropout=0.25)
+    dream = dropped.dream(300, 1.0, seed=0)
+    dream.reset()
+    first = dream.drop.clone()
+    torch.testing.assert_close(first.unique(), torch.tensor([0.0, 1 / 0.75]))
+    assert not torch.equal(first[0], first[1]), "episodes differ"
+    dream.step(torch.ones(300, dtype=torch.long))
+    assert torch.equal(dream.drop, first), "a mask lasts the episode"
+    restart = torch.zeros(300, dtype=torch.bool)
+    restart[:5] = True
+    dream.reset(restart)
+    assert not torch.equal(dream.drop[:5], first[:5]) and torch.equal(dream.drop[5:], first[5:])
+    a, b = dropped.dream(1, 0.0, seed=1), dropped.dream(1, 0.0, seed=1)
+    a.reset(), b.reset()
+    b.drop = torch.ones_like(b.drop)
+    a.step(torch.ones(1, dtype=torch.long)), b.step(torch.ones(1, dtype=torch.long))
+    assert not torch.allclose(a.h, b.h), "the mask reaches M"
+
+
 def test_gamegan_without_memory_dreams_too(world):
     gc = dataclasses.replace(world.gamegan.config, memory=False, renderer="simple")
     plain = dataclasses.replace(world, gamegan=GameGAN(gc, world.gamegan.action_dim, True).eval())

@@ -1,13 +1,15 @@
 """The main entry point, as a user runs it: end to end, resumable, and clear about bad input."""
+import shutil
+
 import pytest
 
 import envs
 from conftest import run_script
+from worldsim.apps.pipeline import STAGES
 from worldsim.checkpoint import load_checkpoint
 from worldsim.config import Config, make_config, resolve
 from worldsim.io import read_json
-
-from worldsim.apps.pipeline import STAGES
+from worldsim.run import RunDir
 
 
 @pytest.mark.parametrize("env", ["Doom", "CarRacing", "Atari/Pong"])
@@ -37,14 +39,28 @@ def test_rerun_skips_completed_stages(smoke_runs):
     """Running a finished run again redoes nothing: every stage says so, the report is the same
     and no file the run made is written again."""
     run = smoke_runs["Doom"]
-    written = {p: p.stat().st_mtime_ns for p in run.root.rglob("*") if p.is_file() and p.name != "config.json"}
+    written = {p: p.stat().st_mtime_ns for p in run.root.rglob("*") if p.is_file()}
     report = run.report_path.read_bytes()
     proc = run_script("train_world_model.py", "--run-dir", str(run.root), "--no-progress")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("already complete") == len(STAGES)
     assert run.report_path.read_bytes() == report
     assert {p: p.stat().st_mtime_ns for p in written} == written
-    assert {p for p in run.root.rglob("*") if p.is_file() and p.name != "config.json"} == set(written)
+    assert {p for p in run.root.rglob("*") if p.is_file()} == set(written)
+
+
+def test_an_override_on_resume_is_recorded_and_said_and_each_stage_keeps_the_config_it_ran_with(smoke_runs,
+                                                                                                     tmp_path):
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(smoke_runs["Doom"].root, run.root)
+    ran_with = run.stage("mdnrnn")["config"]
+    assert ran_with == read_json(run.config_path)
+    proc = run_script("train_world_model.py", "--run-dir", str(run.root), "--controller.generations", "4",
+                      "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "config.json updated (controller.generations: 3 -> 4)" in proc.stdout
+    assert read_json(run.config_path)["controller"]["generations"] == 4
+    assert run.stage("mdnrnn")["config"] == ran_with, "a completed stage keeps the config it ran with"
 
 
 def test_run_dir_of_another_env_is_refused_in_one_line(smoke_runs):

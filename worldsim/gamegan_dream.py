@@ -102,6 +102,7 @@ class BatchedGameGANDream(BatchedDream):
         self.h[mask] = 0.0
         self.c[mask] = 0.0
         self.t[mask] = 0
+        self._draw_dropout(mask)  # M tracks [z, h] under each episode's own mask here too
 
     @torch.no_grad()
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -91,18 +91,24 @@ class RunDir:
             raise RunDirError(f"{self.root}: not a worldsim run directory (no config.json)")
         return Config.from_dict(read_json(self.config_path))
 
-    def open(self, cfg: Config) -> Config:
-        """Create the run directory for `cfg`, or check that an existing one is for the same game.
-        Returns the config to use (the stored one is kept unless `cfg` differs)."""
+    def open(self, cfg: Config) -> list[str]:
+        """Create the run directory for `cfg`, or check that an existing one is for the same game
+        and record `cfg` as the run's config. config.json is rewritten only when `cfg` differs
+        from it; returns the fields that changed ("section.field: old -> new"), so the caller can
+        say so. What each stage actually ran with stays in report.json (record_config)."""
+        changed: list[str] = []
         if self.exists():
             stored = self.load_config()
             if stored.env != cfg.env:
                 raise RunDirError(
                     f"{self.root} was created for env '{stored.env}', not '{cfg.env}'; use another --run-dir"
                 )
+            changed = config_changes(stored.to_dict(), cfg.to_dict())
+            if not changed:
+                return []
         self.root.mkdir(parents=True, exist_ok=True)
         write_json(self.config_path, cfg.to_dict())
-        return cfg
+        return changed
 
     def report(self) -> dict[str, Any]:
         return read_json(self.report_path) if self.report_path.is_file() else {"stages": {}}
@@ -123,6 +129,18 @@ class RunDir:
         report = self.report()
         report.setdefault("stages", {}).pop(name, None)
         write_json(self.report_path, report)
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """The fields whose values differ between two config dicts, as "section.field: old -> new"."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changes
 
 
 def resolve_device(name: str) -> torch.device:

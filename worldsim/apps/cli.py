@@ -72,7 +72,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunDir, Config]:
     if args.seed is not None and args.seed != cfg.seed:
         raise RunDirError(f"{run.root} was created with seed {cfg.seed}, not {args.seed}")
     apply_overrides(cfg, overrides_from_args(args))
-    run.open(cfg)
+    changed = run.open(cfg)
+    if changed:
+        print(f"{run.config_path} updated ({'; '.join(changed)}); stages already complete keep the config they "
+              "ran with in report.json")
     return run, cfg
 
 

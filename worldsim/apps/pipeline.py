@@ -99,7 +99,7 @@ def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progres
     # Under torchrun every process runs the stage; only the first records it in report.json.
     record = run.update_stage if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
     previous = run.stage(stage).get("seconds", 0.0)
-    record(stage, status="running")
+    record(stage, status="running", config=cfg.to_dict())  # what this stage ran with, kept when config.json changes
     t0 = time.perf_counter()
     try:
         metrics = {**STAGES, **OPTIONAL_STAGES}[name](run, cfg, device, progress)
