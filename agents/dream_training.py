@@ -16,6 +16,7 @@ from agents.evaluate import dream_returns, evaluate_in_dream
 from worldsim.config import Config
 from worldsim.run import RunDir
 from worldsim.world_model import WorldModel, load_gamegan_world
+from worldsim.dream_env import make_dream
 
 
 def generation_seed(seed: int, generation: int, stream: int) -> int:
@@ -66,7 +67,7 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
     counted = {"steps": 0, "seconds": 0.0}
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
-        dream = world.dream(c.population * c.rollouts, temperature, max_steps,
+        dream = make_dream(world, c.population * c.rollouts, temperature, max_steps,
                             seed=generation_seed(cfg.seed, generation, 0), dtype=dtype, compile=c.dream_compile)
         params = torch.as_tensor(candidates, dtype=torch.float32, device=world.device)
         t0 = time.perf_counter()

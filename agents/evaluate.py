@@ -16,6 +16,7 @@ from envs.runner import run_episodes, slot_count
 from worldsim.dream import BatchedDream
 from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel, load_gamegan_world
+from worldsim.dream_env import make_dream
 
 
 @torch.no_grad()
@@ -43,7 +44,7 @@ def dream_returns(dream: BatchedDream, spec: ControllerSpec, params: torch.Tenso
 def evaluate_in_dream(world: WorldModel, spec: ControllerSpec, params: np.ndarray, episodes: int,
                       temperature: float, seed: int, max_steps: int | None = None) -> np.ndarray:
     """Total reward of `episodes` episodes of world's dream (world.dream) played by one controller."""
-    dream = world.dream(episodes, temperature, max_steps, seed=seed)
+    dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
     batch = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(episodes, -1)
     return dream_returns(dream, spec, batch)[0]
 

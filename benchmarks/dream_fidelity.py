@@ -34,6 +34,7 @@ from worldsim.run import RunDir, resolve_device
 from worldsim.data.latents import load_latents
 from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn, split_latents
 from worldsim.world_model import WorldModel
+from worldsim.dream_env import make_dream
 
 
 SPANS = (0, 250, 500, 1000, 1500)
@@ -66,7 +67,7 @@ def exploration_in_dream(world: WorldModel, episodes: int, temperature: float, m
                          seed: int, policy_name: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, return, ended by the done head rather than the time limit) of `episodes` dream
     episodes played by the game's exploration policy `policy_name` ('': its default)."""
-    dream = world.dream(episodes, temperature, max_steps, seed=seed)
+    dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
     policy = make_exploration_policy(world.game, episodes, seed, policy_name)
     dream.reset()
     alive = torch.ones(episodes, dtype=torch.bool, device=world.device)

@@ -18,6 +18,7 @@ from agents.controller import ControllerSpec, load_controller, save_controller
 from agents.evaluate import LatentController, evaluate_in_real_game
 from worldsim.checkpoint import CheckpointError
 from worldsim.world_model import WorldModel
+from worldsim.dream_env import make_dream
 
 from conftest import run_script
 
@@ -184,11 +185,11 @@ def test_a_controller_can_read_m_cell_state_too(smoke_runs, tmp_path):
     assert env.observation_space.shape == (world.obs_dim,)
     env.close()
 
-    dream = world.dream(4, seed=0)
+    dream = make_dream(world, 4, seed=0)
     dream.reset()
     obs, *_ = dream.step(torch.ones(4, dtype=torch.long))
-    assert torch.equal(obs, torch.cat([dream.z, dream.c, dream.h], dim=-1))
-    assert not torch.equal(dream.c, dream.h)
+    assert torch.equal(obs, torch.cat([dream.episodes.z, dream.episodes.c, dream.episodes.h], dim=-1))
+    assert not torch.equal(dream.episodes.c, dream.episodes.h)
 
     # In the real game: a controller that weighs only the cell state acts on M's c.
     game = envs.make("Doom")

@@ -30,7 +30,7 @@ def test_survival_game_pays_one_per_step_and_reward_game_pays_m_reward(smoke_run
     car = DreamEnv(smoke_runs["CarRacing"].root)
     car.reset(seed=0)
     reward = car.step(np.zeros(3, dtype=np.float32))[1]
-    out, _ = car.world.mdnrnn(car.dream.z[:, None] * 0, torch.zeros(1, 1, 3))  # a real number from M's head
+    out, _ = car.world.mdnrnn(car.dream.episodes.z[:, None] * 0, torch.zeros(1, 1, 3))  # a real number from M's head
     assert isinstance(reward, float) and np.isfinite(reward) and np.isfinite(out.reward.item())
 
 
@@ -40,7 +40,7 @@ def test_batched_and_single_dream_follow_the_same_trajectory_at_zero_temperature
     single.reset()
     batched = BatchedDream(world, 5, temperature=0.0, seed=99)
     batched.reset()
-    batched.z[:] = single.z  # same starting latent in every row
+    batched.episodes.z[:] = single.episodes.z  # same starting latent in every row
     actions = [0, 2, 2, 1, 0, 0, 2, 1, 1, 2]
     for a in actions:
         s_obs, *_ = single.step(torch.tensor([a]))
@@ -96,13 +96,13 @@ def test_done_rules_sample_m_probability_or_end_once_the_weighted_logit_crosses_
     # p = 1 / (1 + w) exactly on the threshold; logits just below and above it, and far from it
     logits = torch.tensor([-20.0, -0.01, 0.01, 20.0]).repeat_interleave(4000)
     dream = BatchedDream(world, len(logits), seed=0)
-    ends = dream._done(logits).float().reshape(4, -1).mean(1)
+    ends = dream.episodes._done(logits).float().reshape(4, -1).mean(1)
     expected = torch.sigmoid(torch.tensor([-20.0, -0.01, 0.01, 20.0]) - np.log(w))
     assert torch.allclose(ends, expected, atol=0.02), "sample: ends at M's unweighted probability"
     assert 0 < ends[1] < 0.2 and 0 < ends[2] < 0.2
 
     world.done_rule = "threshold"
-    ends = BatchedDream(world, len(logits), seed=0)._done(logits).float().reshape(4, -1).mean(1)
+    ends = BatchedDream(world, len(logits), seed=0).episodes._done(logits).float().reshape(4, -1).mean(1)
     assert ends.tolist() == [0.0, 0.0, 1.0, 1.0], "threshold: surely at a logit above 0, never below"
 
 
@@ -114,24 +114,24 @@ def test_unknown_done_rule_is_refused(smoke_runs):
 
 def test_dream_dropout_gives_each_episode_its_own_mask_for_its_whole_length(smoke_runs):
     world = WorldModel.load(smoke_runs["Doom"].root)
-    assert BatchedDream(world, 2).drop is None, "no dropout unless the run asks for it"
+    assert BatchedDream(world, 2).episodes.drop is None, "no dropout unless the run asks for it"
     world.dream_dropout = 0.25
     dream = BatchedDream(world, 400, seed=0)
     dream.reset()
-    first = dream.drop.clone()
+    first = dream.episodes.drop.clone()
     torch.testing.assert_close(first.unique(), torch.tensor([0.0, 1 / 0.75]))
     assert abs((first == 0).float().mean().item() - 0.25) < 0.01
     assert not torch.equal(first[0], first[1]), "episodes differ"
     dream.step(torch.ones(400, dtype=torch.long))
-    assert torch.equal(dream.drop, first), "a mask lasts the episode"
+    assert torch.equal(dream.episodes.drop, first), "a mask lasts the episode"
     restart = torch.zeros(400, dtype=torch.bool)
     restart[:10] = True
     dream.reset(restart)
-    assert not torch.equal(dream.drop[:10], first[:10]) and torch.equal(dream.drop[10:], first[10:])
+    assert not torch.equal(dream.episodes.drop[:10], first[:10]) and torch.equal(dream.episodes.drop[10:], first[10:])
     dream.keep(~restart)
-    assert torch.equal(dream.drop, first[10:]), "dropping finished episodes keeps the others' masks"
+    assert torch.equal(dream.episodes.drop, first[10:]), "dropping finished episodes keeps the others' masks"
     with torch.no_grad():  # the mask reaches M: the same start and noise, other masks, other next z
         a, b = BatchedDream(world, 1, seed=1), BatchedDream(world, 1, seed=1)
         a.reset(), b.reset()
-        b.drop = torch.ones_like(b.drop)
+        b.episodes.drop = torch.ones_like(b.episodes.drop)
         assert not torch.allclose(a.step(torch.ones(1, dtype=torch.long))[0], b.step(torch.ones(1, dtype=torch.long))[0])

@@ -25,6 +25,7 @@ from worldsim.models.gamegan import GameGAN
 from worldsim.models.vae import frames_to_tensor
 from worldsim.run import RunDir, RunDirError
 from worldsim.world_model import GameGANWorld, load_gamegan_world
+from worldsim.dream_env import make_dream
 
 GAMEGAN_STAGES = ["collect", "vae", "encode", "mdnrnn", "gamegan", "controller_gamegan", "evaluate_gamegan"]
 
@@ -88,25 +89,25 @@ def test_same_seed_replays_and_a_batch_row_matches_a_batch_of_one(world):
     for temperature in (0.0, 1.0):
         runs = []
         for _ in range(2):
-            dream = world.dream(4, temperature, seed=5)
+            dream = make_dream(world, 4, temperature, seed=5)
             dream.reset()
             runs.append(_play(dream, actions))
         for a, b in zip(*runs):
             assert all(torch.equal(x, y) for x, y in zip(a, b))
-    batch = world.dream(4, 0.0, seed=5)
+    batch = make_dream(world, 4, 0.0, seed=5)
     batch.reset()
     starts = batch.render().clone()
     steps = _play(batch, actions)
     for i in range(4):
-        single = world.dream(1, 0.0, seed=123)
-        single.reset_to(starts[i : i + 1])
+        single = make_dream(world, 1, 0.0, seed=123)
+        single.reset_to_frames(starts[i : i + 1])
         for t, (obs, *_, frame) in enumerate(_play(single, actions[:, i : i + 1])):
             torch.testing.assert_close(obs[0], steps[t][0][i], atol=1e-5, rtol=1e-5)
             assert (frame[0].int() - steps[t][4][i].int()).abs().max() <= 1
 
 
 def test_done_and_truncation_masks_and_dropped_rows(world):
-    dream = world.dream(6, 1.0, max_steps=3, seed=0)
+    dream = make_dream(world, 6, 1.0, max_steps=3, seed=0)
     dream.reset()
     for step in range(1, 4):
         _, reward, terminated, truncated = dream.step(torch.ones(6, dtype=torch.long))
@@ -118,7 +119,7 @@ def test_done_and_truncation_masks_and_dropped_rows(world):
     before, h_before = dream.obs.clone(), dream.state.h.clone()
     dream.reset(mask)
     assert torch.equal(dream.obs[~mask], before[~mask]) and torch.equal(dream.state.h[~mask], h_before[~mask])
-    assert dream.t.tolist() == [0, 3, 0, 3, 3, 3] and not dream.obs[mask, world.z_dim :].any()
+    assert dream.episodes.t.tolist() == [0, 3, 0, 3, 3, 3] and not dream.obs[mask, world.z_dim :].any()
     dream.keep(~mask)
     assert dream.num_envs == 4 and dream.obs.shape[0] == 4 and dream.render().shape == (4, 64, 64, 3)
     assert all(x is None or len(x) == 4 for x in dream.state)
@@ -141,28 +142,28 @@ def test_dream_dropout_gives_each_gamegan_dream_episode_its_own_mask_too(world):
     """controller.dream_dropout acts in the GameGAN dream as in V+M's: every episode draws its
     own mask at reset, keeps it, and M (which tracks [z, h] here) reads through it."""
     dropped = dataclasses.replace(world, dream_dropout=0.25)
-    dream = dropped.dream(300, 1.0, seed=0)
+    dream = make_dream(dropped, 300, 1.0, seed=0)
     dream.reset()
-    first = dream.drop.clone()
+    first = dream.episodes.drop.clone()
     torch.testing.assert_close(first.unique(), torch.tensor([0.0, 1 / 0.75]))
     assert not torch.equal(first[0], first[1]), "episodes differ"
     dream.step(torch.ones(300, dtype=torch.long))
-    assert torch.equal(dream.drop, first), "a mask lasts the episode"
+    assert torch.equal(dream.episodes.drop, first), "a mask lasts the episode"
     restart = torch.zeros(300, dtype=torch.bool)
     restart[:5] = True
     dream.reset(restart)
-    assert not torch.equal(dream.drop[:5], first[:5]) and torch.equal(dream.drop[5:], first[5:])
-    a, b = dropped.dream(1, 0.0, seed=1), dropped.dream(1, 0.0, seed=1)
+    assert not torch.equal(dream.episodes.drop[:5], first[:5]) and torch.equal(dream.episodes.drop[5:], first[5:])
+    a, b = make_dream(dropped, 1, 0.0, seed=1), make_dream(dropped, 1, 0.0, seed=1)
     a.reset(), b.reset()
-    b.drop = torch.ones_like(b.drop)
+    b.episodes.drop = torch.ones_like(b.episodes.drop)
     a.step(torch.ones(1, dtype=torch.long)), b.step(torch.ones(1, dtype=torch.long))
-    assert not torch.allclose(a.h, b.h), "the mask reaches M"
+    assert not torch.allclose(a.episodes.h, b.episodes.h), "the mask reaches M"
 
 
 def test_gamegan_without_memory_dreams_too(world):
     gc = dataclasses.replace(world.gamegan.config, memory=False, renderer="simple")
     plain = dataclasses.replace(world, gamegan=GameGAN(gc, world.gamegan.action_dim, True).eval())
-    dream = plain.dream(4, 1.0, max_steps=5, seed=0)
+    dream = make_dream(plain, 4, 1.0, max_steps=5, seed=0)
     dream.reset()
     assert dream.state.memory is None and dream.state.alpha is None and dream.state.read is None
     dream.step(torch.zeros(4, dtype=torch.long))
@@ -170,7 +171,7 @@ def test_gamegan_without_memory_dreams_too(world):
     dream.keep(torch.tensor([True, True, False, True]))
     assert dream.state.h.shape[0] == 3 and dream.state.memory is None
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
-    returns, steps = dream_returns(plain.dream(6, 1.0, max_steps=5, seed=1), spec, torch.zeros(6, spec.num_params))
+    returns, steps = dream_returns(make_dream(plain, 6, 1.0, max_steps=5, seed=1), spec, torch.zeros(6, spec.num_params))
     assert returns.shape == steps.shape == (6,) and (steps >= 1).all() and (steps <= 5).all()
 
 

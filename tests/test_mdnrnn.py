@@ -168,10 +168,15 @@ def test_compiled_dream_step_agrees_with_the_eager_one():
     h, c = torch.randn(n, 16), torch.randn(n, 16)
     with warnings.catch_warnings():
         # a failed compilation falls back with a warning: fail here instead
-        warnings.filterwarnings("error", message="torch.compile of the dream step failed")
+        warnings.filterwarnings("error", message="torch.compile of M's dream step failed")
         got = compiled.step(z, a, h, c, 1.15, torch.Generator().manual_seed(3))
+        tracked = compiled(z, a, h, c)  # M's step without the draw, as the GameGAN dream runs it
     want = eager.step(z, a, h, c, 1.15, torch.Generator().manual_seed(3))
     for x, y in zip(got, want):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
+    out, h_eager, c_eager = eager(z, a, h, c)
+    torch.testing.assert_close(tracked[1:], (h_eager, c_eager), rtol=1e-4, atol=1e-4)
+    for x, y in zip(tracked[0], out):
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
 
 

@@ -4,9 +4,9 @@ wraps either dream: model="vm" (V+M's, worldsim.dream) or model="gamegan" (GameG
 by checkpoints/GAMEGAN_NAME.pt, worldsim.gamegan_dream); both observe [z, h]. Registered on
 `import worldsim` as "worldsim/Dream-v0" (V+M) and "worldsim/GameGANDream-v0" (GameGAN):
 
-    env = gymnasium.make("worldsim/Dream-v0", run_dir="runs/doom-takecover-default", temperature=1.15)
+    env = gymnasium.make("worldsim/Dream-v0", run_dir="runs/doom-takecover-default")   # at the run's tau
     vec = gymnasium.make_vec("worldsim/Dream-v0", num_envs=1024, run_dir=..., vectorization_mode="vector_entry_point")
-    gan = gymnasium.make("worldsim/GameGANDream-v0", run_dir=..., temperature=1.0)
+    gan = gymnasium.make("worldsim/GameGANDream-v0", run_dir=..., temperature=1.0)      # or another tau
 """
 from __future__ import annotations
 
@@ -18,8 +18,22 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from worldsim.dream import BatchedDream
+from worldsim.gamegan_dream import BatchedGameGANDream
 from worldsim.run import resolve_device
-from worldsim.world_model import WorldModel, load_world
+from worldsim.world_model import GameGANWorld, WorldModel, load_world
+
+Dream = BatchedDream | BatchedGameGANDream
+"""A batched dream: the two share one interface (see worldsim.dream)."""
+
+
+def make_dream(world: WorldModel, num_envs: int, temperature: float | None = None, max_steps: int | None = None,
+               seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False) -> Dream:
+    """`world`'s batched dream of num_envs episodes: GameGAN's for a GameGANWorld, else V+M's.
+    temperature None: the run's; max_steps None: the game's episode cap; compile: M's step fused
+    by torch.compile."""
+    kind = BatchedGameGANDream if isinstance(world, GameGANWorld) else BatchedDream
+    return kind(world, num_envs, temperature, max_steps, seed=seed, dtype=dtype, compile=compile)
 
 
 def _spaces(world: WorldModel) -> tuple[gym.spaces.Box, gym.Space]:
@@ -36,16 +50,16 @@ def _action_tensor(world: WorldModel, action: Any, batch: int) -> torch.Tensor:
 class DreamEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
-    def __init__(self, run_dir: str | Path | None = None, temperature: float = 1.15, device: str = "cpu",
+    def __init__(self, run_dir: str | Path | None = None, temperature: float | None = None, device: str = "cpu",
                  max_episode_steps: int | None = None, render_mode: str | None = None,
                  world: WorldModel | None = None, model: str = "vm", gamegan_name: str | None = None):
         """world: an already loaded world model (WorldModel or GameGANWorld; its family picks the
         dream); otherwise the run's model "vm" or "gamegan" (GameGAN checkpoints/GAMEGAN_NAME.pt,
-        None: the run's gamegan.name) is loaded from run_dir."""
+        None: the run's gamegan.name) is loaded from run_dir. temperature None: the run's."""
         self.world = world or load_world(run_dir, resolve_device(device), model, gamegan_name)
         self.observation_space, self.action_space = _spaces(self.world)
         self.render_mode = render_mode
-        self.dream = self.world.dream(1, temperature, max_episode_steps)
+        self.dream = make_dream(self.world, 1, temperature, max_episode_steps)
 
     @property
     def temperature(self) -> float:
@@ -66,9 +80,9 @@ class DreamEnv(gym.Env):
         if "frame" in options:
             obs = self.dream.reset_to_frames(np.asarray(options["frame"], dtype=np.uint8)[None])
         elif "z" in options:
-            if self.world.family != "vm":
+            if not isinstance(self.dream, BatchedDream):
                 raise ValueError(f"the {self.world.label} starts from a frame: reset(options={{'frame': ...}})")
-            obs = self.dream.reset_to(torch.as_tensor(options["z"], device=self.world.device)[None])
+            obs = self.dream.reset_to_latents(torch.as_tensor(options["z"], device=self.world.device)[None])
         else:
             obs = self.dream.reset()
         return obs[0].cpu().numpy(), {}
@@ -93,7 +107,7 @@ class DreamVectorEnv(VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int, run_dir: str | Path | None = None, temperature: float = 1.15,
+    def __init__(self, num_envs: int, run_dir: str | Path | None = None, temperature: float | None = None,
                  device: str = "cpu", max_episode_steps: int | None = None, render_mode: str | None = None,
                  world: WorldModel | None = None, model: str = "vm", gamegan_name: str | None = None):
         self.world = world or load_world(run_dir, resolve_device(device), model, gamegan_name)
@@ -102,7 +116,7 @@ class DreamVectorEnv(VectorEnv):
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.render_mode = render_mode
-        self.dream = self.world.dream(num_envs, temperature, max_episode_steps)
+        self.dream = make_dream(self.world, num_envs, temperature, max_episode_steps)
         self._restart = torch.zeros(num_envs, dtype=torch.bool, device=self.world.device)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -14,42 +14,53 @@ The temperature tau scales GameGAN's per-step noise z_t (noise = tau * N(0, I); 
 deterministic). All randomness (starting frames, noise, episode ends) comes from one
 torch.Generator, so the same seed replays the same trajectories. A GameGAN step is a stack of
 convolutions, far dearer than M's one LSTM step: train controllers in this dream with small
-populations on a CPU."""
-from __future__ import annotations
+populations on a CPU.
 
-from typing import TYPE_CHECKING
+Built by composition: worldsim.dream.DreamEpisodes keeps the [z, h] side exactly as in V+M's
+dream (so dream dropout, done rules, episode caps and controller inputs act the same), and
+GameGAN draws the frames. `compile` fuses M's tracking step as it fuses V+M's dream step;
+GameGAN's own step runs eagerly."""
+from __future__ import annotations
 
 import torch
 
-from worldsim.dream import BatchedDream
-from worldsim.models.gamegan import GameGAN, GameGANState
-from worldsim.models.mdnrnn import MDNOutput
-
-if TYPE_CHECKING:
-    from worldsim.world_model import WorldModel
+from worldsim.dream import DreamEpisodes
+from worldsim.models.gamegan import GameGANState
+from worldsim.models.mdnrnn import MDNStepper
+from worldsim.world_model import GameGANWorld
 
 
-class BatchedGameGANDream(BatchedDream):
-    """N GameGAN dream episodes on one device, with BatchedDream's interface (obs [z, h], reset,
-    step, keep, render); `reset_to` takes real frames instead of latents.
+class BatchedGameGANDream:
+    """N GameGAN dream episodes on one device, with the dreams' common interface (see
+    worldsim.dream). Episodes start from real frames: reset draws the first frame of a random
+    recorded episode (world.start_frames), reset_to_frames takes given ones.
 
-    start_frames (episodes, 64, 64, 3) uint8: the frames episodes start from, one drawn at random
-    per reset (default: world.start_frames of a GameGANWorld, the first frame of every recorded
-    episode). dtype: M's matmul dtype as in BatchedDream; other than float32 it also runs GameGAN
-    and V under autocast in that dtype (the state stays float32)."""
+    temperature None: the run's (world.temperature). dtype: M's matmul dtype as in BatchedDream;
+    other than float32 it also runs GameGAN and V under autocast in that dtype (the state stays
+    float32)."""
 
-    def __init__(self, world: WorldModel, gamegan: GameGAN, num_envs: int, temperature: float = 1.0,
+    def __init__(self, world: GameGANWorld, num_envs: int, temperature: float | None = None,
                  max_steps: int | None = None, seed: int | None = None, dtype: torch.dtype = torch.float32,
-                 start_frames: torch.Tensor | None = None):
-        super().__init__(world, num_envs, temperature, max_steps, seed, dtype)
-        if start_frames is None:
-            start_frames = getattr(world, "start_frames", None)
-        if start_frames is None:
-            raise ValueError("the GameGAN dream needs start_frames: pass them, or a world from load_gamegan_world")
-        self.gamegan = gamegan
-        self.start_frames = torch.as_tensor(start_frames, device=self.device)  # (episodes, 64, 64, 3) uint8
+                 compile: bool = False):
+        self.world, self.gamegan, self.device = world, world.gamegan, world.device
+        self.temperature = world.temperature if temperature is None else temperature
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(0 if seed is None else seed)
+        self.episodes = DreamEpisodes(world, num_envs, max_steps, self.generator)
+        self.m = MDNStepper(world.mdnrnn, dtype, compile)
         self.amp_dtype = dtype
         self.state = self._initial(torch.zeros(num_envs, 64, 64, 3, dtype=torch.uint8, device=self.device))
+
+    @property
+    def num_envs(self) -> int:
+        return self.episodes.num_envs
+
+    @property
+    def obs(self) -> torch.Tensor:
+        return self.episodes.obs
+
+    def seed(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
 
     def _amp(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32)
@@ -75,20 +86,18 @@ class BatchedGameGANDream(BatchedDream):
         mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device) if mask is None else mask
         n = int(mask.sum())
         if n:
-            pick = torch.randint(len(self.start_frames), (n,), device=self.device, generator=self.generator)
-            self._start(mask, self.start_frames[pick])
+            starts = self.world.start_frames
+            pick = torch.randint(len(starts), (n,), device=self.device, generator=self.generator)
+            self._start(mask, starts[pick])
         return self.obs
 
     @torch.no_grad()
-    def reset_to(self, frames) -> torch.Tensor:
-        """Start every episode afresh from the given real frames (num_envs, 64, 64, 3) uint8 (not
-        latents, as BatchedDream.reset_to takes: GameGAN starts from pixels), e.g. the real game's
-        first frame, so the dream can be compared step by step with the real game."""
+    def reset_to_frames(self, frames) -> torch.Tensor:
+        """Start every episode afresh from the given real frames (num_envs, 64, 64, 3) uint8, e.g.
+        the real game's first frame, so the dream can be compared step by step with the real game."""
         frames = torch.as_tensor(frames, device=self.device).reshape(self.num_envs, 64, 64, 3)
         self._start(torch.ones(self.num_envs, dtype=torch.bool, device=self.device), frames)
         return self.obs
-
-    reset_to_frames = reset_to
 
     def _start(self, mask: torch.Tensor, frames: torch.Tensor) -> None:
         """Rows `mask` start from `frames` (mask.sum(), 64, 64, 3) uint8."""
@@ -98,18 +107,15 @@ class BatchedGameGANDream(BatchedDream):
         else:
             self.state = GameGANState(*(None if old is None else _merge(old, mask, new)
                                         for old, new in zip(self.state, fresh)))
-        self.z[mask] = self._encode(fresh.frame)
-        self.h[mask] = 0.0
-        self.c[mask] = 0.0
-        self.t[mask] = 0
-        self._draw_dropout(mask)  # M tracks [z, h] under each episode's own mask here too
+        self.episodes.start(mask, self._encode(fresh.frame))
 
     @torch.no_grad()
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """actions: (num_envs,) indices or (num_envs, action_dim). M reads (z_t, a_t) for the
         episode end and the reward, GameGAN renders x_{t+1} and V encodes it to z_{t+1}. Returns
         obs, reward, terminated, truncated, each with num_envs rows."""
-        out: MDNOutput = self._advance_m(actions)
+        e = self.episodes
+        out, e.h, e.c = self.m(e.z, actions, e.h, e.c, e.drop)
         noise_dim = self.gamegan.config.noise_dim
         if self.temperature > 0:
             noise = self.temperature * torch.randn(self.num_envs, noise_dim, device=self.device,
@@ -119,12 +125,12 @@ class BatchedGameGANDream(BatchedDream):
         with self._amp():
             state, _ = self.gamegan.step(self.state, actions, noise)
         self.state = _float(state)
-        self.z = self._encode(self.state.frame)
-        return self._finish_step(out.reward[:, -1], out.done_logit[:, -1])
+        e.z = self._encode(self.state.frame)
+        return e.finish_step(out.reward[:, -1], out.done_logit[:, -1])
 
     def keep(self, mask: torch.Tensor) -> None:
         """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""
-        super().keep(mask)
+        self.episodes.keep(mask)
         self.state = GameGANState(*(None if x is None else x[mask] for x in self.state))
 
     @torch.no_grad()

@@ -2,7 +2,7 @@
 networks: the game's facts and the latent starting points of the real episodes; and the same
 with a trained GameGAN beside it (`GameGANWorld`), whose dream GameGAN renders while V and M
 supply the controller's [z, h], the episode ends and the rewards (see worldsim/gamegan_dream.py).
-`world.dream(num_envs, ...)` makes either world's batched dream."""
+`worldsim.dream_env.make_dream(world, num_envs, ...)` makes either world's batched dream."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -16,8 +16,6 @@ import envs
 from worldsim.checkpoint import CheckpointError
 from worldsim.data.episodes import list_episodes, load_first_frames
 from worldsim.data.latents import load_latents
-from worldsim.dream import BatchedDream
-from worldsim.gamegan_dream import BatchedGameGANDream
 from worldsim.models.gamegan import GameGAN, load_gamegan
 from worldsim.models.mdnrnn import MDNRNN, load_mdnrnn
 from worldsim.models.vae import ConvVAE, load_vae
@@ -48,6 +46,8 @@ class WorldModel:
     """What C reads (the run's controller.inputs): "zh", the paper's [z, h]; "zch", [z, c, h]."""
     done_rule: str = field(default="sample", kw_only=True)
     """How the dream ends episodes (the run's controller.dream_done): "sample" or "threshold"."""
+    temperature: float = field(default=1.15, kw_only=True)
+    """The dream's temperature tau unless one is given (the run's controller.temperature)."""
     dream_dropout: float = field(default=0.0, kw_only=True)
     """Dropout rate of each dream episode's own mask over M's inputs and recurrent state (the
     run's controller.dream_dropout; 0: the plain M)."""
@@ -81,12 +81,6 @@ class WorldModel:
         """The dream's name for people: "V+M dream"."""
         return "V+M dream"
 
-    def dream(self, num_envs: int, temperature: float = 1.15, max_steps: int | None = None,
-              seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False):
-        """This world's batched dream of num_envs episodes (worldsim.dream.BatchedDream); compile:
-        M's whole step, sampling included, fused by torch.compile."""
-        return BatchedDream(self, num_envs, temperature, max_steps, seed=seed, dtype=dtype, compile=compile)
-
     @classmethod
     def load(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> "WorldModel":
         """Load V, M and the starting latents; a missing piece names the script that makes it."""
@@ -115,6 +109,7 @@ class WorldModel:
             device=device,
             controller_inputs=cfg.controller.inputs,
             done_rule=cfg.controller.dream_done,
+            temperature=cfg.controller.temperature,
             dream_dropout=cfg.controller.dream_dropout,
         )
 
@@ -133,13 +128,6 @@ class GameGANWorld(WorldModel):
     @property
     def label(self) -> str:
         return "GameGAN dream" if self.gamegan_name == "gamegan" else f"GameGAN dream ({self.gamegan_name})"
-
-    def dream(self, num_envs: int, temperature: float = 1.0, max_steps: int | None = None,
-              seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False):
-        """This world's batched GameGAN dream (worldsim.gamegan_dream.BatchedGameGANDream). GameGAN
-        steps eagerly: `compile` is accepted for the common signature and has no effect."""
-        return BatchedGameGANDream(self, self.gamegan, num_envs, temperature, max_steps, seed=seed, dtype=dtype,
-                                   start_frames=self.start_frames)
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str | torch.device = "cpu", name: str | None = None) -> GameGANWorld:

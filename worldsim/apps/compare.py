@@ -136,7 +136,7 @@ class VMPredictor:
         from worldsim.dream import BatchedDream
 
         dream = BatchedDream(self.world, len(first), temperature=0.0)
-        dream.reset_to(self.world.vae.encode(first)[0])
+        dream.reset_to_latents(self.world.vae.encode(first)[0])
         out = []
         for t in range(actions.shape[1]):
             dream.step(actions[:, t])

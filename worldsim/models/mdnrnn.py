@@ -166,9 +166,6 @@ def _dream_step(z, actions, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_
     return z, h, c, out[:, -2], out[:, -1]
 
 
-_compiled_dream_step = None
-
-
 class MDNStepper:
     """M one step at a time, for the dream's inner loop: the LSTM cell written out with its two
     matmuls fused into one, (optionally) the matmul weights in bfloat16, which is several times
@@ -204,8 +201,8 @@ class MDNStepper:
         (batch, inputs + hidden) scales [z, a, h] where given. The mixture logits are left
         unnormalised: sampling (sample_next_z) does not need it."""
         m = self.model
-        h, c, out = _cell(_masked(torch.cat([z, m.encode_actions(actions), h], dim=-1), mask), c, self.w, self.b,
-                          self.head_w, self.head_b)
+        x = _masked(torch.cat([z, m.encode_actions(actions), h], dim=-1), mask)
+        h, c, out = self._run(_cell, x, c, self.w, self.b, self.head_w, self.head_b)
         mix = out[:, :-2].view(len(out), 1, 3, m.gaussians, m.z_dim).transpose(-1, -2)  # (batch, 1, 3, z, g) view
         output = MDNOutput(mix[:, :, 0], mix[:, :, 1], mix[:, :, 2].clamp(-7.0, 5.0), out[:, None, -2], out[:, None, -1])
         return output, h, c
@@ -217,24 +214,30 @@ class MDNStepper:
         `generator`); mask as in __call__. -> (z_next, h, c, reward, done_logit), each with batch rows."""
         u = torch.rand(z.shape, device=z.device, generator=generator)
         eps = torch.randn(z.shape, device=z.device, generator=generator)
-        args = (z, self.model.encode_actions(actions), h, c, u, eps, *temperature_factors(temperature, z.device),
-                self.w, self.b, self.head_w, self.head_b, self.model.gaussians, mask)
-        if self.compile and len(z) >= self.compile_from_batch:
+        return self._run(_dream_step, z, self.model.encode_actions(actions), h, c, u, eps,
+                         *temperature_factors(temperature, z.device), self.w, self.b, self.head_w, self.head_b,
+                         self.model.gaussians, mask)
+
+    def _run(self, fn, *args):
+        """fn(*args), compiled by torch.compile when asked for and the batch is large enough."""
+        if self.compile and len(args[0]) >= self.compile_from_batch:
             try:
-                return _compiled()(*args)
+                return _compiled(fn)(*args)
             except Exception as exc:  # no C++ compiler, an unsupported platform: stay correct, run eagerly
-                warnings.warn(f"torch.compile of the dream step failed, running it eagerly ({type(exc).__name__}: "
-                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})", stacklevel=2)
+                warnings.warn(f"torch.compile of M's dream step failed, running it eagerly ({type(exc).__name__}: "
+                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})", stacklevel=3)
                 self.compile = False
-        return _dream_step(*args)
+        return fn(*args)
 
 
-def _compiled():
-    """The dream step compiled once per process, for any batch size (dynamic shapes)."""
-    global _compiled_dream_step
-    if _compiled_dream_step is None:
-        _compiled_dream_step = torch.compile(_dream_step, dynamic=True)
-    return _compiled_dream_step
+_COMPILED: dict = {}
+
+
+def _compiled(fn):
+    """fn compiled once per process, for any batch size (dynamic shapes)."""
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=True)
+    return _COMPILED[fn]
 
 
 def load_mdnrnn(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> tuple[MDNRNN, dict]:
