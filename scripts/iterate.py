@@ -1,8 +1,11 @@
 """One round of the paper's iterative training: record the dream-trained controller's real play
 (mixed with exploration), continue training M on all episodes, and retrain C in the dream.
 
-    python scripts/iterate.py --run-dir DIR [--episodes 300] [--epsilon 0.3] [--mdnrnn-steps 2000]
+    python scripts/iterate.py --run-dir DIR [--episodes N] [--epsilon E] [--mdnrnn-steps S]
                               [--controller.generations 50 ...]
+
+--episodes, --epsilon and --mdnrnn-steps default to the run's iterate.episodes, iterate.epsilon
+and iterate.mdnrnn_steps (also settable as --iterate.FIELD).
 
 Afterwards the pipeline's controller and evaluate stages run again (unless --no-retrain), so
 report.json ends with the new real-game score; the previous controller is kept in
@@ -24,9 +27,12 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--episodes", type=int, default=300, help="real episodes to record with the controller")
-    parser.add_argument("--epsilon", type=float, default=0.3, help="share of steps played by the exploration policy")
-    parser.add_argument("--mdnrnn-steps", type=int, default=2000, help="extra training steps for M")
+    parser.add_argument("--episodes", type=int, help="real episodes to record with the controller "
+                        "(default: the run's iterate.episodes)")
+    parser.add_argument("--epsilon", type=float, help="share of steps played by the exploration policy "
+                        "(default: the run's iterate.epsilon)")
+    parser.add_argument("--mdnrnn-steps", type=int, help="extra training steps for M (default: the run's "
+                        "iterate.mdnrnn_steps)")
     parser.add_argument("--no-retrain", action="store_true", help="stop after updating M")
     parser.add_argument("--device", help="auto, cpu or cuda (default: the run's config)")
     parser.add_argument("--no-progress", action="store_true")
@@ -34,12 +40,15 @@ def main() -> int:
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = apply_overrides(run.load_config(), overrides_from_args(args))
+    it = cfg.iterate
+    episodes = it.episodes if args.episodes is None else args.episodes
+    epsilon = it.epsilon if args.epsilon is None else args.epsilon
+    extra_steps = it.mdnrnn_steps if args.mdnrnn_steps is None else args.mdnrnn_steps
     device = resolve_device(args.device or cfg.device)
     progress = not args.no_progress
     start = time.perf_counter()
-    total_steps = mdnrnn_step(run, cfg.env) + args.mdnrnn_steps
-    result = iterate(run, cfg, device, len(list_episodes(run.episodes)) + args.episodes, args.epsilon,
-                     total_steps, progress)
+    total_steps = mdnrnn_step(run, cfg.env) + extra_steps
+    result = iterate(run, cfg, device, len(list_episodes(run.episodes)) + episodes, epsilon, total_steps, progress)
     cfg.mdnrnn.steps = total_steps
     run.update_stage(f"iterate_{result['round']}", status="complete",
                      seconds=round(time.perf_counter() - start, 2), **result)

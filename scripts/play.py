@@ -30,7 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="with --model gamegan: the GameGAN checkpoints/NAME.pt (default: the run's gamegan.name)")
     parser.add_argument("--controller", type=Path, default=None,
                         help="controller checkpoint (default: the one trained in this model's dream, else V+M's)")
-    parser.add_argument("--temperature", type=float, default=1.15, help="the dream's temperature tau (default 1.15)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="the dream's temperature tau (default: the run's controller.temperature)")
     parser.add_argument("--scale", type=int, default=8, help="window upscaling of the 64x64 frame (default 8)")
     parser.add_argument("--fps", type=int, default=30, help="steps per second in the window and videos (default 30)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")

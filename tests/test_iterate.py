@@ -52,3 +52,18 @@ def test_pipeline_iterate_stage_runs_the_rounds_asked_for_and_ends_with_a_real_s
 
     again = run_script("train_world_model.py", "--run-dir", str(run.root), "--no-progress")
     assert again.returncode == 0 and "[iterate] already complete" in again.stdout
+
+
+def test_iterate_script_takes_its_defaults_from_the_runs_config(smoke_runs, tmp_path):
+    """scripts/iterate.py without --episodes / --mdnrnn-steps does what the run's iterate section
+    says (it once had its own 2,000 M steps where the config said 2,500)."""
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(smoke_runs["Doom"].root, run.root)
+    cfg = run.load_config()
+    before = len(list_episodes(run.episodes))
+    steps_before = load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn")["state"]["step"]
+    proc = run_script("iterate.py", "--run-dir", str(run.root), "--no-retrain", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list_episodes(run.episodes)) == before + cfg.iterate.episodes
+    assert load_checkpoint(run.mdnrnn_checkpoint, kind="mdnrnn")["state"]["step"] == steps_before + cfg.iterate.mdnrnn_steps
+    assert run.stage("iterate_1")["epsilon"] == cfg.iterate.epsilon

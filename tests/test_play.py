@@ -1,6 +1,7 @@
 """Playing inside the dream: keys map to each game's actions, the interactive loop reacts to key
 presses without a display, and the headless and side-by-side videos come out as a user runs them."""
 import itertools
+import shutil
 
 import ale_py
 import imageio.v3 as iio
@@ -13,6 +14,7 @@ import envs
 from agents import pilot
 from conftest import run_script
 from worldsim.dream_env import DreamEnv
+from worldsim.io import read_json, write_json
 from worldsim.apps.dream_video import LABEL_HEIGHT, VIDEO_SCALE, play_dream, real_and_dream
 from worldsim.apps.keymap import KEY_BUTTONS, ButtonKeymap, driving, keymap_for
 from worldsim.models.vae import frames_to_tensor, tensor_to_frames
@@ -147,6 +149,19 @@ def test_headless_play_records_one_frame_per_step(smoke_runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "controller plays 12 steps" in proc.stdout and "episode 1" in proc.stdout
     assert iio.imread(video).shape == (12, 64 * VIDEO_SCALE, 64 * VIDEO_SCALE, 3)
+
+
+def test_play_dreams_at_the_runs_temperature_unless_told_otherwise(smoke_runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_runs["Doom"].root, run)
+    cfg = read_json(run / "config.json")
+    cfg["controller"]["temperature"] = 0.9
+    write_json(run / "config.json", cfg)
+    proc = run_script("play.py", "--run-dir", str(run), "--headless", "--steps", "3", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "at tau 0.90" in proc.stdout
+    proc = run_script("play.py", "--run-dir", str(run), "--headless", "--steps", "3", "--temperature", "1.3")
+    assert proc.returncode == 0 and "at tau 1.30" in proc.stdout
 
 
 def test_side_by_side_video_shows_real_dream_and_difference(smoke_runs, tmp_path):
