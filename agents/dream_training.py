@@ -12,7 +12,8 @@ import torch
 
 from agents.cmaes import CMAESSettings, plot_fitness, train_cmaes
 from agents.controller import ControllerSpec, save_controller
-from agents.evaluate import dream_returns, evaluate_in_dream
+from agents.evaluate import evaluate_in_dream
+from agents.rollout import ControllerPolicy, rollout
 from worldsim.config import Config
 from worldsim.run import RunDir
 from worldsim.world_model import WorldModel, load_gamegan_world
@@ -71,7 +72,8 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
                             seed=generation_seed(cfg.seed, generation, 0), dtype=dtype, compile=c.dream_compile)
         params = torch.as_tensor(candidates, dtype=torch.float32, device=world.device)
         t0 = time.perf_counter()
-        returns, steps = dream_returns(dream, spec, params.repeat_interleave(c.rollouts, 0))
+        played = rollout(dream, ControllerPolicy(spec, params.repeat_interleave(c.rollouts, 0)))
+        returns, steps = played.returns, played.steps
         counted["seconds"] += time.perf_counter() - t0
         counted["steps"] += int(steps.sum())
         return returns.reshape(len(candidates), c.rollouts).mean(axis=1)

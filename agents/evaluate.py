@@ -1,4 +1,4 @@
-"""Run controllers: many dream episodes as one batched loop (V+M's dream or GameGAN's: both
+"""Score controllers: many dream episodes as one batched rollout (V+M's dream or GameGAN's: both
 observe [z, h]), and real-game episodes in parallel processes with V and M tracking the latent
 state [z, h] the controller sees (as in either dream)."""
 from __future__ import annotations
@@ -12,41 +12,19 @@ import torch
 import envs
 from agents.collect import episode_seed
 from agents.controller import ControllerSpec, load_controller
+from agents.rollout import ControllerPolicy, rollout
 from envs.runner import run_episodes, slot_count
-from worldsim.dream import BatchedDream
 from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel, load_gamegan_world
 from worldsim.dream_env import make_dream
 
 
-@torch.no_grad()
-def dream_returns(dream: BatchedDream, spec: ControllerSpec, params: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """One dream episode per row of params (num_envs, num_params); returns (total reward, steps)
-    per episode. Finished episodes are dropped from the batch once half of it has finished.
-    `dream` is a BatchedDream or a BatchedGameGANDream (its subclass)."""
-    n = dream.num_envs
-    total = torch.zeros(n, device=dream.device)
-    steps = torch.zeros(n, dtype=torch.long, device=dream.device)
-    index = torch.arange(n, device=dream.device)  # (live rows,) which episode each row plays
-    alive = torch.ones(n, dtype=torch.bool, device=dream.device)  # (live rows,)
-    obs = dream.reset()
-    while len(index):
-        obs, reward, terminated, truncated = dream.step(spec.actions(params[index], obs))
-        total[index] += reward * alive
-        steps[index] += alive.long()
-        alive &= ~(terminated | truncated)
-        if alive.float().mean() < 0.5:
-            dream.keep(alive)
-            obs, index, alive = obs[alive], index[alive], alive[alive]
-    return total.cpu().numpy(), steps.cpu().numpy()
-
-
 def evaluate_in_dream(world: WorldModel, spec: ControllerSpec, params: np.ndarray, episodes: int,
                       temperature: float, seed: int, max_steps: int | None = None) -> np.ndarray:
-    """Total reward of `episodes` episodes of world's dream (world.dream) played by one controller."""
+    """Total reward of `episodes` episodes of world's dream played by one controller."""
     dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
     batch = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(episodes, -1)
-    return dream_returns(dream, spec, batch)[0]
+    return rollout(dream, ControllerPolicy(spec, batch)).returns
 
 
 class LatentController:

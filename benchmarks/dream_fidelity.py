@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from agents.exploration import make_exploration_policy
+from agents.rollout import SeesDreamFrames, rollout
 from worldsim.apps.cli import run_main
 from worldsim.run import RunDir, resolve_device
 from worldsim.data.latents import load_latents
@@ -69,19 +70,8 @@ def exploration_in_dream(world: WorldModel, episodes: int, temperature: float, m
     episodes played by the game's exploration policy `policy_name` ('': its default)."""
     dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
     policy = make_exploration_policy(world.game, episodes, seed, policy_name)
-    dream.reset()
-    alive = torch.ones(episodes, dtype=torch.bool, device=world.device)
-    ended = torch.zeros(episodes, dtype=torch.bool, device=world.device)
-    steps = torch.zeros(episodes, device=world.device)
-    total = torch.zeros(episodes, device=world.device)
-    while alive.any():
-        frames = dream.render().cpu().numpy() if policy.needs_frames else None
-        _, reward, terminated, truncated = dream.step(torch.as_tensor(policy.act(frames), device=world.device))
-        steps += alive.float()
-        total += reward * alive
-        ended |= alive & terminated
-        alive &= ~(terminated | truncated)
-    return steps.cpu().numpy(), total.cpu().numpy(), ended.cpu().numpy()
+    played = rollout(dream, SeesDreamFrames(policy, dream))
+    return played.steps, played.returns, played.ended
 
 
 def main() -> int:

@@ -12,18 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from worldsim.apps.compare import (
-    CompareSettings,
-    GameGANPredictor,
-    Transitions,
-    VMPredictor,
-    classifier_accuracy,
-    compare,
-    held_windows,
-    load_predictors,
-    markdown,
-    train_action_classifier,
-)
+from worldsim.apps.compare import CompareSettings, compare
+from worldsim.apps.compare.action_probe import Transitions, classifier_accuracy, held_windows, train_action_classifier
+from worldsim.apps.compare.predictors import GameGANPredictor, VMPredictor, load_predictors
+from worldsim.apps.compare.report import markdown
 from worldsim.metrics import PSNR_CAP_DB, psnr, ssim
 from worldsim.run import RunDir, RunDirError
 

@@ -15,7 +15,8 @@ import worldsim  # noqa: F401  (registers worldsim/GameGANDream-v0)
 from agents import pilot
 from agents.controller import ControllerSpec, load_controller
 from agents.dream_training import train_in_dream
-from agents.evaluate import dream_returns, evaluate_controller
+from agents.evaluate import evaluate_controller
+from agents.rollout import ControllerPolicy, rollout
 from conftest import run_script
 from worldsim.dream_env import DreamEnv
 from worldsim.apps.dream_video import real_and_dream
@@ -171,7 +172,8 @@ def test_gamegan_without_memory_dreams_too(world):
     dream.keep(torch.tensor([True, True, False, True]))
     assert dream.state.h.shape[0] == 3 and dream.state.memory is None
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
-    returns, steps = dream_returns(make_dream(plain, 6, 1.0, max_steps=5, seed=1), spec, torch.zeros(6, spec.num_params))
+    played = rollout(make_dream(plain, 6, 1.0, max_steps=5, seed=1), ControllerPolicy(spec, torch.zeros(6, spec.num_params)))
+    returns, steps = played.returns, played.steps
     assert returns.shape == steps.shape == (6,) and (steps >= 1).all() and (steps <= 5).all()
 
 
