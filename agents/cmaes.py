@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from worldsim.config import ControllerConfig
 from worldsim.io import atomic_open
 
 if TYPE_CHECKING:
@@ -29,26 +29,17 @@ class ResumeError(RuntimeError):
     """The logged generations cannot be replayed (another config or a damaged log)."""
 
 
-@dataclass
-class CMAESSettings:
-    population: int = 64
-    sigma0: float = 0.1
-    generations: int = 100
-    eval_every: int = 10
-    seed: int = 0
-
-
 def _digest(x: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes()).hexdigest()[:16]
 
 
-def _make_optimizer(num_params: int, s: CMAESSettings) -> cma.CMAEvolutionStrategy:
+def _make_optimizer(num_params: int, s: ControllerConfig, seed: int) -> cma.CMAEvolutionStrategy:
     import cma  # here, not at the top: with scipy installed it takes ~1 s to import, which every
     # script (and every game process a script spawns) would otherwise pay
 
-    rng = np.random.RandomState(s.seed)
+    rng = np.random.RandomState(seed)
     return cma.CMAEvolutionStrategy(np.zeros(num_params), s.sigma0, {
-        "popsize": s.population, "seed": s.seed + 1, "verbose": -9,
+        "popsize": s.population, "seed": seed + 1, "verbose": -9,
         "randn": lambda *shape: rng.standard_normal(shape),  # private stream: replay is exact
     })
 
@@ -66,10 +57,11 @@ def read_log(path: Path) -> list[dict]:
     return records
 
 
-def replay(log_path: Path, history: list[dict], num_params: int, settings: CMAESSettings) -> cma.CMAEvolutionStrategy:
+def replay(log_path: Path, history: list[dict], num_params: int, settings: ControllerConfig,
+           seed: int) -> cma.CMAEvolutionStrategy:
     """A fresh optimizer told the logged generations `history` (read from log_path), each checked
     to ask the very candidates that were logged: the search as it stood after the last of them."""
-    es = _make_optimizer(num_params, settings)
+    es = _make_optimizer(num_params, settings, seed)
     for record in history:
         candidates = np.asarray(es.ask())
         if _digest(candidates) != record["digest"]:
@@ -79,33 +71,36 @@ def replay(log_path: Path, history: list[dict], num_params: int, settings: CMAES
     return es
 
 
-def distribution_mean(log_path: str | Path, num_params: int, settings: CMAESSettings, generation: int) -> np.ndarray:
+def distribution_mean(log_path: str | Path, num_params: int, settings: ControllerConfig, seed: int,
+                      generation: int) -> np.ndarray:
     """The CMA-ES search distribution's mean after `generation` (0-based), rebuilt from the log:
     the controller the search stood on then, whether or not an evaluation kept it."""
     log_path = Path(log_path)
     history = read_log(log_path)
     if not 0 <= generation < len(history):
         raise ValueError(f"{log_path} holds generations 0-{len(history) - 1}; got generation {generation}")
-    return np.array(replay(log_path, history[:generation + 1], num_params, settings).mean)
+    return np.array(replay(log_path, history[:generation + 1], num_params, settings, seed).mean)
 
 
 def train_cmaes(
     num_params: int,
     fitness: Fitness,
     evaluate: Evaluate,
-    settings: CMAESSettings,
+    settings: ControllerConfig,
+    seed: int,
     out_dir: str | Path,
     save_best: Callable[[np.ndarray, dict], None],
     progress: bool = True,
 ) -> dict:
-    """Run generations until settings.generations are logged. Every eval_every generations
+    """Run generations until settings.generations are logged (population, sigma0, generations and
+    eval_every are read from the controller config; `seed` seeds the search). Every eval_every generations
     (and at the end) the generation's best candidate and the distribution's mean play
     `evaluate`'s episodes; the parameters with the best mean so far go to save_best(params, info)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "cmaes.jsonl"
     history = read_log(log_path)
-    es = replay(log_path, history, num_params, settings)
+    es = replay(log_path, history, num_params, settings, seed)
     with atomic_open(log_path, "w") as f:  # rewrite without any torn line
         f.writelines(json.dumps(r) + "\n" for r in history)
     best_eval = max((r["eval_mean"] for r in history if "eval_mean" in r), default=-np.inf)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.cmaes import CMAESSettings, plot_fitness, train_cmaes
+from agents.cmaes import plot_fitness, train_cmaes
 from agents.controller import ControllerSpec, save_controller
 from agents.evaluate import evaluate_in_dream
 from agents.rollout import ControllerPolicy, rollout
@@ -34,12 +34,6 @@ def controller_files(run: RunDir, model: str = "vm", gamegan_name: str = "gamega
         raise ValueError(f"unknown world model '{model}'; known: vm, gamegan")
     folder = run.root / f"controller_{gamegan_name}"
     return folder, folder / "controller.pt"
-
-
-def cmaes_settings(cfg: Config) -> CMAESSettings:
-    c = cfg.controller
-    return CMAESSettings(population=c.population, sigma0=c.sigma0, generations=c.generations,
-                         eval_every=c.eval_every, seed=cfg.seed)
 
 
 def train_controller_in_dream(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
@@ -86,7 +80,7 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
         save_controller(checkpoint, cfg.env, spec, params, {**info, "temperature": temperature, "trained_in": "dream",
                                                             "dream": world.family})
 
-    result = train_cmaes(spec.num_params, fitness, evaluate, cmaes_settings(cfg), out_dir, save_best, progress)
+    result = train_cmaes(spec.num_params, fitness, evaluate, c, cfg.seed, out_dir, save_best, progress)
     plot_fitness(result["history"], out_dir / "fitness.png",
                  f"{cfg.env}: CMA-ES in the {world.label} (tau={temperature})")
     return {

@@ -59,7 +59,7 @@ def dream_world(name: str, hidden: int = 0) -> WorldModel:
 def dream_steps_per_second(world: WorldModel, batch: int, seconds: float, dtype: torch.dtype,
                            compile: bool = False) -> float:
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
-    dream = BatchedDream(world, batch, temperature=1.15, max_steps=10**9, seed=0, dtype=dtype, compile=compile)
+    dream = BatchedDream(world, batch, max_steps=10**9, seed=0, dtype=dtype, compile=compile)
     params = torch.randn(batch, spec.num_params) * 0.1
     obs = dream.reset()
     for _ in range(3):  # warm-up

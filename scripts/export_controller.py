@@ -17,7 +17,6 @@ from worldsim.apps.cli import run_main
 def main() -> int:
     from agents.cmaes import distribution_mean
     from agents.controller import load_controller, save_controller
-    from agents.dream_training import cmaes_settings
     from worldsim.run import RunDir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,7 +35,7 @@ def main() -> int:
         raise FileNotFoundError(f"{checkpoint} is missing: the controller layout is read from it "
                                 "(run the controller stage first)")
     spec, _, meta = load_controller(checkpoint, env=cfg.env)
-    params = distribution_mean(folder / "cmaes.jsonl", spec.num_params, cmaes_settings(cfg), args.generation)
+    params = distribution_mean(folder / "cmaes.jsonl", spec.num_params, cfg.controller, cfg.seed, args.generation)
     save_controller(args.out, cfg.env, spec, params,
                     {**{k: meta[k] for k in ("temperature", "trained_in", "dream") if k in meta},
                      "generation": args.generation, "eval_of": "mean", "exported_from": str(folder)})

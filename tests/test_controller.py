@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import envs
-from agents.cmaes import CMAESSettings, ResumeError, distribution_mean, read_log, train_cmaes
+from agents.cmaes import ResumeError, distribution_mean, read_log, train_cmaes
+from worldsim.config import ControllerConfig
 from agents.controller import ControllerSpec, load_controller, save_controller
 from agents.evaluate import LatentController, evaluate_in_real_game
 from worldsim.checkpoint import CheckpointError
@@ -60,8 +61,8 @@ def _sphere(candidates, generation):
 
 
 def _train(out_dir, generations, saved):
-    settings = CMAESSettings(population=8, sigma0=0.3, generations=generations, eval_every=2, seed=7)
-    return train_cmaes(5, _sphere, lambda p: _sphere(p[None], 0), settings, out_dir,
+    settings = ControllerConfig(population=8, sigma0=0.3, generations=generations, eval_every=2)
+    return train_cmaes(5, _sphere, lambda p: _sphere(p[None], 0), settings, 7, out_dir,
                        lambda p, info: saved.append((p, info)), progress=False)
 
 
@@ -86,8 +87,8 @@ def test_cmaes_keeps_the_better_of_best_candidate_and_distribution_mean(tmp_path
         evaluated.append(params.copy())
         return _sphere(params[None], 0)
 
-    settings = CMAESSettings(population=8, sigma0=0.3, generations=2, eval_every=2, seed=7)
-    result = train_cmaes(5, _sphere, evaluate, settings, tmp_path, lambda p, info: saved.append((p, info)),
+    settings = ControllerConfig(population=8, sigma0=0.3, generations=2, eval_every=2)
+    result = train_cmaes(5, _sphere, evaluate, settings, 7, tmp_path, lambda p, info: saved.append((p, info)),
                          progress=False)
     assert len(evaluated) == 2  # the generation's best candidate and the search mean
     winner = max(evaluated, key=lambda p: _sphere(p[None], 0)[0])
@@ -99,33 +100,34 @@ def test_cmaes_keeps_the_better_of_best_candidate_and_distribution_mean(tmp_path
 
 def test_distribution_mean_is_rebuilt_from_the_log(tmp_path):
     evaluated = []
-    settings = CMAESSettings(population=8, sigma0=0.3, generations=4, eval_every=2, seed=7)
-    train_cmaes(5, _sphere, lambda p: evaluated.append(p.copy()) or _sphere(p[None], 0), settings, tmp_path,
+    settings = ControllerConfig(population=8, sigma0=0.3, generations=4, eval_every=2)
+    train_cmaes(5, _sphere, lambda p: evaluated.append(p.copy()) or _sphere(p[None], 0), settings, 7, tmp_path,
                 lambda p, info: None, progress=False)
     log = tmp_path / "cmaes.jsonl"
     # each evaluation plays the generation's best candidate, then the search mean
-    np.testing.assert_array_equal(distribution_mean(log, 5, settings, 1), evaluated[1])
-    np.testing.assert_array_equal(distribution_mean(log, 5, settings, 3), evaluated[3])
+    np.testing.assert_array_equal(distribution_mean(log, 5, settings, 7, 1), evaluated[1])
+    np.testing.assert_array_equal(distribution_mean(log, 5, settings, 7, 3), evaluated[3])
     assert not np.array_equal(evaluated[1], evaluated[3])
     with pytest.raises(ValueError, match="generations 0-3"):
-        distribution_mean(log, 5, settings, 4)
+        distribution_mean(log, 5, settings, 7, 4)
 
 
 def test_cmaes_refuses_to_resume_with_another_config(tmp_path):
     _train(tmp_path, 3, [])
-    settings = CMAESSettings(population=10, sigma0=0.3, generations=5, seed=7)
+    settings = ControllerConfig(population=10, sigma0=0.3, generations=5)
     with pytest.raises(ResumeError, match="does not replay"):
-        train_cmaes(5, _sphere, lambda p: _sphere(p[None], 0), settings, tmp_path, lambda p, i: None, progress=False)
+        train_cmaes(5, _sphere, lambda p: _sphere(p[None], 0), settings, 7, tmp_path, lambda p, i: None, progress=False)
 
 
 def test_killed_cmaes_process_resumes_at_the_generation_it_stopped(tmp_path):
     code = (
         "import time, numpy as np\n"
-        "from agents.cmaes import CMAESSettings, train_cmaes\n"
+        "from agents.cmaes import train_cmaes\n"
+        "from worldsim.config import ControllerConfig\n"
         "def fit(c, g):\n"
         "    time.sleep(0.3)\n"
         "    return -((c - 0.5) ** 2).sum(axis=1)\n"
-        f"train_cmaes(5, fit, lambda p: np.zeros(2), CMAESSettings(population=8, sigma0=0.3, generations=50, seed=7),"
+        f"train_cmaes(5, fit, lambda p: np.zeros(2), ControllerConfig(population=8, sigma0=0.3, generations=50), 7,"
         f" r'{tmp_path}', lambda p, i: None, progress=False)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)

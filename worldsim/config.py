@@ -342,6 +342,27 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def add_settings_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """`--field-name VALUE` for every field of the settings dataclass `cls` (a benchmark's own
+    knobs, e.g. the world-model comparison's), typed, documented and defaulted from the class
+    itself, so a script never restates them; read back with settings_from_args."""
+    docs = _field_docs(cls)
+    for f in fields(cls):
+        kwargs: dict[str, Any] = {"dest": f"setting:{f.name}", "default": f.default,
+                                  "help": f"{docs.get(f.name, '')} (default: {f.default})".strip()}
+        if str(f.type).startswith("tuple[int, int]"):
+            kwargs.update(type=int, nargs=2, metavar=("A", "B"))
+        else:
+            kwargs.update(type=_field_type(cls, f.name), metavar=str(f.type).upper())
+        parser.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
+
+
+def settings_from_args(cls: type, args: argparse.Namespace):
+    """The `cls` that add_settings_arguments' flags describe."""
+    values = {f.name: getattr(args, f"setting:{f.name}") for f in fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The `--section.field` values the user actually gave, as {'section.field': value}."""
     return {

@@ -14,6 +14,7 @@ import torch
 
 import envs
 from worldsim.checkpoint import CheckpointError
+from worldsim.config import ControllerConfig
 from worldsim.data.episodes import list_episodes, load_first_frames
 from worldsim.data.latents import load_latents
 from worldsim.models.gamegan import GameGAN, load_gamegan
@@ -46,7 +47,7 @@ class WorldModel:
     """What C reads (the run's controller.inputs): "zh", the paper's [z, h]; "zch", [z, c, h]."""
     done_rule: str = field(default="sample", kw_only=True)
     """How the dream ends episodes (the run's controller.dream_done): "sample" or "threshold"."""
-    temperature: float = field(default=1.15, kw_only=True)
+    temperature: float = field(default=ControllerConfig.temperature, kw_only=True)
     """The dream's temperature tau unless one is given (the run's controller.temperature)."""
     dream_dropout: float = field(default=0.0, kw_only=True)
     """Dropout rate of each dream episode's own mask over M's inputs and recurrent state (the

@@ -34,6 +34,7 @@ class CompareSettings:
     classifier_steps: int = 600
     """training steps of the action classifier"""
     classifier_batch: int = 64
+    """transition pairs per training step of the action classifier"""
     classifier_episodes: int = 64
     """training episodes the classifier's pairs are drawn from"""
     classifier_stride: int = 4
@@ -49,9 +50,13 @@ class CompareSettings:
     real_seeds: int = 4
     """real-game episodes for the memory check's reference (0: skip the real game)"""
     video_clips: int = 4
+    """held-out clips shown in the open-loop video"""
     fps: int = 8
+    """frames per second of the open-loop video"""
     video_format: str = "gif"
+    """open-loop video format: gif or mp4"""
     seed: int = 0
+    """seed of the classifier's data and weights"""
 
 
 def compare(run_dir: str | Path, models: list[str] | None = None, settings: CompareSettings | None = None,
@@ -62,6 +67,8 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
     if min(s.horizon, s.clips, s.memory_steps, s.classifier_stride, s.classifier_steps, s.batch) < 1:
         raise ValueError("--horizon, --clips, --memory-steps, --classifier-stride, --classifier-steps and --batch "
                          "must be at least 1")
+    if s.video_format not in ("gif", "mp4"):
+        raise ValueError(f"--video-format must be gif or mp4, not {s.video_format!r}")
     t_start = time.perf_counter()
     run = RunDir(run_dir)
     cfg = run.load_config()
