@@ -33,7 +33,8 @@ from agents.rollout import SeesDreamFrames, rollout
 from worldsim.apps.cli import run_main
 from worldsim.run import RunDir, resolve_device
 from worldsim.data.latents import load_latents
-from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn, split_latents
+from worldsim.data.episodes import split_episodes
+from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn
 from worldsim.world_model import WorldModel
 from worldsim.dream_env import make_dream
 
@@ -108,7 +109,7 @@ def main() -> int:
         print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} "
               f"| {returns.mean():.1f} ± {returns.std():.1f} |")
 
-    _, val = split_latents(latents, cfg.mdnrnn.val_fraction, cfg.seed)
+    _, val = split_episodes(latents, cfg.mdnrnn.val_fraction, cfg.seed)
     in_val = {id(e) for e in val}
     groups = {"exploration": [e for e in latents[:explored] if id(e) in in_val],
               "controller (iterate rounds)": [e for e in latents[explored:] if id(e) in in_val]}

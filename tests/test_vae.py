@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldsim.data.episodes import list_episodes
-from worldsim.data.frames import iter_frame_batches, split_episodes
+from worldsim.data.episodes import list_episodes, split_episodes
+from worldsim.data.frames import iter_frame_batches
 from worldsim.models.vae import ConvVAE
 from worldsim.run import RunDir
 from worldsim.training import TrainingDivergedError
@@ -55,3 +55,17 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(doom_run, tmp_path):
     with pytest.raises(TrainingDivergedError, match="last good checkpoint kept"):
         train_vae(run, cfg, torch.device("cpu"), progress=False)
     assert run.vae_checkpoint.read_bytes() == good
+
+
+def test_v_and_m_hold_out_the_same_episodes(trained_doom_run):
+    """One split rule: with the same val_fraction, M validates on the very episodes V held out
+    (their encodings carry the same actions), so neither has trained on the other's held-out play."""
+    from worldsim.data.episodes import load_episode
+    from worldsim.data.latents import load_latents
+
+    run, cfg, _ = trained_doom_run
+    v_train, v_val = split_episodes(list_episodes(run.episodes), cfg.vae.val_fraction, cfg.seed)
+    m_train, m_val = split_episodes(load_latents(run.latents), cfg.vae.val_fraction, cfg.seed)
+    assert len(v_val) == len(m_val) >= 1 and len(v_train) == len(m_train)
+    for path, latent in zip(v_val, m_val):
+        np.testing.assert_array_equal(load_episode(path).actions, latent.actions)

@@ -8,10 +8,13 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence, TypeVar
 
 import numpy as np
 
 from worldsim.io import atomic_write_with
+
+T = TypeVar("T")
 
 EPISODE_KEYS = ("frames", "actions", "rewards", "terminated", "truncated")
 _NAME = re.compile(r"^ep_(\d{6})\.npz$")
@@ -139,3 +142,15 @@ def _check_consistent(path: str | Path, ep: Episode) -> None:
         value = getattr(ep, key)
         if value is not None and len(value) != t:
             raise EpisodeError(f"{path}: {key} has {len(value)} entries for {t} actions")
+
+
+def split_episodes(episodes: Sequence[T], val_fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """Hold out whole episodes (never frames of a training episode) for validation: the one rule
+    V, M and GameGAN share. `episodes` are in index order (episode files, or their encodings);
+    the same seed and fraction hold out the same positions, so V and M, given the same
+    val_fraction, validate on the same episodes. -> (train, val), each in index order."""
+    if len(episodes) < 2:
+        raise ValueError(f"need at least 2 episodes to hold one out, found {len(episodes)}")
+    order = np.random.default_rng(seed).permutation(len(episodes))
+    n_val = min(len(episodes) - 1, max(1, round(len(episodes) * val_fraction)))
+    return [episodes[i] for i in sorted(order[n_val:])], [episodes[i] for i in sorted(order[:n_val])]

@@ -10,17 +10,6 @@ import numpy as np
 from worldsim.data.episodes import iter_valid_episodes
 
 
-def split_episodes(paths: list[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
-    """Hold out whole episodes (never frames of a training episode) for validation."""
-    if len(paths) < 2:
-        raise ValueError(f"need at least 2 episodes to hold one out, found {len(paths)}")
-    order = np.random.default_rng(seed).permutation(len(paths))
-    n_val = min(len(paths) - 1, max(1, round(len(paths) * val_fraction)))
-    val = sorted(paths[i] for i in order[:n_val])
-    train = sorted(paths[i] for i in order[n_val:])
-    return train, val
-
-
 def iter_frame_batches(
     paths: list[Path], batch_size: int, buffer_episodes: int, rng: np.random.Generator
 ) -> Iterator[np.ndarray]:

@@ -22,8 +22,7 @@ import envs
 from worldsim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldsim.config import Config, GameGANConfig
 from worldsim.data.clips import fixed_clips, iter_clip_batches
-from worldsim.data.episodes import list_episodes
-from worldsim.data.frames import split_episodes
+from worldsim.data.episodes import list_episodes, split_episodes
 from worldsim.logger import ScalarLogger
 from worldsim.media import image_grid, save_png
 from worldsim.models.gamegan.discriminators import Discriminators

@@ -18,6 +18,7 @@ from worldsim.logger import ScalarLogger
 from worldsim.models.mdnrnn import MDNRNN, mdn_nll
 from worldsim.run import RunDir
 from worldsim.training import check_finite, resume
+from worldsim.data.episodes import split_episodes
 from worldsim.data.latents import LatentEpisode, load_latents
 
 
@@ -76,12 +77,6 @@ class LatentSet:
         mask = t < self.steps[ep][:, None]
         idx = self.starts[ep][:, None] + np.minimum(t, self.steps[ep][:, None] - 1)
         return {"idx": idx, "mask": mask}
-
-
-def split_latents(episodes: list[LatentEpisode], val_fraction: float, seed: int):
-    order = np.random.default_rng([seed, 1]).permutation(len(episodes))
-    n_val = min(len(episodes) - 1, max(1, round(len(episodes) * val_fraction)))
-    return [episodes[i] for i in sorted(order[n_val:])], [episodes[i] for i in sorted(order[:n_val])]
 
 
 def build_mdnrnn(cfg: Config) -> MDNRNN:
@@ -184,7 +179,7 @@ def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool 
     check_windows(mc.windows)
     torch.manual_seed(cfg.seed)
     predict_reward = not envs.info(cfg.env).survival_reward
-    train_eps, val_eps = split_latents(load_latents(run.latents), mc.val_fraction, cfg.seed)
+    train_eps, val_eps = split_episodes(load_latents(run.latents), mc.val_fraction, cfg.seed)  # as V splits
     train, val = LatentSet.build(train_eps), LatentSet.build(val_eps)
     model = build_mdnrnn(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=mc.lr)

@@ -11,8 +11,8 @@ from tqdm.auto import tqdm
 
 from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
-from worldsim.data.episodes import iter_valid_episodes, list_episodes
-from worldsim.data.frames import count_frames, iter_frame_batches, split_episodes
+from worldsim.data.episodes import iter_valid_episodes, list_episodes, split_episodes
+from worldsim.data.frames import count_frames, iter_frame_batches
 from worldsim.logger import ScalarLogger
 from worldsim.media import image_grid, save_png
 from worldsim.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames, vae_loss

@@ -11,8 +11,7 @@ import torch
 
 from worldsim.config import Config
 from worldsim.data.clips import ClipPool
-from worldsim.data.episodes import iter_valid_episodes, list_episodes
-from worldsim.data.frames import split_episodes
+from worldsim.data.episodes import iter_valid_episodes, list_episodes, split_episodes
 from worldsim.run import RunDir, RunDirError
 
 
@@ -54,11 +53,9 @@ def heldout_overlap(run: RunDir, cfg: Config, val_paths: list[Path]) -> dict:
     trained on those, GameGAN never did. Computed from the run's current episodes: exact for M's
     last training (iterate rounds re-split, so earlier rounds may have seen more: a lower bound),
     and for V only when no iterate round has added episodes since V was trained (else None)."""
-    from worldsim.training.mdnrnn import split_latents
-
     held = {p.name for p in val_paths}
     latents = sorted(p.name for p in run.latents.glob("ep_*.npz"))
-    m_train, _ = split_latents(latents, cfg.mdnrnn.val_fraction, cfg.seed) if len(latents) > 1 else ([], [])
+    m_train, _ = split_episodes(latents, cfg.mdnrnn.val_fraction, cfg.seed) if len(latents) > 1 else ([], [])
     iterated = any(name.startswith("iterate_") for name in run.report().get("stages", {}))
     v_train = None
     if not iterated:
