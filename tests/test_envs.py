@@ -175,3 +175,43 @@ def test_atari_info_uses_v5_defaults():
     info = envs.info("Atari/Pong")
     assert info.family == "atari" and info.frame_skip == 4 and info.max_episode_steps == 27000
     assert info.action_space == gymnasium.spaces.Discrete(6)
+
+
+@pytest.mark.parametrize("name", ["CarRacing", "Doom", "Doom/DefendTheCenter", "Atari/Pong", "Atari/Breakout"])
+def test_one_description_per_game_is_complete_and_consistent(name):
+    """Everything the rest of worldsim needs about a game comes from its GameInfo, and the parts
+    agree: one label per discrete action, opposite actions labelled LEFT/RIGHT, a policy and a
+    key mapping for it where it names one, size defaults that are real config fields."""
+    import dataclasses
+
+    from agents.exploration import make_exploration_policy
+    from worldsim.apps.keymap import keymap_for
+    from worldsim.config import Config
+
+    game = envs.info(name)
+    assert game.discrete == isinstance(game.action_space, gymnasium.spaces.Discrete)
+    if game.discrete:
+        assert len(game.action_labels) == game.num_actions == game.action_space.n
+        for left, right in game.opposite_actions:
+            assert "LEFT" in game.action_labels[left] and "RIGHT" in game.action_labels[right]
+    for policy in game.exploration_policies:
+        actions = make_exploration_policy(game, 2, 0, policy).act(np.zeros((2, 64, 64, 3), np.uint8))
+        assert all(game.action_space.contains(a) for a in actions)
+    if game.keys:
+        assert game.action_space.contains(keymap_for(game)({"left"}))
+    sections = {f.name: f.type for f in dataclasses.fields(Config)}
+    config = Config()
+    for section, values in game.defaults.items():
+        assert section in sections and all(hasattr(getattr(config, section), k) for k in values)
+
+
+def test_importing_a_controller_or_the_config_loads_no_game():
+    """The games' libraries (ViZDoom, ALE, Box2D, OpenCV) load only when a game is named."""
+    import subprocess
+    import sys
+
+    code = ("import sys, agents.controller, agents.exploration, worldsim.config, worldsim.run, envs; "
+            "print(sorted(m for m in ('vizdoom', 'ale_py', 'Box2D', 'cv2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

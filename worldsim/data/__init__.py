@@ -1,1 +1,2 @@
-"""Recorded play: episode files, parallel collection and frame streams for training."""
+"""Recorded play as files and streams: episode files and the one train/validation split rule,
+encoded episodes (latents), frame streams for V and clip streams for GameGAN."""
