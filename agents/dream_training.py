@@ -24,18 +24,6 @@ def generation_seed(seed: int, generation: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, generation, stream]).generate_state(1)[0])
 
 
-def controller_files(run: RunDir, model: str = "vm", gamegan_name: str = "gamegan") -> tuple[Path, Path]:
-    """(folder of the CMA-ES log and fitness plot, controller checkpoint) of the run's controller
-    trained in the dream of `model`: controller/ and checkpoints/controller.pt for V+M's,
-    controller_NAME/ and controller_NAME/controller.pt for GameGAN NAME's."""
-    if model == "vm":
-        return run.root / "controller", run.controller_checkpoint
-    if model != "gamegan":
-        raise ValueError(f"unknown world model '{model}'; known: vm, gamegan")
-    folder = run.root / f"controller_{gamegan_name}"
-    return folder, folder / "controller.pt"
-
-
 def train_controller_in_dream(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """The pipeline's controller stage: C trained at cfg.controller.temperature into the run."""
     return train_in_dream(WorldModel.load(run.root, device), cfg, cfg.controller.temperature,

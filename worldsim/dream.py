@@ -5,10 +5,11 @@ survived). BatchedDream steps N dream episodes as one tensor operation; the gymn
 
 DreamEpisodes is what every dream keeps for its episodes, whatever draws the next frame: V's z
 and M's LSTM state (the controller's [z, h]), step counts, each episode's dropout mask over M's
-inputs, and the rules that end and pay a step. BatchedDream (M samples the next z) and
-BatchedGameGANDream (GameGAN draws the next frame, V encodes it) are both built on it, so every
-dream option (temperature, episode cap, done rule, dream dropout, controller inputs) means the
-same in both.
+inputs, and the rules that end and pay a step; Dream holds it with the world, the temperature,
+the random stream and M's stepper. BatchedDream (M samples the next z) and BatchedGameGANDream
+(GameGAN draws the next frame, V encodes it) are both Dreams, so every dream option
+(temperature, episode cap, done rule, dream dropout, compile, controller inputs) means the same
+in both.
 
 Both dreams offer: num_envs, device, temperature, seed(s), obs, reset(mask), reset_to_frames(frames),
 step(actions) -> (obs, reward, terminated, truncated), keep(mask) and render().
@@ -92,12 +93,11 @@ class DreamEpisodes:
         self.num_envs = int(mask.sum())
 
 
-class BatchedDream:
-    """N episodes of V+M's dream on one device: each step M reads (z_t, a_t), carries h forward
-    and draws z_{t+1} from its mixture at the temperature. Observations are [z, h] (the paper's
-    controller input), or [z, c, h] where the run's controller.inputs asks for M's cell state too.
-    temperature None: the run's (world.temperature); compile: M's whole step, sampling included,
-    fused by torch.compile."""
+class Dream:
+    """What both batched dreams hold: the world, the temperature, one random stream for all their
+    draws (so the same seed replays the same episodes), the episodes' [z, h] side and M's
+    stepper. temperature None: the run's (world.temperature); compile: M's step fused by
+    torch.compile."""
 
     def __init__(self, world: WorldModel, num_envs: int, temperature: float | None = None,
                  max_steps: int | None = None, seed: int | None = None, dtype: torch.dtype = torch.float32,
@@ -119,6 +119,12 @@ class BatchedDream:
 
     def seed(self, seed: int) -> None:
         self.generator.manual_seed(seed)
+
+
+class BatchedDream(Dream):
+    """N episodes of V+M's dream on one device: each step M reads (z_t, a_t), carries h forward
+    and draws z_{t+1} from its mixture at the temperature. Observations are [z, h] (the paper's
+    controller input), or [z, c, h] where the run's controller.inputs asks for M's cell state too."""
 
     @torch.no_grad()
     def reset(self, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -18,14 +18,10 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from worldsim.dream import BatchedDream
+from worldsim.dream import BatchedDream, Dream
 from worldsim.gamegan_dream import BatchedGameGANDream
 from worldsim.run import resolve_device
 from worldsim.world_model import GameGANWorld, WorldModel, load_world
-
-Dream = BatchedDream | BatchedGameGANDream
-"""A batched dream: the two share one interface (see worldsim.dream)."""
-
 
 def make_dream(world: WorldModel, num_envs: int, temperature: float | None = None, max_steps: int | None = None,
                seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False) -> Dream:

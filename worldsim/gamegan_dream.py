@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import torch
 
-from worldsim.dream import DreamEpisodes
+from worldsim.dream import Dream
 from worldsim.models.gamegan import GameGANState
-from worldsim.models.mdnrnn import MDNStepper
 from worldsim.world_model import GameGANWorld
 
 
-class BatchedGameGANDream:
+class BatchedGameGANDream(Dream):
     """N GameGAN dream episodes on one device, with the dreams' common interface (see
     worldsim.dream). Episodes start from real frames: reset draws the first frame of a random
     recorded episode (world.start_frames), reset_to_frames takes given ones.
@@ -42,25 +41,9 @@ class BatchedGameGANDream:
     def __init__(self, world: GameGANWorld, num_envs: int, temperature: float | None = None,
                  max_steps: int | None = None, seed: int | None = None, dtype: torch.dtype = torch.float32,
                  compile: bool = False):
-        self.world, self.gamegan, self.device = world, world.gamegan, world.device
-        self.temperature = world.temperature if temperature is None else temperature
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(0 if seed is None else seed)
-        self.episodes = DreamEpisodes(world, num_envs, max_steps, self.generator)
-        self.m = MDNStepper(world.mdnrnn, dtype, compile)
-        self.amp_dtype = dtype
+        super().__init__(world, num_envs, temperature, max_steps, seed, dtype, compile)
+        self.gamegan, self.amp_dtype = world.gamegan, dtype
         self.state = self._initial(torch.zeros(num_envs, 64, 64, 3, dtype=torch.uint8, device=self.device))
-
-    @property
-    def num_envs(self) -> int:
-        return self.episodes.num_envs
-
-    @property
-    def obs(self) -> torch.Tensor:
-        return self.episodes.obs
-
-    def seed(self, seed: int) -> None:
-        self.generator.manual_seed(seed)
 
     def _amp(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype != torch.float32)
