@@ -5,7 +5,6 @@ checkpoints/NAME.pt (gamegan.name); writes NAME_samples.png (real vs generated c
 and masks) at every evaluation."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -16,21 +15,19 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 import envs
 from worldsim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldsim.config import Config, GameGANConfig
 from worldsim.data.clips import fixed_clips, iter_clip_batches
 from worldsim.data.episodes import list_episodes, split_episodes
-from worldsim.logger import ScalarLogger
 from worldsim.media import image_grid, save_png
 from worldsim.models.gamegan.discriminators import Discriminators
 from worldsim.models.gamegan.losses import discriminator_loss, generator_loss, wrong_actions
 from worldsim.models.gamegan.model import GameGAN, as_frames, submodule_state
 from worldsim.models.vae import tensor_to_frames
 from worldsim.run import RunDir
-from worldsim.training import check_finite
+from worldsim.training.loop import Schedule, train
 
 ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_embed", "memory", "memory_height",
                        "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
@@ -224,69 +221,88 @@ def _check_architecture(path: Path, meta: dict, gc: GameGANConfig, flip_pairs: l
             f"{path}: trained with {', '.join(bad)}; resume with those values or use another --run-dir")
 
 
+class GameGANTraining:
+    """GameGAN as a worldsim.training.loop trainee: one step is one discriminator and one generator
+    step on a batch of clips (each process its own share of the training episodes under
+    torchrun); held-out pixel errors, the sample grid and the checkpoint come every
+    gamegan.eval_every steps, with the training scalars averaged since the last time."""
+
+    label, finite, shown = "GameGAN", ("d_loss", "g_loss"), ("d_loss", "g_loss", "recon")
+
+    def __init__(self, run: RunDir, cfg: Config, device: torch.device, rank: int, world: int):
+        gc = self.gc = cfg.gamegan
+        self.run, self.cfg, self.device, self.rank, self.world = run, cfg, device, rank, world
+        self.log_name, self.checkpoint = gc.name, run.gamegan_checkpoint(gc.name)
+        torch.manual_seed(cfg.seed + rank)
+        game = envs.info(cfg.env)
+        action_dim, discrete = game.num_actions, game.discrete
+        self.flip_pairs = parse_flip_pairs(gc.flip_pairs, game)
+        self.train_paths, self.val_paths = split_episodes(list_episodes(run.episodes), gc.val_fraction, cfg.seed)
+        if len(self.train_paths) < world:
+            raise ValueError(f"{len(self.train_paths)} training episodes cannot be shared by {world} processes")
+        self.val_frames, self.val_actions = fixed_clips(self.val_paths, gc.clip_len, gc.val_clips)
+        self.trainer = GameGANTrainer(gc, action_dim, discrete, self.flip_pairs, device, distributed=world > 1)
+        self.meta = {"gamegan": dataclasses.asdict(gc), "action_dim": action_dim, "discrete_actions": discrete,
+                     "flip_pairs": [list(p) for p in self.flip_pairs], "config": cfg.to_dict()}
+        self.schedule = Schedule(gc.steps, gc.eval_every, gc.log_every)
+        self.batches = None
+        self.start_step, self.train_seconds, self.window = 0, 0.0, {}
+
+    def resume(self) -> tuple[int, dict] | None:
+        if not self.checkpoint.is_file():
+            return None
+        ckpt = load_checkpoint(self.checkpoint, kind="gamegan", env=self.cfg.env)
+        _check_architecture(self.checkpoint, ckpt["meta"], self.gc, self.flip_pairs)
+        self.trainer.load(ckpt["model"], ckpt["state"])
+        return self.trainer.step, ckpt["meta"]["history"]
+
+    def untrained(self) -> dict:
+        return evaluate_gamegan(self.trainer.generator, self.val_frames, self.val_actions, self.device)
+
+    def step(self, step: int) -> dict[str, float]:
+        gc = self.gc
+        if self.batches is None:
+            # A resumed run draws new clips from a stream seeded by its step: same distribution, not the same order.
+            self.batches = iter_clip_batches(self.train_paths[self.rank::self.world], gc.batch_size, gc.clip_len,
+                                             gc.buffer_episodes, np.random.default_rng([self.cfg.seed, self.rank, step]))
+            self.start_step = step
+        frames, actions = next(self.batches)
+        self.warm = warm_up_at(step, gc.warm_up, gc.warm_up_decay_steps)
+        t0 = time.perf_counter()
+        parts = self.trainer.train_step(frames, actions, self.warm)
+        self.train_seconds += time.perf_counter() - t0
+        for k, v in parts.items():
+            self.window[k] = self.window.get(k, 0.0) + v
+        self.window["n"] = self.window.get("n", 0) + 1
+        return {"warm_up": self.warm, **parts}
+
+    def evaluate(self, step: int, history: dict) -> dict[str, float]:
+        gc = self.gc
+        n, speed = self.window.pop("n"), (step - self.start_step) / self.train_seconds
+        history["latest"] = {
+            "step": step, **evaluate_gamegan(self.trainer.generator, self.val_frames, self.val_actions, self.device),
+            **{k: v / n for k, v in self.window.items()}, "steps_per_second": speed,
+            "frames_per_second": speed * gc.batch_size * gc.clip_len * self.world,
+        }
+        self.window = {}
+        save_png(self.run.gamegan_samples(gc.name),
+                 sample_grid(self.trainer.generator, self.val_frames, self.val_actions, self.warm, self.device))
+        return {f"val_{k}": history["latest"][k] for k in VAL_METRICS}
+
+    def save(self, step: int, history: dict) -> None:
+        save_checkpoint(self.checkpoint, kind="gamegan", env=self.cfg.env, model=self.trainer.model_dict(),
+                        meta={**self.meta, "history": history}, state=self.trainer.state_dict())
+
+
 def train_gamegan(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
-    gc = cfg.gamegan
+    """The pipeline's gamegan stage (under torchrun: every process's share of it)."""
     rank, world, device, started = _distributed(device)
     main = rank == 0
-    torch.manual_seed(cfg.seed + rank)
-    game = envs.info(cfg.env)
-    action_dim, discrete = game.num_actions, game.discrete
-    flip_pairs = parse_flip_pairs(gc.flip_pairs, game)
-    train_paths, val_paths = split_episodes(list_episodes(run.episodes), gc.val_fraction, cfg.seed)
-    if len(train_paths) < world:
-        raise ValueError(f"{len(train_paths)} training episodes cannot be shared by {world} processes")
-    val_frames, val_actions = fixed_clips(val_paths, gc.clip_len, gc.val_clips)
-    trainer = GameGANTrainer(gc, action_dim, discrete, flip_pairs, device, distributed=world > 1)
-    path, history = run.gamegan_checkpoint(gc.name), {}
-    if path.is_file():
-        ckpt = load_checkpoint(path, kind="gamegan", env=cfg.env)
-        _check_architecture(path, ckpt["meta"], gc, flip_pairs)
-        trainer.load(ckpt["model"], ckpt["state"])
-        history = ckpt["meta"]["history"]
-    elif main:
-        history["untrained"] = evaluate_gamegan(trainer.generator, val_frames, val_actions, device)
-    # A resumed run draws new clips from a stream seeded by its step: same distribution, not the same order.
-    batches = iter_clip_batches(train_paths[rank::world], gc.batch_size, gc.clip_len, gc.buffer_episodes,
-                                np.random.default_rng([cfg.seed, rank, trainer.step]))
-    meta = {"gamegan": dataclasses.asdict(gc), "action_dim": action_dim, "discrete_actions": discrete,
-            "flip_pairs": [list(p) for p in flip_pairs], "config": cfg.to_dict()}
-    start_step, train_seconds, window = trainer.step, 0.0, {}
-    log = ScalarLogger(run.logs, gc.name) if main else contextlib.nullcontext()
-    bar = tqdm(total=gc.steps, initial=trainer.step, desc="GameGAN", unit="step", disable=not (progress and main))
-    with log, bar:
-        while trainer.step < gc.steps:
-            frames, actions = next(batches)
-            warm = warm_up_at(trainer.step, gc.warm_up, gc.warm_up_decay_steps)
-            t0 = time.perf_counter()
-            parts = trainer.train_step(frames, actions, warm)
-            train_seconds += time.perf_counter() - t0
-            step = trainer.step
-            for name in ("d_loss", "g_loss"):
-                check_finite(parts[name], "GameGAN", step, path)
-            for k, v in parts.items():
-                window[k] = window.get(k, 0.0) + v
-            window["n"] = window.get("n", 0) + 1
-            bar.update(1)
-            if main and (step % gc.log_every == 0 or step == gc.steps):
-                log.log(step, warm_up=warm, **parts)
-                bar.set_postfix(d=f"{parts['d_loss']:.2f}", g=f"{parts['g_loss']:.2f}", rec=f"{parts['recon']:.4f}")
-            if step % gc.eval_every == 0 or step == gc.steps:
-                if main:
-                    n, speed = window.pop("n"), (step - start_step) / train_seconds
-                    history["latest"] = {
-                        "step": step, **evaluate_gamegan(trainer.generator, val_frames, val_actions, device),
-                        **{k: v / n for k, v in window.items()}, "steps_per_second": speed,
-                        "frames_per_second": speed * gc.batch_size * gc.clip_len * world,
-                    }
-                    log.log(step, **{f"val_{k}": history["latest"][k] for k in VAL_METRICS})
-                    save_png(run.gamegan_samples(gc.name),
-                             sample_grid(trainer.generator, val_frames, val_actions, warm, device))
-                    save_checkpoint(path, kind="gamegan", env=cfg.env, model=trainer.model_dict(),
-                                    meta={**meta, "history": history}, state=trainer.state_dict())
-                window = {}
-                if world > 1:
-                    dist.barrier()
-    result = _report(history, len(train_paths), len(val_paths), len(val_frames), gc.name) if main else None
+    trainee = GameGANTraining(run, cfg, device, rank, world)
+    history = train(trainee, trainee.schedule, run.logs, progress, main=main, sync=dist.barrier if world > 1 else None)
+    gc = cfg.gamegan
+    result = _report(history, len(trainee.train_paths), len(trainee.val_paths), len(trainee.val_frames), gc.name) \
+        if main else None
     if world > 1:
         shared = [result]
         dist.broadcast_object_list(shared, src=0)

@@ -9,15 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 import envs
 from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
-from worldsim.logger import ScalarLogger
 from worldsim.models.mdnrnn import MDNRNN, mdn_nll
 from worldsim.run import RunDir
-from worldsim.training import check_finite, resume
+from worldsim.training import resume
+from worldsim.training.loop import Schedule, train
 from worldsim.data.episodes import split_episodes
 from worldsim.data.latents import LatentEpisode, load_latents
 
@@ -174,69 +173,84 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
     return out
 
 
+class MDNRNNTraining:
+    """M as a worldsim.training.loop trainee: one step is one batch of windows of the encoded
+    episodes (z sampled from V's posterior each time, as the paper does); held-out NLL, done
+    and reward scores and the checkpoint come every mdnrnn.eval_every steps."""
+
+    label, log_name, finite, shown = "M", "mdnrnn", ("loss",), ("nll",)
+
+    def __init__(self, run: RunDir, cfg: Config, device: torch.device):
+        self.run, self.cfg, self.mc, self.device = run, cfg, cfg.mdnrnn, device
+        self.checkpoint = run.mdnrnn_checkpoint
+        check_windows(self.mc.windows)
+        torch.manual_seed(cfg.seed)
+        self.predict_reward = not envs.info(cfg.env).survival_reward
+        self.train_eps, self.val_eps = split_episodes(load_latents(run.latents), self.mc.val_fraction, cfg.seed)
+        self.train_set, self.val_set = LatentSet.build(self.train_eps), LatentSet.build(self.val_eps)
+        self.model = build_mdnrnn(cfg).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.mc.lr)
+        self.schedule = Schedule(self.mc.steps, self.mc.eval_every, 20)
+        self.start: tuple[int, float] | None = None  # (step, time) this process started training at
+
+    def resume(self) -> tuple[int, dict] | None:
+        ckpt = resume(self.checkpoint, "mdnrnn", self.cfg.env, self.model, self.optimizer, self.mc.lr)
+        return (ckpt["state"]["step"], ckpt["meta"]["history"]) if ckpt else None
+
+    def untrained(self) -> dict:
+        return evaluate_mdnrnn(self.model, self.val_set, self.cfg, self.predict_reward, self.device)
+
+    def step(self, step: int) -> dict[str, float]:
+        if self.start is None:
+            self.start = (step, time.perf_counter())
+        self.model.train()
+        rng = np.random.default_rng([self.cfg.seed, step])
+        w = self.train_set.windows(rng, self.mc.batch_size, self.mc.seq_len, self.mc.windows)
+        r = losses(self.model, self.train_set, w["idx"], w["mask"], self.cfg, self.predict_reward, self.device,
+                   rng=rng, dropout=self.mc.dropout)
+        self.optimizer.zero_grad(set_to_none=True)
+        r["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.mc.grad_clip)
+        self.optimizer.step()
+        return {"loss": r["loss"].item(), "nll": r["nll"].item(), "done_loss": r["done_loss"].item()}
+
+    def evaluate(self, step: int, history: dict) -> dict[str, float]:
+        metrics = evaluate_mdnrnn(self.model, self.val_set, self.cfg, self.predict_reward, self.device)
+        metrics["steps_per_second"] = (step - self.start[0]) / (time.perf_counter() - self.start[1])
+        history["latest"] = {"step": step, **metrics}
+        return {f"val_{k}": v for k, v in metrics.items() if v is not None}
+
+    def save(self, step: int, history: dict) -> None:
+        model = self.model
+        save_checkpoint(
+            self.checkpoint,
+            kind="mdnrnn",
+            env=self.cfg.env,
+            model=model.state_dict(),
+            meta={
+                "z_dim": model.z_dim, "action_dim": model.action_dim, "discrete_actions": model.discrete_actions,
+                "hidden": model.hidden, "gaussians": model.gaussians, "predict_reward": self.predict_reward,
+                "config": self.cfg.to_dict(), "history": history,
+            },
+            state={"step": step, "optimizer": self.optimizer.state_dict()},
+        )
+
+    def report(self, history: dict) -> dict:
+        latest = history["latest"]
+        return {
+            "val_nll": latest["nll"],
+            "val_nll_untrained": history["untrained"]["nll"],
+            "done_precision": latest["done_precision"],
+            "done_recall": latest["done_recall"],
+            "done_expected_ratio": latest.get("done_expected_ratio"),
+            "reward_mae": latest.get("reward_mae"),
+            "steps_per_second": latest["steps_per_second"],
+            "train_episodes": len(self.train_eps),
+            "val_episodes": len(self.val_eps),
+        }
+
+
 def train_mdnrnn(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
-    mc = cfg.mdnrnn
-    check_windows(mc.windows)
-    torch.manual_seed(cfg.seed)
-    predict_reward = not envs.info(cfg.env).survival_reward
-    train_eps, val_eps = split_episodes(load_latents(run.latents), mc.val_fraction, cfg.seed)  # as V splits
-    train, val = LatentSet.build(train_eps), LatentSet.build(val_eps)
-    model = build_mdnrnn(cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=mc.lr)
-    ckpt = resume(run.mdnrnn_checkpoint, "mdnrnn", cfg.env, model, optimizer, mc.lr)
-    if ckpt:
-        step, history = ckpt["state"]["step"], ckpt["meta"]["history"]
-    else:
-        step, history = 0, {"untrained": evaluate_mdnrnn(model, val, cfg, predict_reward, device)}
-    t0, start_step = time.perf_counter(), step
-    with ScalarLogger(run.logs, "mdnrnn") as log, tqdm(
-        total=mc.steps, initial=step, desc="M", unit="step", disable=not progress
-    ) as bar:
-        while step < mc.steps:
-            model.train()
-            rng = np.random.default_rng([cfg.seed, step])
-            w = train.windows(rng, mc.batch_size, mc.seq_len, mc.windows)
-            r = losses(model, train, w["idx"], w["mask"], cfg, predict_reward, device, rng=rng, dropout=mc.dropout)
-            check_finite(r["loss"].item(), "M", step, run.mdnrnn_checkpoint)
-            optimizer.zero_grad(set_to_none=True)
-            r["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), mc.grad_clip)
-            optimizer.step()
-            step += 1
-            bar.update(1)
-            if step % 20 == 0:
-                log.log(step, loss=r["loss"].item(), nll=r["nll"].item(), done_loss=r["done_loss"].item())
-                bar.set_postfix(nll=f"{r['nll'].item():.3f}")
-            if step % mc.eval_every == 0 or step == mc.steps:
-                metrics = evaluate_mdnrnn(model, val, cfg, predict_reward, device)
-                metrics["steps_per_second"] = (step - start_step) / (time.perf_counter() - t0)
-                history["latest"] = {"step": step, **metrics}
-                log.log(step, **{f"val_{k}": v for k, v in metrics.items() if v is not None})
-                _save(run, cfg, model, optimizer, step, history, predict_reward)
-    latest = history["latest"]
-    return {
-        "val_nll": latest["nll"],
-        "val_nll_untrained": history["untrained"]["nll"],
-        "done_precision": latest["done_precision"],
-        "done_recall": latest["done_recall"],
-        "done_expected_ratio": latest.get("done_expected_ratio"),
-        "reward_mae": latest.get("reward_mae"),
-        "steps_per_second": latest["steps_per_second"],
-        "train_episodes": len(train_eps),
-        "val_episodes": len(val_eps),
-    }
-
-
-def _save(run: RunDir, cfg: Config, model: MDNRNN, optimizer, step: int, history: dict, predict_reward: bool) -> None:
-    save_checkpoint(
-        run.mdnrnn_checkpoint,
-        kind="mdnrnn",
-        env=cfg.env,
-        model=model.state_dict(),
-        meta={
-            "z_dim": model.z_dim, "action_dim": model.action_dim, "discrete_actions": model.discrete_actions,
-            "hidden": model.hidden, "gaussians": model.gaussians, "predict_reward": predict_reward,
-            "config": cfg.to_dict(), "history": history,
-        },
-        state={"step": step, "optimizer": optimizer.state_dict()},
-    )
+    """The pipeline's mdnrnn stage: M trained to mdnrnn.steps on the run's encoded episodes."""
+    trainee = MDNRNNTraining(run, cfg, device)
+    return trainee.report(train(trainee, trainee.schedule, run.logs, progress))

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
 from worldsim.data.episodes import iter_valid_episodes, list_episodes, split_episodes
 from worldsim.data.frames import count_frames, iter_frame_batches
-from worldsim.logger import ScalarLogger
 from worldsim.media import image_grid, save_png
 from worldsim.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames, vae_loss
 from worldsim.run import RunDir
-from worldsim.training import check_finite, resume
+from worldsim.training import resume
+from worldsim.training.loop import Schedule, train
 
 VAL_FRAMES = 2000
 
@@ -49,59 +48,88 @@ def evaluate_vae(model: ConvVAE, frames: np.ndarray, kl_tolerance: float, device
     return out
 
 
+class VAETraining:
+    """V as a worldsim.training.loop trainee: one step is one batch of training frames, streamed
+    epoch by epoch in an order seeded by the epoch; held-out scores, the reconstruction picture
+    and the checkpoint come at each epoch's end."""
+
+    label, log_name, finite, shown = "V", "vae", ("loss",), ("loss",)
+
+    def __init__(self, run: RunDir, cfg: Config, device: torch.device):
+        self.run, self.cfg, self.vc, self.device = run, cfg, cfg.vae, device
+        self.checkpoint = run.vae_checkpoint
+        torch.manual_seed(cfg.seed)
+        self.train_paths, val_paths = split_episodes(list_episodes(run.episodes), self.vc.val_fraction, cfg.seed)
+        self.val_frames = held_out_frames(val_paths)
+        self.model = ConvVAE(self.vc.z_dim, self.vc.channels).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.vc.lr)
+        self.train_frames = count_frames(self.train_paths)
+        self.steps_per_epoch = -(-self.train_frames // self.vc.batch_size)
+        self.batches, self.seen, self.epoch_start = None, 0, 0.0
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.vc.epochs * self.steps_per_epoch, self.steps_per_epoch, 20)
+
+    def resume(self) -> tuple[int, dict] | None:
+        ckpt = resume(self.checkpoint, "vae", self.cfg.env, self.model, self.optimizer, self.vc.lr)
+        return (ckpt["state"]["epoch"] * self.steps_per_epoch, ckpt["meta"]["history"]) if ckpt else None
+
+    def untrained(self) -> dict:
+        return evaluate_vae(self.model, self.val_frames, self.vc.kl_tolerance, self.device)
+
+    def step(self, step: int) -> dict[str, float]:
+        if step % self.steps_per_epoch == 0:  # a new epoch: its own shuffled pass over the frames
+            rng = np.random.default_rng([self.cfg.seed, step // self.steps_per_epoch])
+            self.batches = iter_frame_batches(self.train_paths, self.vc.batch_size, self.vc.buffer_episodes, rng)
+            self.seen, self.epoch_start = 0, time.perf_counter()
+        self.model.train()
+        x = frames_to_tensor(next(self.batches), self.device)
+        recon, mu, logvar = self.model(x)
+        loss, rec, kl = vae_loss(recon, x, mu, logvar, self.vc.kl_tolerance)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.seen += len(x)
+        return {"loss": loss.item(), "reconstruction": rec.item(), "kl": kl.item()}
+
+    def evaluate(self, step: int, history: dict) -> dict[str, float]:
+        seconds = time.perf_counter() - self.epoch_start
+        val = evaluate_vae(self.model, self.val_frames, self.vc.kl_tolerance, self.device)
+        history[f"epoch_{step // self.steps_per_epoch}"] = {**val, "images_per_second": self.seen / seconds,
+                                                            "seconds": seconds}
+        save_png(self.run.vae_reconstructions, reconstruction_grid(self.model, self.val_frames, self.device))
+        return {f"val_{k}": v for k, v in val.items()}
+
+    def save(self, step: int, history: dict) -> None:
+        save_checkpoint(
+            self.checkpoint,
+            kind="vae",
+            env=self.cfg.env,
+            model=self.model.state_dict(),
+            meta={"z_dim": self.vc.z_dim, "channels": self.vc.channels, "config": self.cfg.to_dict(),
+                  "history": history},
+            state={"epoch": step // self.steps_per_epoch, "optimizer": self.optimizer.state_dict()},
+        )
+
+    def report(self, history: dict) -> dict:
+        last = history.get(f"epoch_{self.vc.epochs}", {})
+        return {
+            "val_loss": last.get("loss"),
+            "val_reconstruction": last.get("reconstruction"),
+            "val_kl": last.get("kl"),
+            "val_loss_untrained": history["untrained"]["loss"],
+            "images_per_second": last.get("images_per_second"),
+            "train_frames": self.train_frames,
+            "val_frames": len(self.val_frames),
+            "reconstructions": self.run.vae_reconstructions.name,
+        }
+
+
 def train_vae(run: RunDir, cfg: Config, device: torch.device, progress: bool = True) -> dict:
-    vc = cfg.vae
-    torch.manual_seed(cfg.seed)
-    train_paths, val_paths = split_episodes(list_episodes(run.episodes), vc.val_fraction, cfg.seed)
-    val_frames = held_out_frames(val_paths)
-    model = ConvVAE(vc.z_dim, vc.channels).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=vc.lr)
-    ckpt = resume(run.vae_checkpoint, "vae", cfg.env, model, optimizer, vc.lr)
-    if ckpt:
-        start_epoch, history = ckpt["state"]["epoch"], ckpt["meta"]["history"]
-    else:
-        start_epoch, history = 0, {"untrained": evaluate_vae(model, val_frames, vc.kl_tolerance, device)}
-    n_train = count_frames(train_paths)
-    steps_per_epoch = -(-n_train // vc.batch_size)
-    with ScalarLogger(run.logs, "vae") as log:
-        for epoch in range(start_epoch, vc.epochs):
-            model.train()
-            rng = np.random.default_rng([cfg.seed, epoch])
-            seen, t0 = 0, time.perf_counter()
-            bar = tqdm(
-                iter_frame_batches(train_paths, vc.batch_size, vc.buffer_episodes, rng),
-                total=steps_per_epoch, desc=f"V epoch {epoch + 1}/{vc.epochs}", unit="batch", disable=not progress,
-            )
-            for i, batch in enumerate(bar):
-                x = frames_to_tensor(batch, device)
-                recon, mu, logvar = model(x)
-                loss, rec, kl = vae_loss(recon, x, mu, logvar, vc.kl_tolerance)
-                step = epoch * steps_per_epoch + i
-                check_finite(loss.item(), "V", step, run.vae_checkpoint)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                seen += len(x)
-                if i % 20 == 0:
-                    log.log(step, loss=loss.item(), reconstruction=rec.item(), kl=kl.item())
-                    bar.set_postfix(loss=f"{loss.item():.1f}")
-            seconds = time.perf_counter() - t0
-            val = evaluate_vae(model, val_frames, vc.kl_tolerance, device)
-            log.log((epoch + 1) * steps_per_epoch, **{f"val_{k}": v for k, v in val.items()})
-            history[f"epoch_{epoch + 1}"] = {**val, "images_per_second": seen / seconds, "seconds": seconds}
-            save_png(run.vae_reconstructions, reconstruction_grid(model, val_frames, device))
-            _save(run, cfg, model, optimizer, epoch + 1, history)
-    last = history.get(f"epoch_{vc.epochs}", {})
-    return {
-        "val_loss": last.get("loss"),
-        "val_reconstruction": last.get("reconstruction"),
-        "val_kl": last.get("kl"),
-        "val_loss_untrained": history["untrained"]["loss"],
-        "images_per_second": last.get("images_per_second"),
-        "train_frames": n_train,
-        "val_frames": len(val_frames),
-        "reconstructions": "vae_reconstructions.png",
-    }
+    """The pipeline's vae stage: V trained for vae.epochs passes over the training episodes."""
+    trainee = VAETraining(run, cfg, device)
+    return trainee.report(train(trainee, trainee.schedule, run.logs, progress))
 
 
 @torch.no_grad()
@@ -111,14 +139,3 @@ def reconstruction_grid(model: ConvVAE, frames: np.ndarray, device, n: int = 10)
     picks = frames[np.linspace(0, len(frames) - 1, n).astype(int)]
     mu, _ = model.encode(frames_to_tensor(picks, device))
     return image_grid([picks, tensor_to_frames(model.decode(mu))], scale=2)
-
-
-def _save(run: RunDir, cfg: Config, model, optimizer, epoch: int, history: dict) -> None:
-    save_checkpoint(
-        run.vae_checkpoint,
-        kind="vae",
-        env=cfg.env,
-        model=model.state_dict(),
-        meta={"z_dim": cfg.vae.z_dim, "channels": cfg.vae.channels, "config": cfg.to_dict(), "history": history},
-        state={"epoch": epoch, "optimizer": optimizer.state_dict()},
-    )
