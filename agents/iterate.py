@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import time
 
 import numpy as np
 import torch
@@ -89,3 +90,18 @@ def iterate(run: RunDir, cfg: Config, device: torch.device, total_episodes: int,
             "previous_controller_seconds": previous.get("seconds"),
             "mdnrnn_steps": total_mdnrnn_steps, "val_nll": m["val_nll"],
             "done_precision": m["done_precision"], "done_recall": m["done_recall"]}
+
+
+def iterate_round(run: RunDir, cfg: Config, device: torch.device, episodes: int, epsilon: float,
+                  extra_mdnrnn_steps: int, progress: bool = True) -> dict:
+    """One round on top of what the run holds now: `episodes` more episodes of the controller's
+    play, `extra_mdnrnn_steps` more steps for M. Recorded as iterate_N in report.json, and M's new
+    step count in config.json (so the mdnrnn stage counts it complete)."""
+    start = time.perf_counter()
+    total_steps = mdnrnn_step(run, cfg.env) + extra_mdnrnn_steps
+    result = iterate(run, cfg, device, len(list_episodes(run.episodes)) + episodes, epsilon, total_steps, progress)
+    cfg.mdnrnn.steps = total_steps
+    run.update_stage(f"iterate_{result['round']}", status="complete", seconds=round(time.perf_counter() - start, 2),
+                     **result)
+    run.open(cfg)
+    return result

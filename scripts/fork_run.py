@@ -23,54 +23,12 @@ new step count under the fork's M settings (e.g. --mdnrnn.dropout), into the for
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from worldsim.apps.cli import run_main
-from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
-from worldsim.data.episodes import list_episodes
-from worldsim.io import write_json
-from worldsim.run import RunDir, RunDirError
-
-SHAREABLE = {"vae": ("vae.pt", ("collect", "vae", "encode")), "mdnrnn": ("mdnrnn.pt", ("mdnrnn",))}
-"""model -> (checkpoint file, report stages that sharing it completes)"""
-
-
-def fork(source: RunDir, target: RunDir, share: list[str], overrides: dict) -> RunDir:
-    if not source.exists():
-        raise RunDirError(f"{source.root}: not a worldsim run directory (no config.json)")
-    if target.root.exists() and any(target.root.iterdir()):
-        raise RunDirError(f"{target.root} exists and is not empty; fork into a new directory")
-    for name in share:
-        if name not in SHAREABLE:
-            raise ValueError(f"cannot share '{name}'; shareable: {', '.join(SHAREABLE)}")
-        if not (source.checkpoints / SHAREABLE[name][0]).is_file():
-            raise RunDirError(f"{source.root} has no trained {name} ({source.checkpoints / SHAREABLE[name][0]})")
-    cfg = apply_overrides(source.load_config(), overrides)
-    recorded = list_episodes(source.episodes) if source.episodes.is_dir() else []
-    grow = cfg.collect.episodes > len(recorded)
-    target.checkpoints.mkdir(parents=True)
-    folders = {target.episodes: source.episodes, target.latents: source.latents}
-    links = {target.checkpoints / SHAREABLE[n][0]: source.checkpoints / SHAREABLE[n][0] for n in share}
-    if grow:  # file by file, so the fork can add episodes and latents without touching the source's
-        for own, theirs in folders.items():
-            own.mkdir()
-            links.update({own / path.name: path for path in list_episodes(theirs)} if theirs.is_dir() else {})
-    else:
-        links.update(folders)
-    for link, real in links.items():
-        if real.exists():
-            os.symlink(os.path.relpath(real.resolve(), link.parent.resolve()), link)
-    stages = {"collect"} | {s for n in share for s in SHAREABLE[n][1]}
-    if grow:
-        stages -= {"collect", "encode"}
-    if "mdnrnn" in share and cfg.mdnrnn.steps > source.load_config().mdnrnn.steps:
-        stages -= {"mdnrnn"}  # the mdnrnn stage resumes from the shared M and trains it further
-    shared = {k: {**v, "shared_from": str(source.root)} for k, v in source.report()["stages"].items() if k in stages}
-    target.open(cfg)
-    write_json(target.report_path, {"stages": shared, "forked_from": str(source.root)})
-    return target
-
+from worldsim.apps.fork import SHAREABLE, fork
+from worldsim.config import add_override_arguments, overrides_from_args
+from worldsim.run import RunDir
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -12,16 +12,14 @@ report.json ends with the new real-game score; the previous controller is kept i
 DIR/controller_roundN/.
 """
 import argparse
-import time
 from pathlib import Path
 
 from worldsim.apps.cli import run_main
 
 
 def main() -> int:
-    from agents.iterate import iterate, mdnrnn_step
+    from agents.iterate import iterate_round
     from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args
-    from worldsim.data.episodes import list_episodes
     from worldsim.apps.pipeline import run_stage
     from worldsim.run import RunDir, resolve_device
 
@@ -46,13 +44,7 @@ def main() -> int:
     extra_steps = it.mdnrnn_steps if args.mdnrnn_steps is None else args.mdnrnn_steps
     device = resolve_device(args.device or cfg.device)
     progress = not args.no_progress
-    start = time.perf_counter()
-    total_steps = mdnrnn_step(run, cfg.env) + extra_steps
-    result = iterate(run, cfg, device, len(list_episodes(run.episodes)) + episodes, epsilon, total_steps, progress)
-    cfg.mdnrnn.steps = total_steps
-    run.update_stage(f"iterate_{result['round']}", status="complete",
-                     seconds=round(time.perf_counter() - start, 2), **result)
-    run.open(cfg)  # records M's new step count
+    result = iterate_round(run, cfg, device, episodes, epsilon, extra_steps, progress)
     print(f"[iterate] round {result['round']}: {result['episodes_recorded']} episodes, M val NLL {result['val_nll']:.4f}")
     if not args.no_retrain:
         for stage in ("controller", "evaluate"):

@@ -14,9 +14,9 @@ from worldsim.dream_env import DreamEnv
 from worldsim.apps.dream_video import VIDEO_SCALE, play_dream, real_and_dream, side_by_side_frames
 from worldsim.apps.keymap import keymap_for
 from worldsim.media import save_video, upscale
-from worldsim.apps.play import Player, play_in_window
+from worldsim.apps.play import Player, controller_checkpoint, play_in_window
 from worldsim.run import RunDir, resolve_device
-from worldsim.world_model import WORLD_MODELS, WorldModel, load_world
+from worldsim.world_model import WORLD_MODELS, load_world
 
 MODELS = WORLD_MODELS
 """World model families a run can hold: name -> loader(run_dir, device[, name])."""
@@ -60,18 +60,6 @@ def main() -> int:
     if args.headless:
         return headless(run, env, args)
     return windowed(run, env, args)
-
-
-def controller_checkpoint(run: RunDir, world: WorldModel) -> Path:
-    """The controller trained in world's dream; in a GameGAN dream without one, V+M's (same input)."""
-    if world.family == "vm":
-        return run.controller_checkpoint
-    own = run.controller_files("gamegan", world.gamegan_name)[1]
-    if own.is_file() or not run.controller_checkpoint.is_file():
-        return own
-    print(f"no controller trained in the {world.label} ({own}); using {run.controller_checkpoint}, "
-          "trained in V+M's dream on the same [z, h]")
-    return run.controller_checkpoint
 
 
 def windowed(run: RunDir, env: DreamEnv, args: argparse.Namespace) -> int:

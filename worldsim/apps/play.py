@@ -4,6 +4,7 @@ state and reacts to pygame events; `play_in_window` draws it and runs the clock.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -13,6 +14,8 @@ import pygame  # noqa: E402
 from agents.pilot import Pilot  # noqa: E402
 from worldsim.dream_env import DreamEnv  # noqa: E402
 from worldsim.apps.keymap import Keymap  # noqa: E402
+from worldsim.run import RunDir  # noqa: E402
+from worldsim.world_model import WorldModel  # noqa: E402
 
 QUIT_KEYS = frozenset({"escape", "q"})
 WARMER_KEYS = frozenset({"+", "=", "]", "[+]"})  # "=" is the unshifted "+" key
@@ -130,3 +133,15 @@ def _draw(screen: pygame.Surface, font: pygame.font.Font, player: Player, side: 
     for i, (text, colour) in enumerate(player.status_lines()):
         screen.blit(font.render(text, True, colour), (4, side + 4 + i * line))
     pygame.display.flip()
+
+
+def controller_checkpoint(run: RunDir, world: WorldModel) -> Path:
+    """The controller trained in world's dream; in a GameGAN dream without one, V+M's (same input)."""
+    if world.family == "vm":
+        return run.controller_checkpoint
+    own = run.controller_files("gamegan", world.gamegan_name)[1]
+    if own.is_file() or not run.controller_checkpoint.is_file():
+        return own
+    print(f"no controller trained in the {world.label} ({own}); using {run.controller_checkpoint}, "
+          "trained in V+M's dream on the same [z, h]")
+    return run.controller_checkpoint
