@@ -60,11 +60,8 @@ def collect(
         return stats
     num_envs = slot_count(workers, len(todo))
     if policy is None:
-        explorer = make_exploration_policy(envs.info(env_name), num_envs, episode_seed(seed, todo[0], stream=1),
-                                           exploration)
-        act, reset = explorer.act, explorer.reset
-    else:
-        act, reset = policy.act, policy.reset
+        policy = make_exploration_policy(envs.info(env_name), num_envs, episode_seed(seed, todo[0], stream=1),
+                                         exploration)
 
     def save(result: EpisodeResult) -> None:
         save_episode(episode_path(folder, todo[result.index]), _to_episode(result.trajectory))
@@ -73,7 +70,7 @@ def collect(
 
     start = time.perf_counter()
     run_episodes(
-        env_name, [episode_seed(seed, i) for i in todo], act, reset,
+        env_name, [episode_seed(seed, i) for i in todo], policy,
         workers=num_envs, max_steps=max_steps, record=True, on_episode=save,
         progress=f"collect {env_name}" if progress else None,
     )

@@ -68,8 +68,8 @@ def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.nd
     num_envs = slot_count(workers, len(seeds))
     controller = LatentController(world, spec, params, num_envs)
     with one_torch_thread():
-        results = run_episodes(world.env, seeds, controller.act, controller.reset, workers=num_envs,
-                               max_steps=max_steps, progress=progress)
+        results = run_episodes(world.env, seeds, controller, workers=num_envs, max_steps=max_steps,
+                               progress=progress)
     return np.array([r.total_reward for r in results])
 
 

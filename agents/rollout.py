@@ -1,26 +1,16 @@
 """Playing whole episodes of a batched dream: the one loop that CMA-ES, the dream half of the
-evaluation and the dream-fidelity benchmark share. A policy maps a batch of observations to a
-batch of actions (`act`) and is told which rows start a new episode (`reset`): the real-game
-runner (envs.runner.run_episodes) makes the same two calls, so one policy object can serve both
-worlds."""
+evaluation and the dream-fidelity benchmark share. Its policies follow envs.runner.Policy, the
+contract of the real-game runner too (act on a batch of observations; reset rows that begin an
+episode), so one policy object can serve both worlds."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from agents.controller import ControllerSpec
-
-
-class Policy(Protocol):
-    def act(self, obs: Any) -> Any:
-        """One action per row for this step, given each row's observation (a dream's [z, h]
-        tensor; a real game's frames)."""
-
-    def reset(self, mask: Any) -> None:
-        """Rows where `mask` is True begin a new episode."""
+from envs.runner import Policy
 
 
 class ControllerPolicy:

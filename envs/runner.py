@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -41,11 +41,20 @@ def make_vector_env(env_name: str, num_envs: int) -> gym.vector.VectorEnv:
     return AsyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED, context="spawn")
 
 
+class Policy(Protocol):
+    """What plays a batch of games, real or dreamed: one action per row from the rows'
+    observations (`act`: numpy frames here, a dream's [z, h] tensor in agents.rollout), and told
+    which rows began a new episode (`reset`)."""
+
+    def act(self, obs: Any) -> Any: ...
+
+    def reset(self, mask: Any) -> None: ...
+
+
 def run_episodes(
     env_name: str,
     seeds: Sequence[int],
-    act: Callable[[np.ndarray], np.ndarray],
-    reset: Callable[[np.ndarray], None] | None = None,
+    policy: Policy,
     *,
     workers: int = 0,
     max_steps: int = 0,
@@ -53,8 +62,8 @@ def run_episodes(
     on_episode: Callable[[EpisodeResult], None] | None = None,
     progress: str | None = None,
 ) -> list[EpisodeResult]:
-    """Play one episode per seed. `act(obs)` maps the batch of current observations (one row
-    per slot) to a batch of actions; `reset(mask)` is told which slots just began a new
+    """Play one episode per seed. `policy.act(obs)` maps the batch of current observations (one row
+    per slot) to a batch of actions; `policy.reset(mask)` is told which slots just began a new
     episode. Episodes longer than `max_steps` (when set) are cut and marked truncated."""
     num_envs = slot_count(workers, len(seeds))
     if num_envs == 0:
@@ -65,12 +74,11 @@ def run_episodes(
     vec = make_vector_env(env_name, num_envs)
     try:
         obs, _ = vec.reset(seed=[s.seed for s in slots])
-        if reset is not None:
-            reset(np.ones(num_envs, dtype=bool))
+        policy.reset(np.ones(num_envs, dtype=bool))
         _record_first(slots, obs, np.ones(num_envs, dtype=bool))
         with tqdm(total=len(seeds), desc=progress, unit="ep", disable=progress is None) as bar:
             while any(s is not None for s in slots):
-                actions = act(obs)
+                actions = policy.act(obs)
                 obs, rewards, terminated, truncated, _ = vec.step(actions)
                 restart = terminated | truncated
                 for k, slot in enumerate(slots):
@@ -96,8 +104,7 @@ def run_episodes(
                 if restart.any():
                     # idle slots are reset too (seed None) so no finished game is ever stepped
                     obs, _ = vec.reset(seed=[s.seed if s else None for s in slots], options={"reset_mask": restart})
-                    if reset is not None:
-                        reset(restart)
+                    policy.reset(restart)
                     _record_first(slots, obs, restart)
     finally:
         vec.close()
