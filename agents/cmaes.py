@@ -101,6 +101,7 @@ def train_cmaes(
     log_path = out_dir / "cmaes.jsonl"
     history = read_log(log_path)
     es = replay(log_path, history, num_params, settings, seed)
+    resumed_at = len(history)
     with atomic_open(log_path, "w") as f:  # rewrite without any torn line
         f.writelines(json.dumps(r) + "\n" for r in history)
     best_eval = max((r["eval_mean"] for r in history if "eval_mean" in r), default=-np.inf)
@@ -133,7 +134,8 @@ def train_cmaes(
             history.append(record)
             bar.update(1)
             bar.set_postfix(best=f"{record['best']:.0f}", mean=f"{record['mean']:.0f}")
-    return {"generations": len(history), "best_eval_mean": best_eval, "history": history}
+    return {"generations": len(history), "generations_run": len(history) - resumed_at, "best_eval_mean": best_eval,
+            "history": history}
 
 
 def plot_fitness(history: list[dict], path: str | Path, title: str) -> None:

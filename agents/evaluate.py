@@ -29,17 +29,30 @@ def evaluate_in_dream(world: WorldModel, spec: ControllerSpec, params: np.ndarra
 
 class LatentController:
     """Acts in the real game like C does in the dream: V encodes each frame to z (its mean),
-    M's LSTM carries h forward with the action taken, and C acts on [z, h]."""
+    M's LSTM carries h forward with the action taken, and C acts on [z, h].
+
+    params (num_params,): one controller in every game process; or (episodes, num_params): episode
+    i is played by row i, the rows handed out in the order the runner starts episodes (slot by
+    slot, as envs.runner.run_episodes does), e.g. a CMA-ES population's candidates."""
 
     def __init__(self, world: WorldModel, spec: ControllerSpec, params: np.ndarray, num_envs: int):
         self.world, self.spec = world, spec
-        self.params = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(num_envs, -1)
+        params = torch.as_tensor(params, dtype=torch.float32, device=world.device)
+        self.per_episode = params[None] if params.ndim == 1 else params  # (episodes, num_params)
+        self.params = self.per_episode[:1].expand(num_envs, -1).clone()  # (num_envs, num_params)
+        self.started = 0  # episodes begun so far
         self.h, self.c = world.mdnrnn.initial_state(num_envs, world.device)  # (1, num_envs, hidden)
 
     def reset(self, mask: np.ndarray) -> None:
+        """New episodes begin where `mask` is True: M's state starts at zero, and with one row of
+        params per episode each takes the next row (past the last, the last: an idle slot)."""
         mask_t = torch.as_tensor(mask, device=self.world.device)
         self.h[:, mask_t] = 0.0
         self.c[:, mask_t] = 0.0
+        if len(self.per_episode) > 1:
+            for slot in np.flatnonzero(mask):
+                self.params[slot] = self.per_episode[min(self.started, len(self.per_episode) - 1)]
+                self.started += 1
 
     @torch.no_grad()
     def act(self, frames: np.ndarray) -> np.ndarray:
@@ -64,7 +77,8 @@ class LatentController:
 
 def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.ndarray, seeds: list[int],
                           workers: int = 0, progress: str | None = None, max_steps: int = 0) -> np.ndarray:
-    """Total reward of one real-game episode per seed, played by one controller."""
+    """Total reward of one real-game episode per seed, played by one controller (params
+    (num_params,)) or episode i by params[i] (params (len(seeds), num_params))."""
     num_envs = slot_count(workers, len(seeds))
     controller = LatentController(world, spec, params, num_envs)
     with one_torch_thread():

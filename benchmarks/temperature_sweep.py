@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agents.dream_training import train_in_dream
+from agents.controller_training import train_in_dream
 from agents.evaluate import evaluate_controller
 from worldsim.apps.cli import run_main
 from worldsim.config import add_override_arguments, apply_overrides, overrides_from_args

@@ -1,4 +1,4 @@
-"""Train the controller C with CMA-ES inside a run's dream, then evaluate it in the real game and the dream.
+"""Train the controller C with CMA-ES inside a run's dream (or in the real game), then evaluate it in the real game and the dream.
 
     python scripts/train_controller.py --run-dir DIR --model gamegan [--gamegan-name NAME]
         [--temperature T] [--out DIR] [--controller.field VALUE ...]
@@ -9,6 +9,9 @@ fitness.png), with report.json stages controller_NAME and evaluate_NAME. With --
 OUT/controller.pt and the scores to the report stage "controller_NAME OUT". Training resumes from
 the folder's CMA-ES log. A GameGAN step is a stack of convolutions, many times dearer than
 V+M's: on a CPU use a small population, e.g. --controller.population 16 --controller.rollouts 4.
+--controller.world real trains C in the real game instead (the paper's CarRacing recipe), every
+candidate's episodes played by real game processes; e.g. fine-tune from nothing with
+--controller.population 16 --controller.rollouts 2 --controller.generations 5 --out DIR/real.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from worldsim.config import add_override_arguments, apply_overrides, overrides_f
 
 
 def main() -> int:
-    from agents.dream_training import train_in_dream
+    from agents.controller_training import train_controller
     from agents.evaluate import evaluate_controller, print_scores
     from worldsim.apps.pipeline import run_stage, stage_name
     from worldsim.run import RunDir, resolve_device
@@ -52,14 +55,14 @@ def main() -> int:
         recorded = ", ".join(stage_name(name, cfg) for name in stages)
     else:
         world = load_world(run.root, device, args.model, cfg.gamegan.name)
-        trained = train_in_dream(world, cfg, cfg.controller.temperature, args.out, args.out / "controller.pt",
-                                 progress)
+        trained = train_controller(world, cfg, args.out, args.out / "controller.pt", progress)
         scores = evaluate_controller(world, cfg, args.out / "controller.pt", progress,
                                      plot=args.out / "evaluation.png")
         recorded = f"{stage_name(stages[0], cfg)} {args.out}"
         run.update_stage(recorded, status="complete", **{**trained, **scores})
-    print(f"{cfg.env}: C trained in the {trained['dream']} at tau {trained['temperature']} "
-          f"for {trained['generations']} generations, {scores['episodes']} episodes each:")
+    where = f"the {trained['dream']} at tau {trained['temperature']}" if "dream" in trained else "the real game"
+    print(f"{cfg.env}: C trained in {where} for {trained['generations']} generations, "
+          f"{scores['episodes']} episodes each:")
     print_scores(scores)
     print(f"recorded in {run.report_path} under {recorded}")
     return 0

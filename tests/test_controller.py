@@ -14,12 +14,13 @@ import torch
 
 import envs
 from agents.cmaes import ResumeError, distribution_mean, read_log, train_cmaes
-from worldsim.config import ControllerConfig
 from agents.controller import ControllerSpec, load_controller, save_controller
 from agents.evaluate import LatentController, evaluate_in_real_game
 from worldsim.checkpoint import CheckpointError
-from worldsim.world_model import WorldModel
+from worldsim.config import Config, ControllerConfig
 from worldsim.dream_env import make_dream
+from worldsim.io import read_json
+from worldsim.world_model import WorldModel
 
 from conftest import run_script
 
@@ -209,3 +210,41 @@ def test_a_controller_can_read_m_cell_state_too(smoke_runs, tmp_path):
 
     with pytest.raises(CheckpointError, match=r"\[z, c, h\]"):
         load_controller(source / "checkpoints" / "controller.pt", env=world.env, obs_dim=world.obs_dim)
+
+
+def test_each_real_episode_can_be_played_by_its_own_controller(smoke_runs):
+    """With one row of parameters per episode (a CMA-ES population), episode i is played by row i
+    whatever game process it lands in: the scores equal each controller's own."""
+    world = WorldModel.load(smoke_runs["CarRacing"].root)
+    spec = ControllerSpec.for_game(world.game, world.obs_dim)
+    rng = np.random.default_rng(5)
+    rows = rng.standard_normal((3, spec.num_params)).astype(np.float32)
+    alone = [evaluate_in_real_game(world, spec, row, [21], workers=1, max_steps=60)[0] for row in rows]
+    assert len(set(alone)) == 3, "the three controllers drive differently"
+    for workers in (1, 2):
+        together = evaluate_in_real_game(world, spec, rows, [21, 21, 21], workers=workers, max_steps=60)
+        np.testing.assert_allclose(together, alone, rtol=1e-6)
+
+
+def test_cmaes_in_the_real_game_logs_saves_and_resumes(smoke_runs, tmp_path):
+    """--controller.world real: the candidates play the real game (CarRacing's returns differ from
+    controller to controller), the log and the best controller are written, and asking for more
+    generations continues the same search."""
+    from agents.controller_training import train_controller
+
+    world = WorldModel.load(smoke_runs["CarRacing"].root)
+    cfg = Config.from_dict(read_json(smoke_runs["CarRacing"].config_path))
+    cfg.controller.world, cfg.controller.population, cfg.controller.rollouts = "real", 4, 1
+    cfg.controller.generations, cfg.controller.eval_every, cfg.controller.eval_episodes = 1, 1, 2
+    cfg.controller.max_steps = 40
+    first = train_controller(world, cfg, tmp_path, tmp_path / "controller.pt", progress=False)
+    log = read_log(tmp_path / "cmaes.jsonl")
+    assert first["world"] == "real game" and len(log) == 1 and len(set(log[0]["returns"])) > 1
+    assert load_controller(tmp_path / "controller.pt", env=cfg.env)[2]["trained_in"] == "real"
+    cfg.controller.generations = 2
+    second = train_controller(world, cfg, tmp_path, tmp_path / "controller.pt", progress=False)
+    resumed = read_log(tmp_path / "cmaes.jsonl")
+    assert second["generations"] == 2 and second["generations_run"] == 1 and resumed[0] == log[0]
+    cfg.controller.world = "heaven"
+    with pytest.raises(ValueError, match="known: dream, real"):
+        train_controller(world, cfg, tmp_path, tmp_path / "controller.pt", progress=False)

@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 import worldsim  # noqa: F401  (registers worldsim/GameGANDream-v0)
 from agents import pilot
 from agents.controller import ControllerSpec, load_controller
-from agents.dream_training import train_in_dream
+from agents.controller_training import train_in_dream
 from agents.evaluate import evaluate_controller
 from agents.rollout import ControllerPolicy, rollout
 from conftest import run_script

@@ -88,6 +88,10 @@ class MDNRNNConfig:
 
 @dataclass
 class ControllerConfig:
+    world: str = "dream"
+    """where CMA-ES plays the candidates: dream, inside the world model's dream (the paper's Doom
+    recipe); or real, in the real game, V and M tracking [z, h] (the paper's CarRacing recipe:
+    far slower, game processes across the cores, evaluate.workers of them)"""
     population: int = 64
     """CMA-ES population (paper: 64)"""
     rollouts: int = 16

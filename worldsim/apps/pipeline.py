@@ -12,8 +12,8 @@ from typing import Callable
 
 import torch
 
-from agents.dream_training import (
-    train_controller_in_dream,
+from agents.controller_training import (
+    train_controller_stage,
     train_controller_in_gamegan_dream,
 )
 from agents.evaluate import evaluate_gamegan_transfer, evaluate_transfer
@@ -65,7 +65,7 @@ STAGES: dict[str, Stage] = {
     "vae": train_vae,
     "encode": _encode,
     "mdnrnn": train_mdnrnn,
-    "controller": train_controller_in_dream,
+    "controller": train_controller_stage,
     "iterate": _iterate,
     "evaluate": evaluate_transfer,
 }
