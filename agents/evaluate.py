@@ -83,7 +83,7 @@ def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.nd
     controller = LatentController(world, spec, params, num_envs)
     with one_torch_thread():
         results = run_episodes(world.env, seeds, controller, workers=num_envs, max_steps=max_steps,
-                               progress=progress)
+                               progress=progress, evaluation=True)
     return np.array([r.total_reward for r in results])
 
 

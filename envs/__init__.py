@@ -58,8 +58,9 @@ def canonical_name(name: str) -> str:
     raise UnknownEnvError(name, known_names())
 
 
-def make(name: str, render_mode: str | None = None) -> gymnasium.Env:
-    """The real game `name` (see known_names) as a gymnasium Env."""
+def make(name: str, render_mode: str | None = None, evaluation: bool = False) -> gymnasium.Env:
+    """The real game `name` (see known_names) as a gymnasium Env. evaluation: set up as agents
+    are scored rather than as play is recorded for a world model (Atari: sticky actions on)."""
     from envs import atari, car_racing, doom
 
     family, _, game = canonical_name(name).partition("/")
@@ -67,7 +68,7 @@ def make(name: str, render_mode: str | None = None) -> gymnasium.Env:
         return car_racing.make(render_mode)
     if family == "Doom":
         return doom.make(doom.scenario_from_name(game), render_mode)
-    return atari.make(game, render_mode)
+    return atari.make(game, render_mode, evaluation)
 
 
 def info(name: str) -> GameInfo:

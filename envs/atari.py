@@ -1,5 +1,8 @@
-"""Any single-player ALE game as gymnasium's "ALE/<Game>-v5" (frameskip 4, sticky
-actions 0.25, minimal action set), with the full RGB frame resized to 64x64.
+"""Any single-player ALE game as gymnasium's "ALE/<Game>-v5" (frameskip 4, minimal action set),
+with the full RGB frame resized to 64x64. Sticky actions (v5's repeat probability 0.25: a quarter
+of the time the emulator repeats the previous action instead of the one given) are on where an
+agent is scored, as published Atari results are, and off where play is recorded for a world
+model, so that every recorded action is the one that acted.
 """
 
 from __future__ import annotations
@@ -49,9 +52,15 @@ def game_from_name(game: str) -> str | None:
     return _games().get(_squash(game)) if game else None
 
 
-def make(game: str, render_mode: str | None = None) -> gymnasium.Env:
-    """ALE/<game>-v5 with 64x64x3 uint8 observations (INTER_AREA resize)."""
-    env = gymnasium.make(f"ALE/{game}-v5", render_mode=render_mode)
+STICKY_ACTIONS = 0.25
+"""v5's repeat_action_probability: the standard protocol for scoring an agent (Machado et al. 2018)."""
+
+
+def make(game: str, render_mode: str | None = None, evaluation: bool = False) -> gymnasium.Env:
+    """ALE/<game>-v5 with 64x64x3 uint8 observations (INTER_AREA resize); sticky actions only
+    for `evaluation` (see the module's docstring)."""
+    env = gymnasium.make(f"ALE/{game}-v5", render_mode=render_mode,
+                         repeat_action_probability=STICKY_ACTIONS if evaluation else 0.0)
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
 
 
@@ -80,6 +89,7 @@ def info(game: str) -> GameInfo:
         survival_reward=False,
         max_episode_steps=EPISODE_STEPS,
         frame_skip=FRAME_SKIP,
+        sticky_actions=STICKY_ACTIONS,
         action_labels=labels,
         hold_steps=HOLD_STEPS,
         keys="buttons",

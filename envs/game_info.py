@@ -36,6 +36,10 @@ class GameInfo:
     """Agent steps after which an episode is truncated."""
     frame_skip: int
     """Game frames (tics) advanced per agent step."""
+    sticky_actions: float = 0.0
+    """Chance that the game repeats the previous action instead of the given one when an agent is
+    scored (envs.make(name, evaluation=True); Atari's standard 0.25). Play recorded for a world
+    model never has it, so every recorded action is the one that acted."""
     action_labels: tuple[str, ...] = ()
     """Discrete games: each action's name, in index order, spelled with the buttons it presses
     (ALE's meanings such as "UPFIRE"; Doom TakeCover "LEFT", "NOOP", "RIGHT"); () for a Box."""

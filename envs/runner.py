@@ -34,8 +34,8 @@ def slot_count(workers: int, episodes: int) -> int:
     return min(workers or os.cpu_count() or 1, episodes)
 
 
-def make_vector_env(env_name: str, num_envs: int) -> gym.vector.VectorEnv:
-    factories = [functools.partial(make, env_name)] * num_envs
+def make_vector_env(env_name: str, num_envs: int, evaluation: bool = False) -> gym.vector.VectorEnv:
+    factories = [functools.partial(make, env_name, evaluation=evaluation)] * num_envs
     if num_envs == 1:
         return SyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED)
     return AsyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED, context="spawn")
@@ -61,17 +61,19 @@ def run_episodes(
     record: bool = False,
     on_episode: Callable[[EpisodeResult], None] | None = None,
     progress: str | None = None,
+    evaluation: bool = False,
 ) -> list[EpisodeResult]:
     """Play one episode per seed. `policy.act(obs)` maps the batch of current observations (one row
     per slot) to a batch of actions; `policy.reset(mask)` is told which slots just began a new
-    episode. Episodes longer than `max_steps` (when set) are cut and marked truncated."""
+    episode. Episodes longer than `max_steps` (when set) are cut and marked truncated.
+    evaluation: the games set up as agents are scored (envs.make), not as play is recorded."""
     num_envs = slot_count(workers, len(seeds))
     if num_envs == 0:
         return []
     queue = iter(range(len(seeds)))
     slots: list[EpisodeResult | None] = [_start(i, seeds, record) for i in (next(queue) for _ in range(num_envs))]
     results: list[EpisodeResult] = []
-    vec = make_vector_env(env_name, num_envs)
+    vec = make_vector_env(env_name, num_envs, evaluation)
     try:
         obs, _ = vec.reset(seed=[s.seed for s in slots])
         policy.reset(np.ones(num_envs, dtype=bool))

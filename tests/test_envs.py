@@ -175,6 +175,16 @@ def test_atari_info_uses_v5_defaults():
     info = envs.info("Atari/Pong")
     assert info.family == "atari" and info.frame_skip == 4 and info.max_episode_steps == 27000
     assert info.action_space == gymnasium.spaces.Discrete(6)
+    assert info.sticky_actions == 0.25
+
+
+def test_atari_records_without_sticky_actions_and_scores_agents_with_them():
+    """Recorded world-model data must hold the actions that acted; agents are scored under the
+    standard protocol (v5's repeat probability 0.25)."""
+    for evaluation, expected in ((False, 0.0), (True, 0.25)):
+        env = envs.make("Atari/Pong", evaluation=evaluation)
+        assert env.unwrapped.ale.getFloat("repeat_action_probability") == pytest.approx(expected)
+        env.close()
 
 
 @pytest.mark.parametrize("name", ["CarRacing", "Doom", "Doom/DefendTheCenter", "Atari/Pong", "Atari/Breakout"])
