@@ -61,7 +61,7 @@ def train_controller_in_gamegan_dream(run: RunDir, cfg: Config, device: torch.de
 
 def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: Path, checkpoint: Path,
                    progress: bool = True) -> dict:
-    """Train C with CMA-ES inside `world`'s dream (world.dream: V+M's or, for a GameGANWorld,
+    """Train C with CMA-ES inside `world`'s dream (make_dream: V+M's or, for a GameGANWorld,
     GameGAN's) at `temperature`; the log and the fitness plot go to out_dir, the best controller
     to `checkpoint`. Resumes from out_dir's log."""
     c = cfg.controller

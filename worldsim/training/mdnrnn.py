@@ -153,7 +153,7 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
         totals["tp"] += (predicted & actual).sum().item()
         totals["predicted"] += predicted.sum().item()
         totals["actual"] += actual.sum().item()
-        # the dream ends an episode with probability sigmoid(logit - log w) per step (BatchedDream._done)
+        # the dream ends an episode with probability sigmoid(logit - log w) per step (DreamEpisodes._done)
         totals["expected"] += torch.sigmoid(r["done_logit"] - math.log(cfg.mdnrnn.done_pos_weight))[m].sum().item()
         if predict_reward:
             totals["reward_abs"] += r["reward_mae"].item() * n
