@@ -33,12 +33,14 @@ def _digest(x: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes()).hexdigest()[:16]
 
 
-def _make_optimizer(num_params: int, s: ControllerConfig, seed: int) -> cma.CMAEvolutionStrategy:
+def _make_optimizer(num_params: int, s: ControllerConfig, seed: int,
+                    x0: np.ndarray | None = None) -> cma.CMAEvolutionStrategy:
     import cma  # here, not at the top: with scipy installed it takes ~1 s to import, which every
     # script (and every game process a script spawns) would otherwise pay
 
     rng = np.random.RandomState(seed)
-    return cma.CMAEvolutionStrategy(np.zeros(num_params), s.sigma0, {
+    start = np.zeros(num_params) if x0 is None else np.asarray(x0, dtype=np.float64)
+    return cma.CMAEvolutionStrategy(start, s.sigma0, {
         "popsize": s.population, "seed": seed + 1, "verbose": -9,
         "randn": lambda *shape: rng.standard_normal(shape),  # private stream: replay is exact
     })
@@ -58,28 +60,30 @@ def read_log(path: Path) -> list[dict]:
 
 
 def replay(log_path: Path, history: list[dict], num_params: int, settings: ControllerConfig,
-           seed: int) -> cma.CMAEvolutionStrategy:
+           seed: int, x0: np.ndarray | None = None) -> cma.CMAEvolutionStrategy:
     """A fresh optimizer told the logged generations `history` (read from log_path), each checked
-    to ask the very candidates that were logged: the search as it stood after the last of them."""
-    es = _make_optimizer(num_params, settings, seed)
+    to ask the very candidates that were logged: the search as it stood after the last of them.
+    x0: where the search started (None: zeros), as for the logged run."""
+    es = _make_optimizer(num_params, settings, seed, x0)
     for record in history:
         candidates = np.asarray(es.ask())
         if _digest(candidates) != record["digest"]:
             raise ResumeError(f"{log_path}: generation {record['generation']} does not replay "
-                              "(population, sigma0, seed or size changed); delete the file to start over")
+                              "(population, sigma0, seed, size or starting point changed); delete the file to start "
+                            "over")
         es.tell(list(candidates), list(-np.asarray(record["returns"])))
     return es
 
 
 def distribution_mean(log_path: str | Path, num_params: int, settings: ControllerConfig, seed: int,
-                      generation: int) -> np.ndarray:
+                      generation: int, x0: np.ndarray | None = None) -> np.ndarray:
     """The CMA-ES search distribution's mean after `generation` (0-based), rebuilt from the log:
     the controller the search stood on then, whether or not an evaluation kept it."""
     log_path = Path(log_path)
     history = read_log(log_path)
     if not 0 <= generation < len(history):
         raise ValueError(f"{log_path} holds generations 0-{len(history) - 1}; got generation {generation}")
-    return np.array(replay(log_path, history[:generation + 1], num_params, settings, seed).mean)
+    return np.array(replay(log_path, history[:generation + 1], num_params, settings, seed, x0).mean)
 
 
 def train_cmaes(
@@ -91,16 +95,18 @@ def train_cmaes(
     out_dir: str | Path,
     save_best: Callable[[np.ndarray, dict], None],
     progress: bool = True,
+    x0: np.ndarray | None = None,
 ) -> dict:
     """Run generations until settings.generations are logged (population, sigma0, generations and
-    eval_every are read from the controller config; `seed` seeds the search). Every eval_every generations
+    eval_every are read from the controller config; `seed` seeds the search, which starts at x0,
+    zeros when None, as the paper's did). Every eval_every generations
     (and at the end) the generation's best candidate and the distribution's mean play
     `evaluate`'s episodes; the parameters with the best mean so far go to save_best(params, info)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "cmaes.jsonl"
     history = read_log(log_path)
-    es = replay(log_path, history, num_params, settings, seed)
+    es = replay(log_path, history, num_params, settings, seed, x0)
     resumed_at = len(history)
     with atomic_open(log_path, "w") as f:  # rewrite without any torn line
         f.writelines(json.dumps(r) + "\n" for r in history)

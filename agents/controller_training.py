@@ -15,9 +15,10 @@ import torch
 
 from agents.cmaes import plot_fitness, train_cmaes
 from agents.collect import episode_seed
-from agents.controller import ControllerSpec, save_controller
+from agents.controller import ControllerSpec, load_controller, save_controller
 from agents.evaluate import evaluate_in_dream, evaluate_in_real_game
 from agents.rollout import ControllerPolicy, rollout
+from worldsim.checkpoint import CheckpointError
 from worldsim.config import Config
 from worldsim.dream_env import make_dream
 from worldsim.run import RunDir
@@ -123,14 +124,26 @@ def train_in_real_game(world: WorldModel, cfg: Config, out_dir: Path, checkpoint
             if result["generations_run"] else None}
 
 
+def initial_params(cfg: Config, spec: ControllerSpec) -> np.ndarray | None:
+    """Where CMA-ES starts: the parameters of controller.init's checkpoint (refused unless it reads
+    the same inputs and drives the same game), or None for zeros."""
+    if not cfg.controller.init:
+        return None
+    init_spec, params, _ = load_controller(cfg.controller.init, env=cfg.env, obs_dim=spec.obs_dim)
+    if init_spec != spec:
+        raise CheckpointError(f"{cfg.controller.init}: a controller of another shape ({init_spec}); this run's C is {spec}")
+    return params
+
+
 def _search(world: WorldModel, cfg: Config, spec: ControllerSpec, fitness: Callable, evaluate: Callable,
             out_dir: Path, checkpoint: Path, progress: bool, meta: dict, where: str) -> dict:
     """CMA-ES (agents.cmaes) with this fitness and evaluation; the best controller, with `meta`,
     goes to `checkpoint`, the fitness plot to out_dir."""
     def save_best(params: np.ndarray, info: dict) -> None:
-        save_controller(checkpoint, cfg.env, spec, params, {**info, **meta})
+        save_controller(checkpoint, cfg.env, spec, params, {**info, **meta, "init": cfg.controller.init})
 
-    result = train_cmaes(spec.num_params, fitness, evaluate, cfg.controller, cfg.seed, out_dir, save_best, progress)
+    result = train_cmaes(spec.num_params, fitness, evaluate, cfg.controller, cfg.seed, out_dir, save_best, progress,
+                         x0=initial_params(cfg, spec))
     plot_fitness(result["history"], out_dir / "fitness.png", f"{cfg.env}: CMA-ES {where}")
     return {
         "generations": result["generations"],

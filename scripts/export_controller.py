@@ -16,6 +16,7 @@ from worldsim.apps.cli import run_main
 
 def main() -> int:
     from agents.cmaes import distribution_mean
+    from agents.controller_training import initial_params
     from agents.controller import load_controller, save_controller
     from worldsim.run import RunDir
 
@@ -35,7 +36,9 @@ def main() -> int:
         raise FileNotFoundError(f"{checkpoint} is missing: the controller layout is read from it "
                                 "(run the controller stage first)")
     spec, _, meta = load_controller(checkpoint, env=cfg.env)
-    params = distribution_mean(folder / "cmaes.jsonl", spec.num_params, cfg.controller, cfg.seed, args.generation)
+    cfg.controller.init = meta.get("init", "")  # where that search started
+    params = distribution_mean(folder / "cmaes.jsonl", spec.num_params, cfg.controller, cfg.seed, args.generation,
+                               x0=initial_params(cfg, spec))
     save_controller(args.out, cfg.env, spec, params,
                     {**{k: meta[k] for k in ("temperature", "trained_in", "dream") if k in meta},
                      "generation": args.generation, "eval_of": "mean", "exported_from": str(folder)})

@@ -248,3 +248,35 @@ def test_cmaes_in_the_real_game_logs_saves_and_resumes(smoke_runs, tmp_path):
     cfg.controller.world = "heaven"
     with pytest.raises(ValueError, match="known: dream, real"):
         train_controller(world, cfg, tmp_path, tmp_path / "controller.pt", progress=False)
+
+
+def test_the_search_can_start_from_a_saved_controller(tmp_path):
+    """controller.init: CMA-ES starts at a checkpoint's parameters (to fine-tune the dream-trained
+    C in the real game), a resume with another start is refused, and so is a controller of another
+    shape."""
+    from agents.controller_training import initial_params
+
+    spec = ControllerSpec.for_game(envs.info("Doom"), obs_dim=4)
+    start = np.full(spec.num_params, 5.0, dtype=np.float32)
+    save_controller(tmp_path / "start.pt", "Doom/TakeCover", spec, start, {})
+    cfg = Config(env="Doom/TakeCover")
+    cfg.controller = ControllerConfig(init=str(tmp_path / "start.pt"), population=8, sigma0=0.1, generations=1)
+    seen = []
+
+    def fitness(candidates, generation):
+        seen.append(candidates.copy())
+        return -np.abs(candidates).sum(axis=1)
+
+    x0 = initial_params(cfg, spec)
+    train_cmaes(spec.num_params, fitness, lambda p: np.zeros(2), cfg.controller, 7, tmp_path / "run",
+                lambda p, i: None, progress=False, x0=x0)
+    assert np.abs(seen[0].mean(axis=0) - 5.0).max() < 0.5, "the first generation is drawn around the start"
+    cfg.controller.generations = 2
+    with pytest.raises(ResumeError, match="starting point"):
+        train_cmaes(spec.num_params, fitness, lambda p: np.zeros(2), cfg.controller, 7, tmp_path / "run",
+                    lambda p, i: None, progress=False)
+    other = ControllerSpec.for_game(envs.info("Doom"), obs_dim=5)
+    save_controller(tmp_path / "other.pt", "Doom/TakeCover", other, np.zeros(other.num_params, np.float32), {})
+    cfg.controller.init = str(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="reads 5 inputs"):
+        initial_params(cfg, spec)

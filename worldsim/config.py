@@ -92,6 +92,9 @@ class ControllerConfig:
     """where CMA-ES plays the candidates: dream, inside the world model's dream (the paper's Doom
     recipe); or real, in the real game, V and M tracking [z, h] (the paper's CarRacing recipe:
     far slower, game processes across the cores, evaluate.workers of them)"""
+    init: str = ""
+    """a controller checkpoint whose parameters the search starts from (the CMA-ES mean), e.g. the
+    dream-trained checkpoints/controller.pt to fine-tune it in the real game; '': zeros (the paper)"""
     population: int = 64
     """CMA-ES population (paper: 64)"""
     rollouts: int = 16
