@@ -102,7 +102,7 @@ def train_in_real_game(world: WorldModel, cfg: Config, out_dir: Path, checkpoint
     out_dir's log."""
     c = cfg.controller
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
-    counted = {"steps": 0, "seconds": 0.0}
+    counted = {"seconds": 0.0}
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
         n = len(candidates) * c.rollouts

@@ -53,9 +53,9 @@ class Rollout:
 @torch.no_grad()
 def rollout(dream, policy: Policy) -> Rollout:
     """One episode in every row of `dream` (a batched dream: worldsim.dream), played by `policy`
-    (as built: a fresh policy has every row at an episode's start) from a reset to its end. Where the policy can drop rows (ControllerPolicy.keep), finished
-    episodes leave the batch once half of it has finished; otherwise every row is stepped to the
-    end, finished ones included."""
+    (as built: a fresh policy has every row at an episode's start) from a reset to its end. Where
+    the policy can drop rows (ControllerPolicy.keep), finished episodes leave the batch once half
+    of it has finished; otherwise every row is stepped to the end, finished ones included."""
     n, device = dream.num_envs, dream.device
     total = torch.zeros(n, device=device)
     steps = torch.zeros(n, dtype=torch.long, device=device)

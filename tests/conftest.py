@@ -129,3 +129,31 @@ def smoke_runs(tmp_path_factory) -> dict[str, RunDir]:
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs[env] = RunDir(root)
     return runs
+
+
+def assert_dream_dropout(make, rows: int, restarted: int) -> tuple:
+    """What dream dropout (rate 0.25) must give in either dream: make(num_envs, temperature, seed)
+    builds the dream. Each episode draws its own mask at reset (values 0 or 1 / 0.75), keeps it
+    through a step, a restart redraws only the restarted rows' masks, and the mask reaches M (the
+    same start and noise under another mask give another h and another observation). Returns the
+    dream (its first `restarted` rows restarted) and the masks drawn first."""
+    import torch
+
+    dream = make(rows, 1.0, 0)
+    dream.reset()
+    first = dream.episodes.drop.clone()
+    torch.testing.assert_close(first.unique(), torch.tensor([0.0, 1 / 0.75]))
+    assert not torch.equal(first[0], first[1]), "episodes differ"
+    dream.step(torch.ones(rows, dtype=torch.long))
+    assert torch.equal(dream.episodes.drop, first), "a mask lasts the episode"
+    restart = torch.zeros(rows, dtype=torch.bool)
+    restart[:restarted] = True
+    dream.reset(restart)
+    drop = dream.episodes.drop
+    assert not torch.equal(drop[:restarted], first[:restarted]) and torch.equal(drop[restarted:], first[restarted:])
+    a, b = make(1, 0.0, 1), make(1, 0.0, 1)
+    a.reset(), b.reset()
+    b.episodes.drop = torch.ones_like(b.episodes.drop)
+    obs_a, obs_b = a.step(torch.ones(1, dtype=torch.long))[0], b.step(torch.ones(1, dtype=torch.long))[0]
+    assert not torch.allclose(obs_a, obs_b) and not torch.allclose(a.episodes.h, b.episodes.h), "the mask reaches M"
+    return dream, first

@@ -7,6 +7,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import worldsim  # noqa: F401  (registers worldsim/Dream-v0)
+from conftest import assert_dream_dropout
 from worldsim.dream import BatchedDream
 from worldsim.dream_env import DreamEnv, DreamVectorEnv
 from worldsim.run import RunDir, RunDirError
@@ -116,22 +117,8 @@ def test_dream_dropout_gives_each_episode_its_own_mask_for_its_whole_length(smok
     world = WorldModel.load(smoke_runs["Doom"].root)
     assert BatchedDream(world, 2).episodes.drop is None, "no dropout unless the run asks for it"
     world.dream_dropout = 0.25
-    dream = BatchedDream(world, 400, seed=0)
-    dream.reset()
-    first = dream.episodes.drop.clone()
-    torch.testing.assert_close(first.unique(), torch.tensor([0.0, 1 / 0.75]))
+    with torch.no_grad():
+        dream, first = assert_dream_dropout(lambda n, tau, seed: BatchedDream(world, n, tau, seed=seed), 400, 10)
     assert abs((first == 0).float().mean().item() - 0.25) < 0.01
-    assert not torch.equal(first[0], first[1]), "episodes differ"
-    dream.step(torch.ones(400, dtype=torch.long))
-    assert torch.equal(dream.episodes.drop, first), "a mask lasts the episode"
-    restart = torch.zeros(400, dtype=torch.bool)
-    restart[:10] = True
-    dream.reset(restart)
-    assert not torch.equal(dream.episodes.drop[:10], first[:10]) and torch.equal(dream.episodes.drop[10:], first[10:])
-    dream.keep(~restart)
+    dream.keep(torch.arange(400) >= 10)
     assert torch.equal(dream.episodes.drop, first[10:]), "dropping finished episodes keeps the others' masks"
-    with torch.no_grad():  # the mask reaches M: the same start and noise, other masks, other next z
-        a, b = BatchedDream(world, 1, seed=1), BatchedDream(world, 1, seed=1)
-        a.reset(), b.reset()
-        b.episodes.drop = torch.ones_like(b.episodes.drop)
-        assert not torch.allclose(a.step(torch.ones(1, dtype=torch.long))[0], b.step(torch.ones(1, dtype=torch.long))[0])

@@ -17,7 +17,7 @@ from agents.controller import ControllerSpec, load_controller
 from agents.controller_training import train_in_dream
 from agents.evaluate import evaluate_controller
 from agents.rollout import ControllerPolicy, rollout
-from conftest import run_script
+from conftest import assert_dream_dropout, run_script
 from worldsim.dream_env import DreamEnv
 from worldsim.apps.dream_video import real_and_dream
 from worldsim.gamegan_dream import BatchedGameGANDream
@@ -143,22 +143,7 @@ def test_dream_dropout_gives_each_gamegan_dream_episode_its_own_mask_too(world):
     """controller.dream_dropout acts in the GameGAN dream as in V+M's: every episode draws its
     own mask at reset, keeps it, and M (which tracks [z, h] here) reads through it."""
     dropped = dataclasses.replace(world, dream_dropout=0.25)
-    dream = make_dream(dropped, 300, 1.0, seed=0)
-    dream.reset()
-    first = dream.episodes.drop.clone()
-    torch.testing.assert_close(first.unique(), torch.tensor([0.0, 1 / 0.75]))
-    assert not torch.equal(first[0], first[1]), "episodes differ"
-    dream.step(torch.ones(300, dtype=torch.long))
-    assert torch.equal(dream.episodes.drop, first), "a mask lasts the episode"
-    restart = torch.zeros(300, dtype=torch.bool)
-    restart[:5] = True
-    dream.reset(restart)
-    assert not torch.equal(dream.episodes.drop[:5], first[:5]) and torch.equal(dream.episodes.drop[5:], first[5:])
-    a, b = make_dream(dropped, 1, 0.0, seed=1), make_dream(dropped, 1, 0.0, seed=1)
-    a.reset(), b.reset()
-    b.episodes.drop = torch.ones_like(b.episodes.drop)
-    a.step(torch.ones(1, dtype=torch.long)), b.step(torch.ones(1, dtype=torch.long))
-    assert not torch.allclose(a.episodes.h, b.episodes.h), "the mask reaches M"
+    assert_dream_dropout(lambda n, tau, seed: make_dream(dropped, n, tau, seed=seed), 300, 5)
 
 
 def test_gamegan_without_memory_dreams_too(world):

@@ -23,6 +23,7 @@ from worldsim.gamegan_dream import BatchedGameGANDream
 from worldsim.run import resolve_device
 from worldsim.world_model import GameGANWorld, WorldModel, load_world
 
+
 def make_dream(world: WorldModel, num_envs: int, temperature: float | None = None, max_steps: int | None = None,
                seed: int | None = None, dtype: torch.dtype = torch.float32, compile: bool = False) -> Dream:
     """`world`'s batched dream of num_envs episodes: GameGAN's for a GameGANWorld, else V+M's.

@@ -12,14 +12,11 @@ from typing import Callable
 
 import torch
 
-from agents.controller_training import (
-    train_controller_stage,
-    train_controller_in_gamegan_dream,
-)
+from agents.collect import collect
+from agents.controller_training import train_controller_in_gamegan_dream, train_controller_stage
 from agents.evaluate import evaluate_gamegan_transfer, evaluate_transfer
 from agents.iterate import iterate
 from worldsim.config import Config
-from agents.collect import collect
 from worldsim.run import RunDir
 from worldsim.training.encode import encode_run
 from worldsim.training.gamegan import train_gamegan
