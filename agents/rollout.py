@@ -1,16 +1,19 @@
-"""Playing whole episodes of a batched dream: the one loop that CMA-ES, the dream half of the
-evaluation and the dream-fidelity benchmark share. Its policies follow envs.runner.Policy, the
-contract of the real-game runner too (act on a batch of observations; reset rows that begin an
-episode), so one policy object can serve both worlds."""
+"""Policies for the one rollout loop (envs.rollout.rollout, re-exported here), which plays the
+dreams and the real games alike: C with a row of parameters per episode (ControllerPolicy), a
+frame-reading policy shown a dream's rendered frames (SeesDreamFrames), and a fixed sequence of
+actions (Replay). Each follows envs.rollout.Policy: act on a batch of observations, be told
+which rows begin an episode."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from agents.controller import ControllerSpec
-from envs.runner import Policy
+from envs.rollout import EpisodeResult, Policy, Rollout, rollout, to_numpy
+
+__all__ = ["ControllerPolicy", "EpisodeResult", "Policy", "Replay", "Rollout", "SeesDreamFrames", "rollout", "to_numpy"]
 
 
 class ControllerPolicy:
@@ -20,11 +23,14 @@ class ControllerPolicy:
     def __init__(self, spec: ControllerSpec, params: torch.Tensor):
         self.spec, self.params = spec, params
 
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.spec.actions(self.params, obs)
+    def act(self, obs) -> torch.Tensor:
+        return self.spec.actions(self.params, torch.as_tensor(obs, dtype=torch.float32, device=self.params.device))
 
-    def keep(self, mask: torch.Tensor) -> None:
-        self.params = self.params[mask]
+    def reset(self, mask: np.ndarray) -> None:
+        """C keeps no state of its own between steps (M's state is the dream's): nothing to clear."""
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.params = self.params[torch.as_tensor(mask, device=self.params.device)]
 
 
 class SeesDreamFrames:
@@ -39,39 +45,22 @@ class SeesDreamFrames:
         frames = self.dream.render().cpu().numpy() if self.policy.needs_frames else None
         return torch.as_tensor(self.policy.act(frames), device=obs.device)
 
-
-@dataclass
-class Rollout:
-    returns: np.ndarray
-    """(episodes,) total reward of each episode"""
-    steps: np.ndarray
-    """(episodes,) steps each episode lasted"""
-    ended: np.ndarray
-    """(episodes,) bool: the episode ended in the game (terminated) rather than at the step cap"""
+    def reset(self, mask: np.ndarray) -> None:
+        self.policy.reset(mask)
 
 
-@torch.no_grad()
-def rollout(dream, policy: Policy) -> Rollout:
-    """One episode in every row of `dream` (a batched dream: worldsim.dream), played by `policy`
-    (as built: a fresh policy has every row at an episode's start) from a reset to its end. Where
-    the policy can drop rows (ControllerPolicy.keep), finished episodes leave the batch once half
-    of it has finished; otherwise every row is stepped to the end, finished ones included."""
-    n, device = dream.num_envs, dream.device
-    total = torch.zeros(n, device=device)
-    steps = torch.zeros(n, dtype=torch.long, device=device)
-    ended = torch.zeros(n, dtype=torch.bool, device=device)
-    index = torch.arange(n, device=device)  # (live rows,) which episode each row plays
-    alive = torch.ones(n, dtype=torch.bool, device=device)  # (live rows,)
-    compact = hasattr(policy, "keep")
-    obs = dream.reset()
-    while alive.any():
-        obs, reward, terminated, truncated = dream.step(policy.act(obs))
-        total[index] += reward * alive
-        steps[index] += alive.long()
-        ended[index] |= alive & terminated
-        alive &= ~(terminated | truncated)
-        if compact and alive.float().mean() < 0.5:
-            dream.keep(alive)
-            policy.keep(alive)
-            obs, index, alive = obs[alive], index[alive], alive[alive]
-    return Rollout(total.cpu().numpy(), steps.cpu().numpy(), ended.cpu().numpy())
+class Replay:
+    """The same given actions in every row, one per step (`sequence`, restarting with each
+    episode): e.g. the memory check's out-and-back path."""
+
+    def __init__(self, sequence: Sequence, num_envs: int):
+        self.sequence = np.asarray(sequence)
+        self.t = np.zeros(num_envs, dtype=np.int64)  # (rows,) steps into the sequence
+
+    def act(self, obs) -> np.ndarray:
+        actions = self.sequence[np.minimum(self.t, len(self.sequence) - 1)]
+        self.t += 1
+        return actions
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.t[mask] = 0

@@ -80,7 +80,7 @@ def _or_exploration(player: pilot.Pilot | None, run: RunDir, env: DreamEnv, args
     print(f"no trained controller at {args.controller}; {instead}")
     name = run.load_config().collect.policy
     if in_dream:
-        return pilot.exploration(env.world, args.seed, frame=lambda _obs: env.render(), name=name)
+        return pilot.exploration(env.world, args.seed, name=name, dream=env.dream)
     return pilot.exploration(env.world, args.seed, name=name)
 
 

@@ -122,3 +122,9 @@ def test_dream_dropout_gives_each_episode_its_own_mask_for_its_whole_length(smok
     assert abs((first == 0).float().mean().item() - 0.25) < 0.01
     dream.keep(torch.arange(400) >= 10)
     assert torch.equal(dream.episodes.drop, first[10:]), "dropping finished episodes keeps the others' masks"
+
+def test_a_dream_refuses_per_episode_seeds_rather_than_ignoring_them(smoke_runs):
+    dream = BatchedDream(WorldModel.load(smoke_runs["Doom"].root, "cpu"), 2)
+    dream.reset(np.array([True, False]), seeds=[None, None])  # the shape the real games take, without seeds
+    with pytest.raises(ValueError, match="own random stream"):
+        dream.reset(None, seeds=[3, 4])

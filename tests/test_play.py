@@ -128,7 +128,7 @@ def test_game_over_waits_for_restart_and_without_controller_the_keyboard_keeps_c
 
 def test_exploration_policy_plays_a_continuous_game_in_the_dream(smoke_runs):
     env = dream_of(smoke_runs["CarRacing"], max_episode_steps=4)
-    played = play_dream(env, pilot.exploration(env.world, seed=0, frame=lambda _obs: env.render()), steps=10)
+    played = play_dream(env, pilot.exploration(env.world, seed=0, dream=env.dream), steps=10)
     assert played.frames.shape == (10, 64, 64, 3) and played.frames.dtype == np.uint8
     assert len(played.scores) >= 2  # episodes of at most 4 steps (M's done head may end one sooner): two or more ended
 

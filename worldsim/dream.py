@@ -12,7 +12,8 @@ the random stream and M's stepper. BatchedDream (M samples the next z) and Batch
 in both.
 
 Both dreams offer: num_envs, device, temperature, seed(s), obs, reset(mask), reset_to_frames(frames),
-step(actions) -> (obs, reward, terminated, truncated), keep(mask) and render().
+step(actions) -> (obs, reward, terminated, truncated), keep(mask) and render(): the batched shape
+the real games have too (envs.rollout.Games), so one rollout loop plays both.
 """
 from __future__ import annotations
 
@@ -120,6 +121,21 @@ class Dream:
     def seed(self, seed: int) -> None:
         self.generator.manual_seed(seed)
 
+    def rows(self, mask, seeds=None) -> torch.Tensor:
+        """`mask` (numpy or torch bool, None: every row) as a bool tensor on the dream's device. A
+        dream draws its episodes from its own random stream (seed()), so per-episode seeds, which
+        the real games take (envs.rollout.Games), are refused rather than ignored."""
+        if seeds is not None and any(s is not None for s in seeds):
+            raise ValueError("a dream draws its episodes from its own random stream: seed it with "
+                             "dream.seed(seed) rather than per-episode seeds")
+        if mask is None:
+            return torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        return torch.as_tensor(mask, dtype=torch.bool, device=self.device)
+
+    def actions(self, actions) -> torch.Tensor:
+        """A batch of actions (tensor or numpy) as a tensor on the dream's device."""
+        return torch.as_tensor(actions, device=self.device)
+
 
 class BatchedDream(Dream):
     """N episodes of V+M's dream on one device: each step M reads (z_t, a_t), carries h forward
@@ -127,9 +143,9 @@ class BatchedDream(Dream):
     controller input), or [z, c, h] where the run's controller.inputs asks for M's cell state too."""
 
     @torch.no_grad()
-    def reset(self, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def reset(self, mask=None, seeds=None) -> torch.Tensor:
         """Start new episodes where `mask` is True (all when None) from latents of real first frames."""
-        mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device) if mask is None else mask
+        mask = self.rows(mask, seeds)
         n = int(mask.sum())
         if n:
             world = self.world
@@ -158,13 +174,13 @@ class BatchedDream(Dream):
         """actions: (num_envs,) indices or (num_envs, action_dim). Returns obs, reward, terminated,
         truncated, each with num_envs rows; finished episodes stay finished until reset."""
         e = self.episodes
-        e.z, e.h, e.c, reward, done_logit = self.m.step(e.z, actions, e.h, e.c, self.temperature, self.generator,
+        e.z, e.h, e.c, reward, done_logit = self.m.step(e.z, self.actions(actions), e.h, e.c, self.temperature, self.generator,
                                                         e.drop)
         return e.finish_step(reward, done_logit)
 
-    def keep(self, mask: torch.Tensor) -> None:
+    def keep(self, mask) -> None:
         """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""
-        self.episodes.keep(mask)
+        self.episodes.keep(self.rows(mask))
 
     @torch.no_grad()
     def render(self) -> torch.Tensor:

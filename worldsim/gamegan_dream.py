@@ -63,10 +63,10 @@ class BatchedGameGANDream(Dream):
         return mu.float()
 
     @torch.no_grad()
-    def reset(self, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def reset(self, mask=None, seeds=None) -> torch.Tensor:
         """Start new episodes where `mask` is True (all when None) from the first frames of
         randomly picked real episodes."""
-        mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device) if mask is None else mask
+        mask = self.rows(mask, seeds)
         n = int(mask.sum())
         if n:
             starts = self.world.start_frames
@@ -98,6 +98,7 @@ class BatchedGameGANDream(Dream):
         episode end and the reward, GameGAN renders x_{t+1} and V encodes it to z_{t+1}. Returns
         obs, reward, terminated, truncated, each with num_envs rows."""
         e = self.episodes
+        actions = self.actions(actions)
         out, e.h, e.c = self.m(e.z, actions, e.h, e.c, e.drop)
         noise_dim = self.gamegan.config.noise_dim
         if self.temperature > 0:
@@ -111,8 +112,9 @@ class BatchedGameGANDream(Dream):
         e.z = self._encode(self.state.frame)
         return e.finish_step(out.reward[:, -1], out.done_logit[:, -1])
 
-    def keep(self, mask: torch.Tensor) -> None:
+    def keep(self, mask) -> None:
         """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""
+        mask = self.rows(mask)
         self.episodes.keep(mask)
         self.state = GameGANState(*(None if x is None else x[mask] for x in self.state))
 

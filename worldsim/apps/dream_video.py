@@ -1,5 +1,6 @@
-"""Videos of the dream without a window: a pilot playing dream episodes, and the real game next
-to the dream as both receive the same actions from the same first frame ([real | dream | error])."""
+"""Videos of the dream without a window, both played by the one rollout loop: a pilot playing
+dream episodes, and the real game next to the dream as both receive the same actions from the
+same first frame ([real | dream | error])."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ import cv2
 import numpy as np
 import torch
 
-import envs
-from agents.pilot import Pilot
+from agents.rollout import Policy, rollout
+from envs.runner import RealGames
 from worldsim.dream_env import DreamEnv
 from worldsim.media import upscale
 
@@ -27,19 +28,15 @@ class DreamPlay:
     """Reward so far of the episode still running after the last step (0.0 when one had just ended)."""
 
 
-def play_dream(env: DreamEnv, pilot: Pilot, steps: int, seed: int = 0) -> DreamPlay:
-    """`steps` steps of the pilot in the dream; an episode that ends is followed by a new one."""
-    obs, _ = env.reset(seed=seed)
-    frames, scores, score = [], [], 0.0
-    for _ in range(steps):
-        obs, reward, terminated, truncated, _ = env.step(pilot.act(obs))
-        frames.append(env.render())
-        score += reward
-        if terminated or truncated:
-            scores.append(score)
-            score = 0.0
-            obs, _ = env.reset()
-    return DreamPlay(np.stack(frames), scores, score)
+def play_dream(env: DreamEnv, pilot: Policy, steps: int, seed: int = 0) -> DreamPlay:
+    """`steps` steps of the pilot in env's dream (seeded with `seed`); an episode that ends is
+    followed by a new one."""
+    dream = env.dream
+    dream.seed(seed)
+    frames = []
+    played = rollout(dream, pilot, steps=steps, on_step=lambda *_: frames.append(dream.render()[0].cpu().numpy()))
+    unfinished = sum(e.total_reward for e in played.unfinished)
+    return DreamPlay(np.stack(frames), [e.total_reward for e in played.episodes], unfinished)
 
 
 @dataclass
@@ -56,25 +53,46 @@ class SideBySide:
         return np.abs(self.real.astype(np.int16) - self.dream).mean(axis=(1, 2, 3))
 
 
+class Lockstep:
+    """The real game and a dream given the same actions (envs.rollout.Games, one row): a reset
+    starts the dream from the real first frame (V+M's dream: from V's encoding of it, z = mu;
+    GameGAN's: from the frame itself); a step steps both and returns the real game's outcome, so
+    the real episode sets the length (if M ends its episode early the dream plays on). The
+    dream's frames are kept in `dream_frames`."""
+
+    num_envs = 1
+
+    def __init__(self, real: RealGames, dream):
+        self.real, self.dream = real, dream
+        self.dream_frames: list[np.ndarray] = []
+
+    def _show(self) -> None:
+        self.dream_frames.append(self.dream.render()[0].cpu().numpy())
+
+    def reset(self, mask=None, seeds=None):
+        frame = self.real.reset(mask, seeds)
+        self.dream.reset_to_frames(frame)
+        self._show()
+        return frame
+
+    def step(self, actions):
+        outcome = self.real.step(actions)
+        self.dream.step(actions)
+        self._show()
+        return outcome
+
+
 @torch.no_grad()
-def real_and_dream(dream: DreamEnv, pilot: Pilot, steps: int, seed: int = 0) -> SideBySide:
-    """The real game and the dream started from the real first frame (V+M's dream: from V's
-    encoding of it, z = mu; GameGAN's: from the frame itself), then given the same actions (the
-    pilot sees the real game) until the real episode ends or `steps`."""
-    real = envs.make(dream.world.env)
-    frame, _ = real.reset(seed=seed)
-    dream.reset(seed=seed, options={"frame": frame})
-    real_frames, dream_frames = [frame], [dream.render()]
-    for _ in range(steps):
-        action = pilot.act(frame)
-        frame, _, terminated, truncated, _ = real.step(action)
-        dream.step(action)  # if M ends its episode early the dream plays on: the real episode sets the length
-        real_frames.append(frame)
-        dream_frames.append(dream.render())
-        if terminated or truncated:
-            break
-    real.close()
-    return SideBySide(np.stack(real_frames), np.stack(dream_frames))
+def real_and_dream(env: DreamEnv, pilot: Policy, steps: int, seed: int = 0) -> SideBySide:
+    """The real game (reset with `seed`) and env's dream started from its first frame, then given
+    the same actions (the pilot sees the real game) until the real episode ends or `steps`."""
+    env.dream.seed(seed)
+    real = []
+    with RealGames(env.world.env, 1) as games:
+        pair = Lockstep(games, env.dream)
+        rollout(pair, pilot, seeds=[seed], max_steps=steps, record=True,
+                on_episode=lambda episode: real.extend(episode.trajectory["frames"]))
+    return SideBySide(np.stack(real), np.stack(pair.dream_frames))
 
 
 def side_by_side_frames(pair: SideBySide, temperature: float) -> np.ndarray:

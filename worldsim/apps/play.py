@@ -25,7 +25,9 @@ BACKGROUND, TEXT, ALERT = (0, 0, 0), (230, 230, 230), (255, 80, 80)
 
 
 class Player:
-    """One dream episode after another, driven by the held keys or by the controller."""
+    """One dream episode after another, driven by the held keys or by the controller. The window's
+    clock and the person's keys set the pace, one DreamEnv step per frame, so this is the one
+    player that steps a dream itself rather than through envs.rollout.rollout."""
 
     def __init__(self, env: DreamEnv, keymap: Keymap, controller: Pilot | None, seed: int = 0):
         self.env, self.keymap, self.controller = env, keymap, controller
@@ -80,7 +82,7 @@ class Player:
 
     def action(self):
         """The action for this step, from the controller or from the keys held now."""
-        return self.controller.act(self.obs) if self.controller_driving else self.keymap(frozenset(self.held))
+        return self.controller.act_one(self.obs) if self.controller_driving else self.keymap(frozenset(self.held))
 
     def step(self) -> None:
         """One dream step, unless the episode is over (it waits for R)."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 import envs
+from agents.rollout import EpisodeResult, Replay
+from envs.runner import run_episodes, slot_count
 from worldsim.metrics import mse, psnr_of_mse, ssim
 
 
@@ -38,21 +39,15 @@ def out_and_back(frames: torch.Tensor, n: int) -> dict:
 def real_game_paths(env: str, sequence: list[int], seeds: list[int], progress: bool = True) -> torch.Tensor:
     """The real game from reset(seed) for each seed, playing `sequence` -> uint8 (k, len+1, 3, H, W);
     episodes that end before the sequence does are left out."""
-    game = envs.make(env)
     paths = []
-    try:
-        for seed in tqdm(seeds, desc="real game", unit="episode", disable=not progress, leave=False):
-            obs, _ = game.reset(seed=int(seed))
-            frames = [obs]
-            for a in sequence:
-                obs, _, terminated, truncated, _ = game.step(a)
-                if terminated or truncated:
-                    break
-                frames.append(obs)
-            if len(frames) == len(sequence) + 1:
-                paths.append(np.stack(frames))
-    finally:
-        game.close()
+
+    def keep(episode: EpisodeResult) -> None:
+        if episode.steps == len(sequence) and not episode.terminated:
+            paths.append(np.stack(episode.trajectory["frames"]))
+
+    num_envs = slot_count(0, len(seeds))
+    run_episodes(env, seeds, Replay(sequence, num_envs), workers=num_envs, max_steps=len(sequence), record=True,
+                 on_episode=keep, progress="real game" if progress else None)
     if not paths:
         return torch.zeros(0, len(sequence) + 1, 3, 64, 64, dtype=torch.uint8)
     return torch.as_tensor(np.stack(paths)).permute(0, 1, 4, 2, 3).contiguous()
