@@ -1,84 +1,90 @@
-"""Does GameGAN's generator read the frame it is given? A synthetic check: a 12x12 white square
-on black, actions left / stay / right moving it 4 pixels. The generator is trained on
-reconstruction alone (every step teacher-forced: it always reads the real x_t), and its held-out
-one-step error is printed beside copying x_t as x_{t+1}. With --autoencoder, the same frame
-encoder and simple renderer are trained to reproduce x_t instead, as a check that they can
-carry the square's position at all.
+"""Does GameGAN's generator read the frame it is given? A synthetic check
+(worldsim.data.synthetic: a 12x12 white square on black, actions left / stay / right moving it 4
+pixels). The generator is trained by GameGAN's own reconstruction warm start (every step
+teacher-forced, noise at 0, gamegan.recon_only_lr), then optionally adversarially, and its
+held-out one-step and open-loop errors are printed beside copying x_t as x_{t+1}. With
+--autoencoder, the frame encoder and the simple renderer alone are trained to reproduce x_t, a
+check that they can carry the square's position at all. --gamegan.FIELD VALUE overrides the
+tiny generator's settings, e.g. --gamegan.output sigmoid --gamegan.encoder_norm false for the
+first form.
 
-    python benchmarks/gamegan_moving_square.py --steps 1500
-    python benchmarks/gamegan_moving_square.py --steps 400 --autoencoder
+    python benchmarks/gamegan_moving_square.py --steps 600
+    python benchmarks/gamegan_moving_square.py --steps 300 --autoencoder
+    python benchmarks/gamegan_moving_square.py --steps 300 --adversarial-steps 300
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
 import torch
 
 from worldsim.config import GameGANConfig
-from worldsim.models.gamegan import GameGAN
+from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
+from worldsim.models.gamegan.losses import reconstruction_loss
+from worldsim.models.gamegan.model import as_frames
+from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, warm_up_at
 
-SIDE, MOVE = 12, 4
-
-
-def clips(n: int, steps: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n, steps + 1, 3, 64, 64) frames in [0, 1] and (n, steps) actions 0 left, 1 stay, 2 right."""
-    frames = np.zeros((n, steps + 1, 3, 64, 64), np.float32)
-    actions = rng.integers(0, 3, (n, steps))
-    x, y = rng.integers(8, 44, n), rng.integers(8, 44, n)
-    for t in range(steps + 1):
-        for i in range(n):
-            frames[i, t, :, y[i]:y[i] + SIDE, x[i]:x[i] + SIDE] = 1.0
-        if t < steps:
-            x = np.clip(x + (actions[:, t] - 1) * MOVE, 0, 64 - SIDE)
-    return torch.tensor(frames), torch.tensor(actions)
-
-
-def summed_error(pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """0.05 x squared error summed over each frame's pixels, averaged over frames (the released
-    GameGAN code's reconstruction scale)."""
-    return ((pred - real) ** 2).sum(dim=(-3, -2, -1)).mean() * 0.05
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=600, help="reconstruction warm-start steps (default 600)")
+    parser.add_argument("--adversarial-steps", type=int, default=0, help="adversarial steps after it (default 0)")
+    parser.add_argument("--autoencoder", action="store_true", help="train encoder + renderer to reproduce x_t")
+    parser.add_argument("--eval-every", type=int, default=100)
+    types = {f.name: f.type for f in dataclasses.fields(GameGANConfig)}
+    for name, kind in types.items():
+        convert = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true", "yes")}.get(kind, str)
+        parser.add_argument(f"--gamegan.{name}", dest=f"gamegan_{name}", type=convert, default=None)
+    args = parser.parse_args()
+    args.config = GameGANConfig(**{**TINY, **{n: getattr(args, f"gamegan_{n}") for n in types
+                                              if getattr(args, f"gamegan_{n}") is not None}})
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--autoencoder", action="store_true", help="train encoder + renderer to reproduce x_t")
-    args = parser.parse_args()
+    args = parse_args()
     torch.manual_seed(0)
-    cfg = GameGANConfig(channels=8, hidden=128, noise_dim=4, action_embed=8, memory=False, renderer="simple")
-    model = GameGAN(cfg, 3, True)
-    encoder, renderer = model.dynamics.encode, model.renderer
-    params = [*encoder.parameters(), *renderer.parameters()] if args.autoencoder else model.parameters()
-    optimizer = torch.optim.Adam(params, lr=args.lr)
-    rng, (held_frames, held_actions) = np.random.default_rng(0), clips(64, 4, np.random.default_rng(1))
-    copy = ((held_frames[:, :-1] - held_frames[:, 1:]) ** 2).mean().item()
-
-    def predict(frames, actions):
-        if args.autoencoder:
-            x = frames[:, :-1].flatten(0, 1)
-            return renderer(encoder(x), None)["frame"], x
-        out = model.rollout(frames, actions, warm_up=actions.shape[1], noise=torch.zeros(*actions.shape, 4))
-        return out["frames"], frames[:, 1:]
-
+    gc = args.config
+    trainer = GameGANTrainer(gc, 3, True, [], torch.device("cpu"))
+    model = trainer.generator
+    held_frames, held_actions = moving_square_clips(64, gc.clip_len, np.random.default_rng(1))
+    rng = np.random.default_rng(0)
+    if args.autoencoder:
+        parts = [model.dynamics.encode, model.dynamics.norm, model.renderer]
+        optimizer = torch.optim.Adam([p for m in parts for p in m.parameters()], lr=gc.recon_only_lr or gc.lr)
     print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}; "
-          f"{'autoencoder (x_t -> x_t)' if args.autoencoder else 'generator, one step (x_t, a_t -> x_t+1)'}")
-    start = time.perf_counter()
-    for step in range(args.steps + 1):
-        if step % 100 == 0:
-            with torch.no_grad():
-                pred, target = predict(held_frames, held_actions)
-            print(f"step {step:5d}  held-out MSE {((pred - target) ** 2).mean().item():.5f}  "
-                  f"copy x_t as x_t+1 {copy:.5f}  ({time.perf_counter() - start:.0f} s)", flush=True)
-        if step == args.steps:
+          f"{'autoencoder (x_t -> x_t)' if args.autoencoder else 'generator (x_t, a_t -> x_t+1)'}; "
+          f"output {gc.output}, encoder_norm {gc.encoder_norm}")
+    start, total = time.perf_counter(), args.steps + args.adversarial_steps
+    for step in range(total + 1):
+        if step % args.eval_every == 0 or step == total:
+            elapsed = time.perf_counter() - start
+            if args.autoencoder:
+                with torch.no_grad():
+                    x = as_frames(torch.as_tensor(held_frames[:, :-1])).flatten(0, 1)
+                    error = (model.renderer(model.dynamics.read_frame(x))["frame"] - x).pow(2).mean().item()
+                print(f"step {step:5d}  held-out MSE {error:.5f}  ({elapsed:.0f} s)", flush=True)
+            else:
+                scores = evaluate_gamegan(model, held_frames, held_actions, "cpu")
+                print(f"step {step:5d}  one-step {scores['one_step_mse']:.5f}  open-loop {scores['open_loop_mse']:.5f}"
+                      f"  copy x_t {scores['copy_last_frame_mse']:.5f}  ({elapsed:.0f} s)", flush=True)
+        if step == total:
             break
-        pred, target = predict(*clips(16, 4, rng))
-        loss = summed_error(pred, target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        frames, actions = moving_square_clips(gc.batch_size, gc.clip_len, rng)
+        if args.autoencoder:
+            x = as_frames(torch.as_tensor(frames[:, :-1])).flatten(0, 1)
+            loss = reconstruction_loss(model.renderer(model.dynamics.read_frame(x))["frame"], x, gc.recon_norm,
+                                       gc.recon_reduction)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        elif step < args.steps:
+            trainer.reconstruction_step(frames, actions)
+        else:
+            warm = warm_up_at(step - args.steps, gc.warm_up, max(1, args.adversarial_steps), gc.warm_up_floor)
+            trainer.train_step(frames, actions, warm)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,14 @@ from worldsim.models.gamegan import GameGAN
 from worldsim.models.gamegan.discriminators import (ActionDiscriminator, Discriminators, FrameDiscriminator,
                                                     TemporalDiscriminator)
 from worldsim.models.gamegan.dynamics import DynamicsEngine
-from worldsim.models.gamegan.losses import discriminator_loss, wrong_actions
+from worldsim.models.gamegan.losses import discriminator_loss, reconstruction_loss, wrong_actions
+from worldsim.models.gamegan.model import stored_config
+from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
 from worldsim.models.gamegan.memory import Memory
 from worldsim.models.gamegan.renderer import SimpleRenderer, SpecializedRenderer
 from worldsim.run import RunDir
 from worldsim.models.gamegan import load_gamegan
-from worldsim.training.gamegan import GameGANTrainer, train_gamegan, warm_up_at
+from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, train_gamegan, warm_up_at
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest
@@ -114,11 +116,142 @@ def test_flipped_kernel_moves_right_then_back():
     assert blocked[0, 2, 4] > 0.999
 
 
+def _left_right_memory(temperature: float) -> Memory:
+    """A memory whose kernel puts a logit margin of 2 on "one cell left" for action 0 (action 2
+    its mirror, right) and whose gate always moves."""
+    mem = Memory(11, 11, 4, hidden=8, action_dim=3, discrete_actions=True, flip_pairs=[(0, 2)],
+                 kernel_temperature=temperature)
+    with torch.no_grad():
+        last = mem.kernel[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[1 * 3 + 0] = 2.0  # kernel entry [1 + dy, 1 + dx] = [1, 0]: one cell left
+        mem.gate.weight.zero_()
+        mem.gate.bias.fill_(30.0)
+    return mem
+
+
+@pytest.mark.parametrize("temperature, back_at_start", [(0.1, (0.95, 1.0)), (1.0, (0.0, 0.3))])
+def test_attention_moved_left_then_right_returns_to_its_start_at_the_kernel_temperature(temperature, back_at_start):
+    """At the released temperature 0.1 four steps left and four right bring the attention back to
+    its cell; at 1.0 the same kernel logits smear it over the grid (the memory cannot hold a map)."""
+    mem = _left_right_memory(temperature)
+    _, alpha = mem.initial_state(1, "cpu")
+    h = torch.zeros(1, 8)
+    for action in [0] * 4:
+        alpha = mem.attend(alpha, torch.eye(3)[[action]], h)
+    if temperature == 0.1:
+        assert alpha[0, 5, 1] > 0.95  # four cells left of the centre
+    for action in [2] * 4:
+        alpha = mem.attend(alpha, torch.eye(3)[[action]], h)
+    low, high = back_at_start
+    assert low <= alpha[0, 5, 5].item() <= high
+
+
 def test_warm_up_schedule():
     values = [warm_up_at(step, 16, 100) for step in range(0, 300, 5)]
     assert values[0] == 16 and values[-1] == 0 and min(values) == 0
     assert all(a >= b for a, b in zip(values, values[1:]))
     assert warm_up_at(100, 16, 100) == 0 and warm_up_at(10_000, 16, 100) == 0
+
+
+def test_teacher_forcing_never_drops_below_its_floor():
+    values = [warm_up_at(step, 16, 1000, floor=4) for step in range(0, 5000, 7)]
+    assert values[0] == 16 and min(values) == 4 and values[-1] == 4
+    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert GameGANConfig().warm_up_floor >= 1 and make_config("Doom", "paper").gamegan.warm_up_floor >= 1
+
+
+def test_reconstruction_loss_has_the_documented_scale():
+    """Frames wrong by 0.1 at every one of their 3 x 64 x 64 values: frame_sum gives 12,288 x 0.01
+    per frame under l2 (12,288 x 0.1 under l1), whatever the number of frames; mean gives 0.01."""
+    real, fake = torch.full((2, 5, 3, 64, 64), 0.5), torch.full((2, 5, 3, 64, 64), 0.6)
+    assert reconstruction_loss(fake, real, "l2", "frame_sum").item() == pytest.approx(122.88, rel=1e-4)
+    assert reconstruction_loss(fake[:1, :2], real[:1, :2], "l2", "frame_sum").item() == pytest.approx(122.88, rel=1e-4)
+    assert reconstruction_loss(fake, real, "l1", "frame_sum").item() == pytest.approx(1228.8, rel=1e-4)
+    assert reconstruction_loss(fake, real, "l2", "mean").item() == pytest.approx(0.01, rel=1e-4)
+    with pytest.raises(ValueError, match="recon_reduction"):
+        reconstruction_loss(fake, real, "l2", "sum")
+
+
+def test_a_generated_frame_fed_back_is_read_without_a_gradient_unless_asked():
+    frames, actions = torch.rand(2, 4, 3, 64, 64), torch.randint(0, 3, (2, 3))
+    for detach in (True, False):
+        model = GameGAN(dataclasses.replace(tiny(), detach_input=detach), 3, True)
+        read = []  # whether each step's frame input carries a gradient back into the model
+        model.dynamics.register_forward_pre_hook(lambda _module, args: read.append(args[2].requires_grad))
+        model.rollout(frames, actions, warm_up=1)
+        assert read == [False, not detach, not detach]  # x_0 is real; then its own frames
+
+
+def test_two_frames_give_clearly_different_states_at_initialisation():
+    """The square at the left or at the right of the frame: the encoded frames are at unit scale
+    (layer norm) and the dynamics engine's states after one step differ clearly."""
+    torch.manual_seed(0)
+    frames = torch.zeros(2, 3, 64, 64)
+    frames[0, :, 20:32, 4:16] = 1.0
+    frames[1, :, 20:32, 48:60] = 1.0
+    model = GameGAN(GameGANConfig(channels=8, hidden=128, noise_dim=4, memory=False, renderer="simple"), 3, True)
+    s = model.dynamics.read_frame(frames)
+    assert 0.5 < s.abs().mean().item() < 1.5
+    state, _ = model.step(model.init_state(frames), torch.tensor([1, 1]), torch.zeros(2, 4))
+    assert (state.h[0] - state.h[1]).abs().mean().item() > 5e-3
+    first = dataclasses.replace(GameGANConfig(channels=8, hidden=128, noise_dim=4, memory=False, renderer="simple"),
+                                encoder_norm=False)
+    unnormalised = GameGAN(first, 3, True)
+    state, _ = unnormalised.step(unnormalised.init_state(frames), torch.tensor([1, 1]), torch.zeros(2, 4))
+    assert (state.h[0] - state.h[1]).abs().mean().item() < 1e-3  # the first form: frames hardly told apart
+
+
+def test_a_tiny_gamegan_predicts_the_moving_square_better_than_copying_the_frame():
+    """The check that would have caught the still picture: the reconstruction warm start on the
+    synthetic moving square (benchmarks/gamegan_moving_square.py's tiny generator) must draw the
+    square where the action moved it, beating a copy of the frame it read, and draw different
+    frames for different inputs."""
+    torch.manual_seed(0)
+    gc = GameGANConfig(**TINY)
+    trainer = GameGANTrainer(gc, 3, True, [], torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    for _ in range(MOVING_SQUARE_STEPS):
+        trainer.reconstruction_step(*moving_square_clips(gc.batch_size, gc.clip_len, rng))
+    held_frames, held_actions = moving_square_clips(32, gc.clip_len, np.random.default_rng(1))
+    scores = evaluate_gamegan(trainer.generator, held_frames, held_actions, "cpu")
+    assert scores["one_step_mse"] < 0.8 * scores["copy_last_frame_mse"], scores
+    with torch.no_grad():
+        out = trainer.generator.rollout(torch.as_tensor(held_frames[:2]), torch.as_tensor(held_actions[:2]), gc.clip_len,
+                                        noise=torch.zeros(2, gc.clip_len, gc.noise_dim))["frames"]
+    assert (out[0] - out[1]).abs().mean().item() > 0.01
+
+
+MOVING_SQUARE_STEPS = 200
+
+
+def test_clips_can_be_made_to_end_at_a_death(tmp_path):
+    from worldsim.data.clips import ClipPool
+
+    frames = [np.zeros((9, 64, 64, 3), np.uint8), np.zeros((9, 64, 64, 3), np.uint8)]
+    for i, episode in enumerate(frames):
+        episode[:, 0, 0, 0] = np.arange(9) + 100 * i  # frame t of episode i is marked t + 100 i
+    pool = ClipPool(frames, [np.zeros(8, np.int64)] * 2, clip_len=3, ended=np.array([False, True]))
+    clips, _ = pool.sample(np.random.default_rng(0), 64, end_bias=1.0)
+    assert (clips[:, -1, 0, 0, 0] == 108).all()  # the last frame of the episode the game ended
+    clips, _ = pool.sample(np.random.default_rng(0), 256, end_bias=0.5)
+    share = (clips[:, -1, 0, 0, 0] == 108).mean()
+    assert 0.4 < share < 0.7  # half forced to the end, plus the uniform draws that land there
+
+
+def test_checkpoints_from_before_a_field_existed_load_with_the_value_they_were_trained_with():
+    stored = stored_config({"gamegan": {"hidden": 32}})
+    assert stored["output"] == "sigmoid" and stored["encoder_norm"] is False
+    assert stored["kernel_temperature"] == 1.0 and stored["spectral_norm"] is False and stored["hidden"] == 32
+
+
+def test_discriminators_are_spectrally_normalised_unless_turned_off():
+    sn = Discriminators(action_dim=3, noise_dim=4, channels=4, temporal_scales=2)
+    plain = Discriminators(action_dim=3, noise_dim=4, channels=4, temporal_scales=2, spectral_norm=False)
+    layers = [m for m in sn.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear))]
+    assert layers and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in plain.modules())
 
 
 def fixed_batch(batch: int = 2, steps: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -189,20 +189,51 @@ class GameGANConfig:
     """channels of each component's attribute map A^k"""
     map_size: int = 16
     """side of the object/attribute maps and rough sketches (4, 8, 16 or 32)"""
-    recon_weight: float = 0.05
-    """weight of the pixel reconstruction loss (paper's key knob, ~0.001-0.05)"""
+    encoder_norm: bool = True
+    """layer-normalise the encoded frame s_t before the dynamics engine's gates read it (without
+    it, s_t starts ~100x too small to tell frames apart and can grow until the gates saturate)"""
+    output: str = "linear"
+    """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
+    stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""
+    recon_weight: float = 0.2
+    """weight of the pixel reconstruction loss, in the units recon_reduction sets. 0.2 with
+    frame_sum is the released VizDoom recipe's 0.05 (its frames are in [-1, 1], where a squared
+    error is 4x that in [0, 1])"""
     recon_norm: str = "l2"
-    """pixel reconstruction loss: l2 or l1"""
-    feature_match_weight: float = 1.0
-    """weight of the L1 feature matching loss on the single-frame discriminator's features"""
+    """pixel reconstruction loss: l2 (squared error) or l1 (absolute error)"""
+    recon_reduction: str = "frame_sum"
+    """how the per-value errors of frames in [0, 1] add up: frame_sum (summed over each frame's
+    3 x 64 x 64 = 12,288 values, averaged over frames: the released code's form) or mean
+    (averaged over values: 12,288x weaker for the same weight; worldsim's first form, with which
+    the term was too weak to act). The cycle loss uses the same reduction"""
+    recon_only_steps: int = 1500
+    """warm start: the first N steps train the generator on reconstruction alone (noise fixed at
+    0, every step teacher-forced, no discriminator), the path from the frame read to the frame
+    drawn; then adversarial training with the schedule below"""
+    recon_only_lr: float = 1e-3
+    """the generator's Adam learning rate in the reconstruction warm start (0: lr). On the
+    synthetic moving square, 300 warm-start steps at 1e-3 beat copying the frame (one-step MSE
+    0.0084 vs 0.0155) where 1e-4 had not yet (0.018)"""
+    feature_match_weight: float = 10.0
+    """weight of the L1 feature matching loss on the single-frame discriminator's features (released: 10)"""
     action_weight: float = 1.0
     """weight of the action reconstruction loss (action-conditioned discriminator's head)"""
-    noise_weight: float = 1.0
-    """weight of the noise z_t reconstruction loss on generated transitions"""
-    cycle_weight: float = 0.05
-    """weight of the memory cycle loss (static component re-read from the final memory)"""
+    noise_weight: float = 30.0
+    """weight of the noise z_t reconstruction loss on generated transitions (released: 30)"""
+    cycle_weight: float = 0.1
+    """weight of the memory cycle loss (static component re-read from the final memory; L1,
+    reduced as recon_reduction): the released 0.05 on [-1, 1] frames, where an absolute error is
+    2x that in [0, 1]"""
     mask_weight: float = 0.01
-    """weight of the L1 sparsity penalty on the dynamic components' masks"""
+    """weight of the L1 sparsity penalty on the dynamic components' masks (mean over pixels)"""
+    spectral_norm: bool = True
+    """spectral normalisation of every discriminator layer (as the released code)"""
+    detach_input: bool = True
+    """cut the gradient through a generated frame fed back as the next step's input (as the
+    released code): each step learns from its own output only"""
+    kernel_temperature: float = 0.1
+    """softmax temperature of the memory's 3x3 shift kernels (released: 0.1; 1.0 lets attention
+    smear over the grid within a few steps, so the memory cannot hold a map)"""
     r1_gamma: float = 10.0
     """R1 gradient penalty on real data, for every discriminator"""
     r1_every: int = 4
@@ -215,16 +246,23 @@ class GameGANConfig:
     """Adam beta1 (paper: 0)"""
     beta2: float = 0.9
     """Adam beta2 (paper: 0.9)"""
+    end_bias: float = 0.5
+    """share of training clips that end at the last frame of an episode the game ended (a death),
+    so the model sees how episodes end (released: 0.5); 0: every start equally likely"""
     clip_len: int = 12
     """transitions per training clip (paper: 32; 12 keeps a step under a second on 2 CPU cores)"""
     warm_up: int = 6
-    """teacher-forced steps at the start of training (paper: 16 of 32), decayed linearly to 0"""
+    """teacher-forced steps at the start of adversarial training (paper: 16 of 32), decayed
+    linearly to warm_up_floor"""
+    warm_up_floor: int = 3
+    """teacher-forced steps never fall below this (the released code's min_warmup)"""
     warm_up_decay_steps: int = 2000
-    """steps over which the teacher-forced warm-up decays to 0"""
+    """steps (after the reconstruction warm start) over which the warm-up decays to its floor"""
     batch_size: int = 4
     """clips per step (per process under torchrun)"""
-    steps: int = 2500
-    """generator steps (one discriminator step each)"""
+    steps: int = 4000
+    """generator steps in all: the reconstruction warm start's, then adversarial ones (one
+    discriminator step each)"""
     mixed_precision: bool = True
     """autocast on CUDA (ignored on CPU)"""
     amp_dtype: str = "bf16"
@@ -304,7 +342,8 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
         cfg.gamegan = GameGANConfig(
             channels=4, d_channels=4, hidden=32, noise_dim=4, action_embed=8, memory_height=5, memory_width=5,
             memory_dim=8, type_dim=4, attribute_dim=4, map_size=8, temporal_scales=2, clip_len=6, warm_up=3,
-            warm_up_decay_steps=10, batch_size=2, steps=6, val_clips=2, buffer_episodes=4, eval_every=3,
+            warm_up_decay_steps=10, warm_up_floor=1, recon_only_steps=2, batch_size=2, steps=6, val_clips=2,
+            buffer_episodes=4, eval_every=3,
             log_every=1, val_fraction=0.25,
         )
     elif preset == "paper":
@@ -316,7 +355,8 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
         cfg.controller = ControllerConfig(generations=300, eval_episodes=1024)
         cfg.gamegan = GameGANConfig(
             channels=64, d_channels=64, hidden=1024, memory_height=21, memory_width=21, memory_dim=512,
-            clip_len=32, warm_up=16, warm_up_decay_steps=50_000, batch_size=12, steps=200_000, buffer_episodes=512,
+            clip_len=32, warm_up=16, warm_up_floor=4, warm_up_decay_steps=50_000, recon_only_steps=5000,
+            batch_size=12, steps=200_000, buffer_episodes=512,
             val_clips=64, eval_every=5000, log_every=50,
         )
     return cfg

@@ -23,15 +23,16 @@ from worldsim.data.clips import fixed_clips, iter_clip_batches
 from worldsim.data.episodes import list_episodes, split_episodes
 from worldsim.media import image_grid, save_png
 from worldsim.models.gamegan.discriminators import Discriminators
-from worldsim.models.gamegan.losses import discriminator_loss, generator_loss, wrong_actions
-from worldsim.models.gamegan.model import GameGAN, as_frames, submodule_state
+from worldsim.models.gamegan.losses import discriminator_loss, generator_loss, reconstruction_loss, wrong_actions
+from worldsim.models.gamegan.model import GameGAN, as_frames, stored_config, submodule_state
 from worldsim.models.vae import tensor_to_frames
 from worldsim.run import RunDir
 from worldsim.training.loop import Schedule, train
 
 ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_embed", "memory", "memory_height",
                        "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
-                       "map_size", "temporal_scales")
+                       "map_size", "temporal_scales", "output", "encoder_norm", "kernel_temperature",
+                       "spectral_norm")
 """GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values."""
 
 
@@ -45,11 +46,12 @@ def gamegan_checkpoint(run: RunDir, name: str = "gamegan") -> Path:
     return run.checkpoints / f"{name}.pt"
 
 
-def warm_up_at(step: int, start: int, decay_steps: int) -> int:
-    """Teacher-forced steps at training step `step`: `start`, decayed linearly to 0 at `decay_steps`."""
+def warm_up_at(step: int, start: int, decay_steps: int, floor: int = 0) -> int:
+    """Teacher-forced steps at (adversarial) training step `step`: `start`, decayed linearly to
+    `floor` at `decay_steps`, never below it."""
     if decay_steps <= 0:
-        return max(0, start)
-    return max(0, math.ceil(start * (1 - step / decay_steps)))
+        return max(floor, start)
+    return max(floor, math.ceil(start * (1 - step / decay_steps)))
 
 
 def parse_flip_pairs(text: str, game: envs.GameInfo) -> list[tuple[int, int]]:
@@ -77,7 +79,8 @@ class GameGANTrainer:
                  device: torch.device, distributed: bool = False):
         self.gc, self.discrete, self.device = gc, discrete, device
         self.generator = GameGAN(gc, action_dim, discrete, flip_pairs).to(device)
-        self.discriminators = Discriminators(action_dim, gc.noise_dim, gc.d_channels, gc.temporal_scales).to(device)
+        self.discriminators = Discriminators(action_dim, gc.noise_dim, gc.d_channels, gc.temporal_scales,
+                                             gc.spectral_norm).to(device)
         betas = (gc.beta1, gc.beta2)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=gc.lr, betas=betas)
         self.d_optimizer = torch.optim.Adam(self.discriminators.parameters(), lr=gc.lr, betas=betas)
@@ -112,6 +115,28 @@ class GameGANTrainer:
         self.step += 1
         return {"d_loss": d_loss, "g_loss": g_loss, **d_parts, **g_parts}
 
+    def reconstruction_step(self, frames, actions) -> dict[str, float]:
+        """The warm start's step: the generator alone on reconstruction, every step reading the
+        real x_t (teacher-forced) with the noise at 0, so the output must follow the input."""
+        real = as_frames(torch.as_tensor(frames, device=self.device))
+        actions = torch.as_tensor(actions, device=self.device)
+        self.generator.train()
+        noise = torch.zeros(*actions.shape[:2], self.gc.noise_dim, device=self.device)
+        with self.autocast():
+            out = self.g(real, actions, actions.shape[1], noise)
+            loss = reconstruction_loss(out["frames"], real[:, 1:], self.gc.recon_norm, self.gc.recon_reduction)
+        self._learning_rate(self.gc.recon_only_lr or self.gc.lr)
+        self.g_optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(self.gc.recon_weight * loss).backward()
+        self.scaler.step(self.g_optimizer)
+        self.scaler.update()
+        self.step += 1
+        return {"g_loss": self.gc.recon_weight * loss.item(), "recon": loss.item()}
+
+    def _learning_rate(self, lr: float) -> None:
+        for group in self.g_optimizer.param_groups:
+            group["lr"] = lr
+
     def _discriminator_step(self, real, actions, out) -> tuple[float, dict[str, float]]:
         gc = self.gc
         encoded = self.generator.encode_actions(actions)
@@ -127,6 +152,7 @@ class GameGANTrainer:
         return loss.item(), parts
 
     def _generator_step(self, real, actions, out) -> tuple[float, dict[str, float]]:
+        self._learning_rate(self.gc.lr)
         # G's loss goes through the discriminators themselves, not their DDP wrapper: their
         # gradients here are not wanted, so they are frozen and nothing is all-reduced for them.
         self.discriminators.requires_grad_(False)
@@ -213,7 +239,7 @@ def _distributed(device: torch.device) -> tuple[int, int, torch.device, bool]:
 
 
 def _check_architecture(path: Path, meta: dict, gc: GameGANConfig, flip_pairs: list) -> None:
-    stored = {**meta["gamegan"], "flip_pairs": [list(p) for p in meta["flip_pairs"]]}
+    stored = {**stored_config(meta), "flip_pairs": [list(p) for p in meta["flip_pairs"]]}
     wanted = {**dataclasses.asdict(gc), "flip_pairs": [list(p) for p in flip_pairs]}
     bad = [f"gamegan.{k}={stored[k]!r}" for k in (*ARCHITECTURE_FIELDS, "flip_pairs") if stored[k] != wanted[k]]
     if bad:
@@ -264,24 +290,29 @@ class GameGANTraining:
         if self.batches is None:
             # A resumed run draws new clips from a stream seeded by its step: same distribution, not the same order.
             self.batches = iter_clip_batches(self.train_paths[self.rank::self.world], gc.batch_size, gc.clip_len,
-                                             gc.buffer_episodes, np.random.default_rng([self.cfg.seed, self.rank, step]))
+                                             gc.buffer_episodes, np.random.default_rng([self.cfg.seed, self.rank, step]),
+                                             gc.end_bias)
             self.start_step = step
         frames, actions = next(self.batches)
-        self.warm = warm_up_at(step, gc.warm_up, gc.warm_up_decay_steps)
         t0 = time.perf_counter()
-        parts = self.trainer.train_step(frames, actions, self.warm)
+        if step < gc.recon_only_steps:
+            self.warm = gc.clip_len
+            parts = self.trainer.reconstruction_step(frames, actions)
+        else:
+            self.warm = warm_up_at(step - gc.recon_only_steps, gc.warm_up, gc.warm_up_decay_steps, gc.warm_up_floor)
+            parts = self.trainer.train_step(frames, actions, self.warm)
         self.train_seconds += time.perf_counter() - t0
-        for k, v in parts.items():
-            self.window[k] = self.window.get(k, 0.0) + v
-        self.window["n"] = self.window.get("n", 0) + 1
+        for k, v in parts.items():  # sums and counts: warm-start steps have no discriminator scalars
+            total, count = self.window.get(k, (0.0, 0))
+            self.window[k] = (total + v, count + 1)
         return {"warm_up": self.warm, **parts}
 
     def evaluate(self, step: int, history: dict) -> dict[str, float]:
         gc = self.gc
-        n, speed = self.window.pop("n"), (step - self.start_step) / self.train_seconds
+        speed = (step - self.start_step) / self.train_seconds
         history["latest"] = {
             "step": step, **evaluate_gamegan(self.trainer.generator, self.val_frames, self.val_actions, self.device),
-            **{k: v / n for k, v in self.window.items()}, "steps_per_second": speed,
+            **{k: total / count for k, (total, count) in self.window.items()}, "steps_per_second": speed,
             "frames_per_second": speed * gc.batch_size * gc.clip_len * self.world,
         }
         self.window = {}

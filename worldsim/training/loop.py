@@ -67,12 +67,12 @@ def train(trainee: Trainee, schedule: Schedule, logs: Path, progress: bool = Tru
         while step < schedule.steps:
             scalars = trainee.step(step)
             step += 1
-            for name in trainee.finite:
+            for name in (n for n in trainee.finite if n in scalars):  # a warm-start step may lack some
                 check_finite(scalars[name], trainee.label, step, trainee.checkpoint)
             bar.update(1)
             if main and (step % schedule.log_every == 0 or step == schedule.steps):
                 log.log(step, **scalars)
-                bar.set_postfix({name: f"{scalars[name]:.4g}" for name in trainee.shown})
+                bar.set_postfix({name: f"{scalars[name]:.4g}" for name in trainee.shown if name in scalars})
             if step % schedule.eval_every == 0 or step == schedule.steps:
                 if main:
                     log.log(step, **trainee.evaluate(step, history))

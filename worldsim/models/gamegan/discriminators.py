@@ -95,13 +95,20 @@ class TemporalDiscriminator(nn.Module):
 
 
 class Discriminators(nn.Module):
-    """The three discriminators, trained together with one optimizer."""
+    """The three discriminators, trained together with one optimizer. spectral_norm: every
+    convolution and linear layer's weight divided by its largest singular value (one power
+    iteration a step), which bounds how sharply each discriminator can change with its input."""
 
-    def __init__(self, action_dim: int, noise_dim: int, channels: int = 32, temporal_scales: int = 3):
+    def __init__(self, action_dim: int, noise_dim: int, channels: int = 32, temporal_scales: int = 3,
+                 spectral_norm: bool = True):
         super().__init__()
         self.frame = FrameDiscriminator(channels)
         self.action = ActionDiscriminator(action_dim, noise_dim, channels)
         self.temporal = TemporalDiscriminator(channels, temporal_scales)
+        if spectral_norm:
+            for module in list(self.modules()):
+                if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor, fake_inputs: torch.Tensor, action: torch.Tensor,
                 wrong_action: torch.Tensor, r1: bool = False) -> dict[str, torch.Tensor]:

@@ -17,11 +17,15 @@ from torch import nn
 
 class Memory(nn.Module):
     def __init__(self, height: int, width: int, dim: int, hidden: int, action_dim: int,
-                 discrete_actions: bool, flip_pairs: Sequence[tuple[int, int]] = ()):
+                 discrete_actions: bool, flip_pairs: Sequence[tuple[int, int]] = (), kernel_temperature: float = 0.1):
         """flip_pairs: (i, j) pairs of opposite discrete actions; action j's kernel is action i's
         mirrored left-right (e.g. Doom TakeCover's left 0 and right 2), so a step right undoes a
-        step left exactly and the two moves learn from each other's data."""
+        step left exactly and the two moves learn from each other's data. kernel_temperature: the
+        shift kernels' softmax temperature (low: sharp moves that keep attention on one cell)."""
         super().__init__()
+        if kernel_temperature <= 0:
+            raise ValueError(f"gamegan.kernel_temperature must be positive, got {kernel_temperature}")
+        self.kernel_temperature = kernel_temperature
         if flip_pairs and not discrete_actions:
             raise ValueError("flip_pairs needs discrete actions")
         for i, j in flip_pairs:
@@ -46,9 +50,9 @@ class Memory(nn.Module):
         """Encoded actions (batch, action_dim) -> shift kernels (batch, 3, 3); entry [1+dy, 1+dx] is
         the share of attention that moves by (dy, dx)."""
         if not self.discrete_actions:
-            return F.softmax(self.kernel(action), dim=-1).view(-1, 3, 3)
+            return F.softmax(self.kernel(action) / self.kernel_temperature, dim=-1).view(-1, 3, 3)
         eye = torch.eye(self.action_dim, device=action.device, dtype=action.dtype)
-        table = F.softmax(self.kernel(eye), dim=-1).view(self.action_dim, 3, 3)  # one kernel per action
+        table = F.softmax(self.kernel(eye) / self.kernel_temperature, dim=-1).view(self.action_dim, 3, 3)  # per action
         if self.flip_pairs:
             rows = list(table.unbind(0))
             for i, j in self.flip_pairs:

@@ -52,14 +52,15 @@ class GameGAN(nn.Module):
             raise ValueError(f"gamegan.renderer must be 'simple' or 'specialized', not '{config.renderer}'")
         read_dim = config.memory_dim if config.memory else 0
         self.dynamics = DynamicsEngine(config.hidden, action_dim, config.noise_dim, read_dim, config.channels,
-                                       config.action_embed)
+                                       config.action_embed, config.encoder_norm)
         self.memory = Memory(config.memory_height, config.memory_width, config.memory_dim, config.hidden,
-                             action_dim, discrete_actions, flip_pairs) if config.memory else None
+                             action_dim, discrete_actions, flip_pairs, config.kernel_temperature) \
+            if config.memory else None
         if config.renderer == "simple":
-            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels)
+            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output)
         else:
             self.renderer = SpecializedRenderer(config.hidden, read_dim, config.channels, config.components,
-                                                config.type_dim, config.attribute_dim, config.map_size)
+                                                config.type_dim, config.attribute_dim, config.map_size, config.output)
 
     @property
     def specialized(self) -> bool:
@@ -127,6 +128,8 @@ class GameGAN(nn.Module):
         for t in range(steps):
             if 0 < t < warm_up:
                 state = state._replace(frame=x[:, t])
+            elif t > 0 and self.config.detach_input:
+                state = state._replace(frame=state.frame.detach())  # its own frame, read without a gradient
             record["inputs"].append(state.frame)
             state, out = self.step(state, actions[:, t], noise[:, t])
             record["hidden"].append(state.h)
@@ -156,9 +159,19 @@ def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.d
     """The generator of a GameGAN checkpoint (eval mode) and the checkpoint's metadata."""
     ckpt = load_checkpoint(path, kind="gamegan", env=env)
     m = ckpt["meta"]
-    model = GameGAN(GameGANConfig(**m["gamegan"]), m["action_dim"], m["discrete_actions"], m["flip_pairs"])
+    model = GameGAN(GameGANConfig(**stored_config(m)), m["action_dim"], m["discrete_actions"], m["flip_pairs"])
     model.load_state_dict(submodule_state(ckpt["model"], "generator."))
     return model.to(device).eval(), m
+
+
+LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False}
+"""Architecture fields added after the first checkpoints were written, with the value those
+checkpoints were trained with (not today's default)."""
+
+
+def stored_config(meta: dict) -> dict:
+    """A checkpoint's gamegan config, fields it predates filled with the values it was trained with."""
+    return {**LEGACY_FIELDS, **meta["gamegan"]}
 
 
 def submodule_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

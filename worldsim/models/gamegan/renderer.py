@@ -1,5 +1,5 @@
 """GameGAN's rendering engines: state -> next frame (batch, 3, 64, 64) with values in [0, 1]
-(a sigmoid, the range worldsim's frames use everywhere). `SimpleRenderer` decodes [h_t, m_t]
+(the range worldsim's frames use everywhere; see to_pixels for how the last layer gets there). `SimpleRenderer` decodes [h_t, m_t]
 with one deconv stack. `SpecializedRenderer` draws K components (component 0 static, from the
 memory read m_t; the others dynamic, from h_t), each from a type vector v^k, an object map O^k
 and an attribute map A^k; a rough sketch per component, normalised over components at low
@@ -22,6 +22,21 @@ def upsampler(widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+OUTPUTS = ("linear", "sigmoid")
+
+
+def to_pixels(x: torch.Tensor, output: str) -> torch.Tensor:
+    """A renderer's last layer -> pixels in [0, 1]. "linear": clamped (the gradient flows wherever
+    the value is inside the range); "sigmoid": squashed. With a squared-error loss a sigmoid stalls:
+    on mostly black frames it saturates at 0 early, where its slope, and so every gradient that
+    could draw the bright object, vanishes (benchmarks/gamegan_moving_square.py --autoencoder)."""
+    if output == "linear":
+        return x.clamp(0, 1)
+    if output == "sigmoid":
+        return torch.sigmoid(x)
+    raise ValueError(f"gamegan.output must be one of {', '.join(OUTPUTS)}, not '{output}'")
+
+
 def _doublings(size_from: int, size_to: int) -> int:
     n = math.log2(size_to / size_from)
     if n < 0 or n != int(n):
@@ -30,8 +45,10 @@ def _doublings(size_from: int, size_to: int) -> int:
 
 
 class SimpleRenderer(nn.Module):
-    def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32):
+    def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear"):
         super().__init__()
+        to_pixels(torch.zeros(1), output)  # an unknown output is refused here, not at the first step
+        self.output = output
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
         self.up = upsampler([8 * c, 4 * c, 2 * c, c])  # 4x4 -> 32x32
@@ -41,7 +58,7 @@ class SimpleRenderer(nn.Module):
         """h (batch, hidden), read (batch, read_dim) or None -> {'frame': (batch, 3, 64, 64)}."""
         x = h if read is None else torch.cat([h, read], dim=-1)
         x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
-        return {"frame": torch.sigmoid(self.out(self.up(x)))}
+        return {"frame": to_pixels(self.out(self.up(x)), self.output)}
 
 
 class RenderComponent(nn.Module):
@@ -49,8 +66,10 @@ class RenderComponent(nn.Module):
     own full-resolution image X^k. X^k depends on this component's input alone, so a component
     can be re-rendered from memory (the cycle loss) or swapped between models."""
 
-    def __init__(self, in_dim: int, channels: int, type_dim: int, attribute_dim: int, map_size: int):
+    def __init__(self, in_dim: int, channels: int, type_dim: int, attribute_dim: int, map_size: int,
+                 output: str = "linear"):
         super().__init__()
+        self.output = output
         c4 = 4 * channels
         self.type_vector = nn.Linear(in_dim, type_dim)  # v^k
         self.fc = nn.Linear(in_dim, c4 * 16)
@@ -74,20 +93,22 @@ class RenderComponent(nn.Module):
         objects, attributes = torch.sigmoid(maps[:, :1]), maps[:, 1:]  # O^k (batch, 1, N, N), A^k
         f = self.features(torch.cat([objects * v[:, :, None, None], attributes], dim=1))  # (batch, 4c, N, N)
         g = self.decoder(f)
-        return torch.sigmoid(self.image(g)), self.sketch(f), self.refine(g)
+        return to_pixels(self.image(g), self.output), self.sketch(f), self.refine(g)
 
 
 class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
-                 type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16):
+                 type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear"):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state."""
         super().__init__()
+        to_pixels(torch.zeros(1), output)
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
         self.read_dim = read_dim
         dims = [read_dim or hidden] + [hidden] * (components - 1)
-        self.parts = nn.ModuleList(RenderComponent(d, channels, type_dim, attribute_dim, map_size) for d in dims)
+        self.parts = nn.ModuleList(RenderComponent(d, channels, type_dim, attribute_dim, map_size, output)
+                                   for d in dims)
 
     def render_static(self, read: torch.Tensor) -> torch.Tensor:
         """The static component's image X^0 (batch, 3, 64, 64) from a memory read alone."""
