@@ -103,19 +103,21 @@ def train_in_real_game(world: WorldModel, cfg: Config, out_dir: Path, checkpoint
     c = cfg.controller
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
     counted = {"seconds": 0.0}
+    workers = cfg.ray.workers if cfg.ray.address else cfg.evaluate.workers
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
         n = len(candidates) * c.rollouts
         seeds = [episode_seed(cfg.seed, generation * n + i, stream=3) for i in range(n)]
         t0 = time.perf_counter()
-        returns = evaluate_in_real_game(world, spec, np.repeat(candidates, c.rollouts, axis=0), seeds,
-                                        cfg.evaluate.workers, max_steps=c.max_steps)
+        returns = evaluate_in_real_game(world, spec, np.repeat(candidates, c.rollouts, axis=0), seeds, workers,
+                                        max_steps=c.max_steps, ray_address=cfg.ray.address)
         counted["seconds"] += time.perf_counter() - t0
         return returns.reshape(len(candidates), c.rollouts).mean(axis=1)
 
     def evaluate(params: np.ndarray) -> np.ndarray:
         seeds = [episode_seed(cfg.seed, i, stream=4) for i in range(c.eval_episodes)]
-        return evaluate_in_real_game(world, spec, params, seeds, cfg.evaluate.workers, max_steps=c.max_steps)
+        return evaluate_in_real_game(world, spec, params, seeds, workers, max_steps=c.max_steps,
+                                     ray_address=cfg.ray.address)
 
     result = _search(world, cfg, spec, fitness, evaluate, out_dir, checkpoint, progress,
                      {"trained_in": "real"}, "in the real game")

@@ -4,17 +4,19 @@ state [z, h] the controller sees (as in either dream)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import envs
+from agents.cluster import ray_episodes, world_payload
 from agents.collect import episode_seed
 from agents.controller import ControllerSpec, load_controller
+from agents.latent import LatentController
 from agents.rollout import ControllerPolicy, rollout
 from envs.runner import run_episodes, slot_count
-from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel, load_gamegan_world
 from worldsim.dream_env import make_dream
 
@@ -27,58 +29,20 @@ def evaluate_in_dream(world: WorldModel, spec: ControllerSpec, params: np.ndarra
     return rollout(dream, ControllerPolicy(spec, batch)).returns
 
 
-class LatentController:
-    """Acts in the real game like C does in the dream: V encodes each frame to z (its mean),
-    M's LSTM carries h forward with the action taken, and C acts on [z, h].
-
-    params (num_params,): one controller in every game process; or (episodes, num_params): episode
-    i is played by row i, the rows handed out in the order the runner starts episodes (slot by
-    slot, as envs.runner.run_episodes does), e.g. a CMA-ES population's candidates."""
-
-    def __init__(self, world: WorldModel, spec: ControllerSpec, params: np.ndarray, num_envs: int):
-        self.world, self.spec = world, spec
-        params = torch.as_tensor(params, dtype=torch.float32, device=world.device)
-        self.per_episode = params[None] if params.ndim == 1 else params  # (episodes, num_params)
-        self.params = self.per_episode[:1].expand(num_envs, -1).clone()  # (num_envs, num_params)
-        self.started = 0  # episodes begun so far
-        self.h, self.c = world.mdnrnn.initial_state(num_envs, world.device)  # (1, num_envs, hidden)
-
-    def reset(self, mask: np.ndarray) -> None:
-        """New episodes begin where `mask` is True: M's state starts at zero, and with one row of
-        params per episode each takes the next row (past the last, the last: an idle slot)."""
-        mask_t = torch.as_tensor(mask, device=self.world.device)
-        self.h[:, mask_t] = 0.0
-        self.c[:, mask_t] = 0.0
-        if len(self.per_episode) > 1:
-            for slot in np.flatnonzero(mask):
-                self.params[slot] = self.per_episode[min(self.started, len(self.per_episode) - 1)]
-                self.started += 1
-
-    @torch.no_grad()
-    def act(self, frames: np.ndarray) -> np.ndarray:
-        z = self.encode(frames)
-        return self.advance(z, self.choose(z))
-
-    @torch.no_grad()
-    def encode(self, frames: np.ndarray) -> torch.Tensor:
-        """V's z (its mean) of a batch of frames: (num_envs, z_dim)."""
-        return self.world.vae.encode(frames_to_tensor(frames, self.world.device))[0]
-
-    def choose(self, z: torch.Tensor) -> torch.Tensor:
-        """C's actions for the current [z, h] (or [z, c, h])."""
-        return self.spec.actions(self.params, self.world.controller_input(z, self.h[0], self.c[0]))
-
-    @torch.no_grad()
-    def advance(self, z: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
-        """Carry M's h forward with the actions taken; returns them for the game."""
-        self.h, self.c = self.world.mdnrnn.advance(z, actions, (self.h, self.c))
-        return actions.cpu().numpy()
-
-
 def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.ndarray, seeds: list[int],
-                          workers: int = 0, progress: str | None = None, max_steps: int = 0) -> np.ndarray:
+                          workers: int = 0, progress: str | None = None, max_steps: int = 0,
+                          ray_address: str = "") -> np.ndarray:
     """Total reward of one real-game episode per seed, played by one controller (params
-    (num_params,)) or episode i by params[i] (params (len(seeds), num_params))."""
+    (num_params,)) or episode i by params[i] (params (len(seeds), num_params)); with
+    `ray_address`, on that Ray cluster's workers (agents.cluster), which get V's and M's weights
+    and C's parameters."""
+    if ray_address:
+        rows = np.asarray(params, dtype=np.float32)
+        spec_fields = dataclasses.asdict(spec)
+        results = ray_episodes(ray_address, world.env, seeds, lambda i: {
+            "kind": "controller", "spec": spec_fields, "params": rows if rows.ndim == 1 else rows[i]},
+            workers=workers, max_steps=max_steps, progress=progress, evaluation=True, world=world_payload(world))
+        return np.array([r.total_reward for r in results])
     num_envs = slot_count(workers, len(seeds))
     controller = LatentController(world, spec, params, num_envs)
     with one_torch_thread():
@@ -121,8 +85,9 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
     spec, params, meta = load_controller(checkpoint, env=cfg.env, obs_dim=world.obs_dim)
     e = cfg.evaluate
     seeds = [episode_seed(e.seed, i, stream=2) for i in range(e.episodes)]
-    real = evaluate_in_real_game(world, spec, params, seeds, e.workers, progress="real game" if progress else None,
-                                 max_steps=e.max_steps)
+    real = evaluate_in_real_game(world, spec, params, seeds, cfg.ray.workers if cfg.ray.address else e.workers,
+                                 progress="real game" if progress else None, max_steps=e.max_steps,
+                                 ray_address=cfg.ray.address)
     temperature = meta.get("temperature", cfg.controller.temperature)
     dream = evaluate_in_dream(world, spec, params, e.episodes, temperature, seed=e.seed,
                               max_steps=e.max_steps or cfg.controller.max_steps or None)

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from agents.controller import load_controller
-from agents.evaluate import LatentController, one_torch_thread
+from agents.evaluate import one_torch_thread
+from agents.latent import LatentController
 from agents.exploration import make_exploration_policy
 from envs.runner import slot_count
 from worldsim.checkpoint import load_checkpoint

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from agents.controller import ControllerSpec, load_controller
-from agents.evaluate import LatentController
+from agents.latent import LatentController
 from agents.exploration import make_exploration_policy
 from agents.rollout import ControllerPolicy, Policy, SeesDreamFrames, to_numpy
 from worldsim.world_model import WorldModel

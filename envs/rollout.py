@@ -8,7 +8,8 @@ the dreams (worldsim.dream) torch tensors; the loop only counts, so either works
 offer `keep(mask)` to drop rows whose episodes are over.
 
 A `Policy` maps a batch of observations to a batch of actions (`act`) and is told which rows
-began a new episode (`reset`). `rollout` plays a number of episodes (by default one per row, or
+began a new episode (`reset`); one that draws randomness per episode may also take each new
+episode's game seed (`start_episodes(rows, seeds)`), so an episode plays the same on any machine. `rollout` plays a number of episodes (by default one per row, or
 one per seed) or a number of steps, refilling a row with the next episode as soon as its episode
 ends; CMA-ES, evaluation, collection, the fidelity benchmark, the comparison's real-game paths and
 the headless play videos all play through it."""
@@ -131,9 +132,16 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
             for row in np.flatnonzero(mask & (episode_of >= 0)):
                 running[episode_of[row]].trajectory["frames"].append(frames[row])
 
+    def start(mask: np.ndarray, row_seeds: list[int | None] | None) -> None:
+        policy.reset(mask)
+        if row_seeds is not None and hasattr(policy, "start_episodes"):
+            rows = np.flatnonzero(mask)
+            policy.start_episodes(rows, [row_seeds[row] for row in rows])
+
     everything = np.ones(n, dtype=bool)
-    obs = games.reset(None, begin(everything))
-    policy.reset(everything)
+    first_seeds = begin(everything)
+    obs = games.reset(None, first_seeds)
+    start(everything, first_seeds)
     record_first(obs, everything)
     compact = hasattr(games, "keep") and hasattr(policy, "keep")
     total = None  # (rows,) reward of each row's episode so far, in the games' reward dtype
@@ -177,7 +185,7 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
                 restart = done & (episode_of >= 0)
                 if restart.any():
                     obs = games.reset(restart, restart_seeds)
-                    policy.reset(restart)
+                    start(restart, restart_seeds)
                     record_first(obs, restart)
             live = episode_of >= 0
             if compact and started >= limit and live.any() and live.mean() < 0.5:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from worldsim.apps.compare.counterfactual import horizontal_shift, judge, turn
 from worldsim.apps.compare import CompareSettings, compare
 from worldsim.apps.compare.action_probe import Transitions, classifier_accuracy, held_windows, train_action_classifier
 from worldsim.apps.compare.predictors import GameGANPredictor, VMPredictor, load_predictors
@@ -168,6 +169,10 @@ def test_comparison_end_to_end(compare_run, tmp_path):
     assert memory["actions"] == [0, 2] and set(memory["models"]) == {"gamegan", "gamegan_nomemory", "vm"}
     for r in [*memory["models"].values(), memory["real_game"]]:
         assert all(np.isfinite(r[k]) and r[k] >= 0 for k in ("out_mse", "back_mse", "own_back_mse", "back_psnr"))
+    counterfactual = stored["counterfactual"]
+    assert counterfactual["steps"] == 2 and len(counterfactual["real_game"]["turn_px"]) == 1
+    for r in counterfactual["models"].values():
+        assert r["starts"] == 2 and len(r["turn_px"]) == 2 and r["median_turn_px"] >= 0
     for name in ("horizon.png", "memory.png", "open_loop.gif"):
         assert (tmp_path / "out" / name).stat().st_size > 1000
     assert not list((tmp_path / "out").glob(".*.tmp"))
@@ -200,3 +205,16 @@ def test_script_writes_results_and_names_a_missing_model(compare_run, tmp_path, 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "nosuch.pt not found" in err and "--gamegan.name nosuch" in err
+
+
+def test_horizontal_shift_finds_how_far_the_picture_moved():
+    rng = np.random.default_rng(0)
+    scene = torch.as_tensor(rng.integers(0, 256, (3, 3, 64, 96)), dtype=torch.uint8)
+    start = scene[..., 16:80]
+    moved = torch.stack([scene[0, :, :, 11:75], scene[1, :, :, 16:80], scene[2, :, :, 23:87]])
+    # a window moved 5 px left shows the picture 5 px further right; 7 px right of it, 7 px left
+    np.testing.assert_array_equal(horizontal_shift(start, moved), [5, 0, -7])
+    other_way = torch.stack([scene[0, :, :, 21:85], scene[1, :, :, 16:80], scene[2, :, :, 9:73]])
+    np.testing.assert_array_equal(turn(start, moved, other_way), [-10, 0, 14])
+    verdict = judge(np.array([3.0, 4.0, -1.0, 5.0]), np.array([6.0, 8.0]))
+    assert verdict["right_way"] == 0.75 and verdict["median_turn_px"] == 3.5 and verdict["turn_over_real"] == 0.5

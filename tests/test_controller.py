@@ -15,7 +15,8 @@ import torch
 import envs
 from agents.cmaes import ResumeError, distribution_mean, read_log, train_cmaes
 from agents.controller import ControllerSpec, load_controller, save_controller
-from agents.evaluate import LatentController, evaluate_in_real_game
+from agents.evaluate import evaluate_in_real_game
+from agents.latent import LatentController
 from worldsim.checkpoint import CheckpointError
 from worldsim.config import Config, ControllerConfig
 from worldsim.dream_env import make_dream

@@ -192,6 +192,11 @@ class GameGANConfig:
     encoder_norm: bool = True
     """layer-normalise the encoded frame s_t before the dynamics engine's gates read it (without
     it, s_t starts ~100x too small to tell frames apart and can grow until the gates saturate)"""
+    skip: bool = False
+    """the copy skip, our addition to the paper's form: the next frame keeps a learned per-pixel
+    share of the frame the step read and draws the rest, x_{t+1} = keep * x_t + (1 - keep) *
+    drawn. At one frame per game tic consecutive Doom frames differ by an MSE of ~8e-5, which no
+    picture drawn from the state vector alone comes near (docs/RESULTS.md)"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""
@@ -282,6 +287,16 @@ class GameGANConfig:
 
 
 @dataclass
+class RayConfig:
+    address: str = ""
+    """Ray cluster that plays the real-game episodes of collection, real-game evaluation and
+    real-game CMA-ES: auto (the cluster `ray start` joined this machine to), HOST:PORT, or local (a
+    private one-machine cluster); '' (default): local game processes, and Ray is not imported"""
+    workers: int = 0
+    """Ray actors, each keeping one game alive (0: one per CPU of the cluster)"""
+
+
+@dataclass
 class Config:
     env: str = "Doom"
     """game: CarRacing, Doom (TakeCover), Doom/<Scenario>, Atari/<Game>"""
@@ -298,6 +313,7 @@ class Config:
     iterate: IterateConfig = field(default_factory=IterateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     gamegan: GameGANConfig = field(default_factory=GameGANConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -323,6 +339,7 @@ class Config:
 _SECTIONS: dict[str, type] = {
     "collect": CollectConfig, "vae": VAEConfig, "mdnrnn": MDNRNNConfig,
     "controller": ControllerConfig, "iterate": IterateConfig, "evaluate": EvaluateConfig, "gamegan": GameGANConfig,
+    "ray": RayConfig,
 }
 
 
@@ -353,10 +370,18 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
             hidden=0, seq_len=500 if env.lower().startswith("doom") else 999, batch_size=100, steps=20_000
         )
         cfg.controller = ControllerConfig(generations=300, eval_episodes=1024)
+        # The released VizDoom recipe (nv-tlabs/GameGAN_code, scripts/vizdoom_multi.sh and its
+        # defaults): generator width 16, discriminator 16, state 512, memory 21 x 21 x 512, two
+        # components, noise 32, 32-step clips with 16 teacher-forced, 4 clips per process (it ran
+        # 4 GPUs: torchrun --nproc_per_node 4 gives its batch of 16), kernel temperature 0.1,
+        # feature matching x10, noise reconstruction x30 (the GameGANConfig defaults). Where this
+        # differs: a teacher-forcing floor of 4 (released: 0), a 5,000-step reconstruction warm
+        # start (released: none), the decay counted in steps (released: 60 epochs of its data),
+        # and one frame per game tic (its data keeps every third tic).
         cfg.gamegan = GameGANConfig(
-            channels=64, d_channels=64, hidden=1024, memory_height=21, memory_width=21, memory_dim=512,
+            channels=16, d_channels=16, hidden=512, memory_height=21, memory_width=21, memory_dim=512,
             clip_len=32, warm_up=16, warm_up_floor=4, warm_up_decay_steps=50_000, recon_only_steps=5000,
-            batch_size=12, steps=200_000, buffer_episodes=512,
+            batch_size=4, steps=200_000, buffer_episodes=512,
             val_clips=64, eval_every=5000, log_every=50,
         )
     return cfg

@@ -28,8 +28,9 @@ Stage = Callable[[RunDir, Config, torch.device, bool], dict]
 
 def _collect(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> dict:
     c = cfg.collect
-    stats = collect(cfg.env, run.episodes, c.episodes, workers=c.workers, max_steps=c.max_steps,
-                    seed=cfg.seed, progress=progress, exploration=c.policy)
+    stats = collect(cfg.env, run.episodes, c.episodes, workers=cfg.ray.workers if cfg.ray.address else c.workers,
+                    max_steps=c.max_steps, seed=cfg.seed, progress=progress, exploration=c.policy,
+                    ray_address=cfg.ray.address)
     seconds = stats.pop("seconds")
     return {"episodes": c.episodes, **stats, "frames_per_second": stats["frames_recorded"] / seconds if seconds else None}
 

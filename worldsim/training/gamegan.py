@@ -32,7 +32,7 @@ from worldsim.training.loop import Schedule, train
 ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_embed", "memory", "memory_height",
                        "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
                        "map_size", "temporal_scales", "output", "encoder_norm", "kernel_temperature",
-                       "spectral_norm")
+                       "spectral_norm", "skip")
 """GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values."""
 
 
@@ -205,7 +205,8 @@ def evaluate_gamegan(model: GameGAN, frames: np.ndarray, actions: np.ndarray, de
 def sample_grid(model: GameGAN, frames: np.ndarray, actions: np.ndarray, warm_up: int, device,
                 max_frames: int = 16) -> np.ndarray:
     """One held-out clip: real x_1..x_T, generated (teacher-forced frames framed in green), the
-    absolute error, then each component's image and mask (specialized renderer)."""
+    absolute error, the copy skip's keep mask (with gamegan.skip), then each component's image and
+    mask (specialized renderer)."""
     model.eval()
     real = as_frames(torch.as_tensor(frames[:1], device=device))
     a = torch.as_tensor(actions[:1], device=device)
@@ -217,6 +218,8 @@ def sample_grid(model: GameGAN, frames: np.ndarray, actions: np.ndarray, warm_up
     generated[:forced, :, [0, 1, -2, -1]] = (0, 200, 0)
     target = real[0, 1 : n + 1]
     rows = [tensor_to_frames(target), generated, tensor_to_frames((out["frames"][0, :n] - target).abs())]
+    if "keep" in out:  # the copy skip: white where the next frame keeps the frame read
+        rows.append(tensor_to_frames(out["keep"][0, :n].expand(-1, 3, -1, -1)))
     if "components" in out:
         for k in range(out["components"].shape[2]):
             rows.append(tensor_to_frames(out["components"][0, :n, k]))

@@ -7,10 +7,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import envs
 from worldsim.apps.compare.action_probe import action_conditioning
+from worldsim.apps.compare.counterfactual import judge, turn
 from worldsim.apps.compare.heldout import heldout_clips, heldout_overlap, spread
 from worldsim.apps.compare.memory_probe import memory_actions, out_and_back, real_game_paths
 from worldsim.apps.compare.predictors import VMPredictor, load_predictors
@@ -151,10 +153,12 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
             else:
                 memory["real_game"] = {"skipped": f"every episode ended within {2 * k} steps"}
         results["memory"] = memory
+        results["counterfactual"] = _counterfactual(predictors, starts, left, right, k, s, cfg.env, device, progress)
         save_png(out / "memory.png", labelled(strip_rows, strip_labels))
         files["memory_strip"] = "memory.png"
     else:
         results["memory"] = {"skipped": "continuous actions"}
+        results["counterfactual"] = {"skipped": "continuous actions"}
 
     # pictures
     atomic_write_with(out / "horizon.png", lambda f: f.write(horizon_plot(results["open_loop"], horizons)))
@@ -167,3 +171,25 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
     results["seconds"] = round(time.perf_counter() - t_start, 1)
     write_json(out / "compare.json", results)
     return results
+
+
+def _counterfactual(predictors, starts: torch.Tensor, left: int, right: int, k: int, s: CompareSettings, env: str,
+                    device, progress: bool) -> dict:
+    """From each start, k steps of `left` and k of `right` in every model; the real game's turn for
+    the same actions from its own starts (seeds) is the reference (worldsim.apps.compare.counterfactual)."""
+    result = {"steps": k, "actions": [left, right], "models": {}}
+    real = {}
+    if s.real_seeds > 0:
+        seeds = list(range(10_000, 10_000 + s.real_seeds))
+        paths = {a: real_game_paths(env, [a] * k, seeds, progress) for a in (left, right)}
+        if len(paths[left]) and len(paths[left]) == len(paths[right]):
+            real = {"turn_px": turn(paths[left][:, 0], paths[left][:, -1], paths[right][:, -1]).tolist(), "seeds": seeds}
+            result["real_game"] = real
+    for p in predictors:
+        ends = {}
+        for a in (left, right):
+            actions = torch.full((len(starts), k), a, dtype=torch.long)
+            ends[a] = _batched(p.open_loop, (starts, actions), s.batch, device, f"{p.name} {a} x {k}", progress)[:, -1]
+        turns = turn(starts, ends[left], ends[right])
+        result["models"][p.name] = {**judge(turns, np.array(real.get("turn_px", []))), "turn_px": turns.tolist()}
+    return result

@@ -57,10 +57,11 @@ class GameGAN(nn.Module):
                              action_dim, discrete_actions, flip_pairs, config.kernel_temperature) \
             if config.memory else None
         if config.renderer == "simple":
-            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output)
+            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, config.skip)
         else:
             self.renderer = SpecializedRenderer(config.hidden, read_dim, config.channels, config.components,
-                                                config.type_dim, config.attribute_dim, config.map_size, config.output)
+                                                config.type_dim, config.attribute_dim, config.map_size, config.output,
+                                                config.skip)
 
     @property
     def specialized(self) -> bool:
@@ -97,7 +98,7 @@ class GameGAN(nn.Module):
         if self.memory is not None:
             memory = self.memory.write(state.memory, alpha, h)
             read = self.memory.read(memory, alpha)
-        out = self.renderer(h, read)
+        out = self.renderer(h, read, state.frame)
         return GameGANState(h, c, out["frame"], memory, alpha, read), out
 
     def rollout(self, frames: torch.Tensor, actions: torch.Tensor, warm_up: int,
@@ -114,7 +115,8 @@ class GameGAN(nn.Module):
         Returns frames (batch, T, 3, 64, 64) = x_1..x_T generated; inputs (batch, T, 3, 64, 64) the
         x_t each step read; hidden (batch, T, hidden); noise (batch, T, noise_dim); with memory,
         alphas (batch, T, H, W) and reads (batch, T, D); with the specialized renderer, masks
-        (batch, T, K, 1, 64, 64) and components (batch, T, K, 3, 64, 64)."""
+        (batch, T, K, 1, 64, 64) and components (batch, T, K, 3, 64, 64); with the copy skip, keep
+        (batch, T, 1, 64, 64)."""
         x = as_frames(frames)
         b, steps = actions.shape[:2]
         needed = min(max(1, warm_up), steps)
@@ -123,7 +125,7 @@ class GameGAN(nn.Module):
         if noise is None:
             noise = torch.randn(b, steps, self.config.noise_dim, device=x.device)
         state = self.init_state(x[:, 0])
-        keep = ("frame", "masks", "components")
+        keep = ("frame", "masks", "components", "keep")
         record: dict[str, list[torch.Tensor]] = {"inputs": [], "hidden": [], "alphas": [], "reads": []}
         for t in range(steps):
             if 0 < t < warm_up:
@@ -164,7 +166,8 @@ def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.d
     return model.to(device).eval(), m
 
 
-LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False}
+LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False,
+                 "skip": False}
 """Architecture fields added after the first checkpoints were written, with the value those
 checkpoints were trained with (not today's default)."""
 

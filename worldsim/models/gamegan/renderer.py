@@ -37,6 +37,36 @@ def to_pixels(x: torch.Tensor, output: str) -> torch.Tensor:
     raise ValueError(f"gamegan.output must be one of {', '.join(OUTPUTS)}, not '{output}'")
 
 
+class KeepMask(nn.Module):
+    """The copy skip (gamegan.skip): a per-pixel share `keep` of the frame the step read that the
+    next frame keeps, x_{t+1} = keep * x_t + (1 - keep) * drawn, predicted from the state h_t
+    at low resolution and upsampled. Its bias starts at +2 (keep ~0.88 everywhere), so a fresh
+    model starts near copying its input and learns where the game changes."""
+
+    def __init__(self, hidden: int, size: int = 16):
+        super().__init__()
+        self.size = size
+        self.logits = nn.Linear(hidden, size * size)
+        nn.init.zeros_(self.logits.weight)
+        nn.init.constant_(self.logits.bias, 2.0)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """h (batch, hidden) -> keep (batch, 1, 64, 64) in (0, 1)."""
+        logits = self.logits(h).view(len(h), 1, self.size, self.size)
+        return torch.sigmoid(F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=False))
+
+
+def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
+         previous: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """Apply the copy skip to a renderer's output, when the renderer has one."""
+    if keep is None:
+        return out
+    if previous is None:
+        raise ValueError("a renderer with the copy skip needs the frame the step read (previous=)")
+    share = keep(h)
+    return {**out, "frame": share * previous + (1 - share) * out["frame"], "drawn": out["frame"], "keep": share}
+
+
 def _doublings(size_from: int, size_to: int) -> int:
     n = math.log2(size_to / size_from)
     if n < 0 or n != int(n):
@@ -45,8 +75,10 @@ def _doublings(size_from: int, size_to: int) -> int:
 
 
 class SimpleRenderer(nn.Module):
-    def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear"):
+    def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
+                 skip: bool = False):
         super().__init__()
+        self.keep = KeepMask(hidden) if skip else None
         to_pixels(torch.zeros(1), output)  # an unknown output is refused here, not at the first step
         self.output = output
         c = channels
@@ -54,11 +86,14 @@ class SimpleRenderer(nn.Module):
         self.up = upsampler([8 * c, 4 * c, 2 * c, c])  # 4x4 -> 32x32
         self.out = nn.ConvTranspose2d(c, 3, 4, stride=2, padding=1)  # -> 64x64
 
-    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """h (batch, hidden), read (batch, read_dim) or None -> {'frame': (batch, 3, 64, 64)}."""
+    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None,
+                previous: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """h (batch, hidden), read (batch, read_dim) or None, previous: the frame the step read
+        (used by the copy skip) -> {'frame': (batch, 3, 64, 64)} (with the skip also 'drawn' and
+        'keep')."""
         x = h if read is None else torch.cat([h, read], dim=-1)
         x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
-        return {"frame": to_pixels(self.out(self.up(x)), self.output)}
+        return _mix({"frame": to_pixels(self.out(self.up(x)), self.output)}, self.keep, h, previous)
 
 
 class RenderComponent(nn.Module):
@@ -98,11 +133,13 @@ class RenderComponent(nn.Module):
 
 class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
-                 type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear"):
+                 type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
+                 skip: bool = False):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state."""
         super().__init__()
         to_pixels(torch.zeros(1), output)
+        self.keep = KeepMask(hidden, map_size) if skip else None
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
         self.read_dim = read_dim
@@ -114,8 +151,10 @@ class SpecializedRenderer(nn.Module):
         """The static component's image X^0 (batch, 3, 64, 64) from a memory read alone."""
         return self.parts[0](read)[0]
 
-    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """h (batch, hidden), read (batch, read_dim) or None -> frame (batch, 3, 64, 64), masks
+    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None,
+                previous: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """h (batch, hidden), read (batch, read_dim) or None, previous: the frame the step read
+        (the copy skip's) -> frame (batch, 3, 64, 64), masks
         eta (batch, K, 1, 64, 64) summing to 1 over K, components X (batch, K, 3, 64, 64), sketch
         (batch, K, 1, N, N) the rough masks."""
         inputs = [read if self.read_dim else h] + [h] * (len(self.parts) - 1)
@@ -124,5 +163,5 @@ class SpecializedRenderer(nn.Module):
         rough = F.log_softmax(torch.stack(sketches, dim=1), dim=1)  # (batch, K, 1, N, N)
         up = F.interpolate(rough.flatten(0, 1), size=(64, 64), mode="bilinear", align_corners=False)
         masks = F.softmax(up.view(len(h), -1, 1, 64, 64) + torch.stack(refines, dim=1), dim=1)
-        return {"frame": (masks * components).sum(1), "masks": masks, "components": components,
-                "sketch": rough.exp()}
+        out = {"frame": (masks * components).sum(1), "masks": masks, "components": components, "sketch": rough.exp()}
+        return _mix(out, self.keep, h, previous)
