@@ -403,3 +403,15 @@ def test_two_processes_under_torchrun_train_together_and_record_once(doom_run, t
     assert stage["status"] == "complete" and stage["train_episodes"] >= 2
     model, meta = load_gamegan(RunDir(fork).gamegan_checkpoint(), env="Doom/TakeCover")
     assert meta["history"]["latest"]["step"] == meta["gamegan"]["steps"]
+
+
+def test_the_copy_skip_keeps_a_learned_share_of_the_frame_read():
+    torch.manual_seed(0)
+    frames = torch.rand(2, 3, 64, 64)
+    model = GameGAN(dataclasses.replace(tiny(), skip=True), 3, True)
+    _, out = model.step(model.init_state(frames), torch.tensor([0, 2]), torch.zeros(2, tiny().noise_dim))
+    keep = out["keep"]
+    assert keep.shape == (2, 1, 64, 64) and 0.85 < keep.mean().item() < 0.9  # starts near copying
+    torch.testing.assert_close(out["frame"], keep * frames + (1 - keep) * out["drawn"])
+    plain = GameGAN(dataclasses.replace(tiny(), skip=False), 3, True)
+    assert "keep" not in plain.step(plain.init_state(frames), torch.tensor([0, 2]))[1]

@@ -192,11 +192,13 @@ class GameGANConfig:
     encoder_norm: bool = True
     """layer-normalise the encoded frame s_t before the dynamics engine's gates read it (without
     it, s_t starts ~100x too small to tell frames apart and can grow until the gates saturate)"""
-    skip: bool = False
-    """the copy skip, our addition to the paper's form: the next frame keeps a learned per-pixel
-    share of the frame the step read and draws the rest, x_{t+1} = keep * x_t + (1 - keep) *
-    drawn. At one frame per game tic consecutive Doom frames differ by an MSE of ~8e-5, which no
-    picture drawn from the state vector alone comes near (docs/RESULTS.md)"""
+    skip: bool = True
+    """the copy skip, our addition to the paper's form (false: the paper's, as --preset paper):
+    the next frame keeps a learned per-pixel share of the frame the step read and draws the rest,
+    x_{t+1} = keep * x_t + (1 - keep) * drawn. At one frame per game tic consecutive Doom frames
+    differ by an MSE of ~8e-5; drawn from the state alone, the paper's form stalled with its
+    one-step error equal to its open-loop error (it ignored the frame), where the skip's one-step
+    error fell to a tenth of the open-loop one (docs/RESULTS.md)"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""
@@ -377,10 +379,11 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
         # feature matching x10, noise reconstruction x30 (the GameGANConfig defaults). Where this
         # differs: a teacher-forcing floor of 4 (released: 0), a 5,000-step reconstruction warm
         # start (released: none), the decay counted in steps (released: 60 epochs of its data),
-        # and one frame per game tic (its data keeps every third tic).
+        # one frame per game tic (its data keeps every third tic), the layer-normalised frame
+        # encoding and the clamped linear output (released: tanh). No copy skip: the paper's form.
         cfg.gamegan = GameGANConfig(
             channels=16, d_channels=16, hidden=512, memory_height=21, memory_width=21, memory_dim=512,
-            clip_len=32, warm_up=16, warm_up_floor=4, warm_up_decay_steps=50_000, recon_only_steps=5000,
+            skip=False, clip_len=32, warm_up=16, warm_up_floor=4, warm_up_decay_steps=50_000, recon_only_steps=5000,
             batch_size=4, steps=200_000, buffer_episodes=512,
             val_clips=64, eval_every=5000, log_every=50,
         )

@@ -7,7 +7,7 @@ import numpy as np
 SIDE, MOVE = 12, 4
 """the square's side and how far one action moves it, in pixels of the 64x64 frame"""
 
-TINY_GAMEGAN = dict(channels=8, d_channels=8, hidden=128, noise_dim=4, action_embed=8, memory=False,
+TINY_GAMEGAN = dict(channels=8, d_channels=8, hidden=128, noise_dim=4, action_embed=8, memory=False, skip=False,
                     renderer="simple", clip_len=4, batch_size=16, warm_up=2, warm_up_floor=1)
 """GameGANConfig fields of the tiny generator that learns this game in a few hundred steps
 (benchmarks/gamegan_moving_square.py, tests/test_gamegan.py)."""

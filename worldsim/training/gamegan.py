@@ -1,5 +1,7 @@
-"""Train GameGAN on clips of the recorded episodes: one discriminator step per generator step,
-hinge losses, Adam (0, 0.9), teacher-forced warm-up decaying to 0; mixed precision on CUDA and
+"""Train GameGAN on clips of the recorded episodes: first a reconstruction-only warm start
+(gamegan.recon_only_steps: every step teacher-forced, noise 0, no discriminator), then one
+discriminator step per generator step, hinge losses, Adam (0, 0.9), teacher forcing decaying to
+its floor (gamegan.warm_up_floor); mixed precision on CUDA and
 DistributedDataParallel under torchrun (only rank 0 writes files). Resumable from
 checkpoints/NAME.pt (gamegan.name); writes NAME_samples.png (real vs generated clip, error, components
 and masks) at every evaluation."""
