@@ -1,7 +1,8 @@
 """Is the dream faithful where no controller has pushed it? Three checks of a run's V+M dream
-against the real play it was trained on.
+(or, with --model gamegan, its GameGAN dream) against the real play it was trained on.
 
     python benchmarks/dream_fidelity.py --run-dir runs/doom-timed [--temperatures 1.0 1.15 1.3]
+    python benchmarks/dream_fidelity.py --run-dir DIR --model gamegan --gamegan-name gamegan --episodes 64
 
 1. The exploration policy that collected the random episodes plays the dream at each tau; its
    episode length and return there are set beside the same policy's recorded real episodes.
@@ -35,7 +36,7 @@ from worldsim.run import RunDir, resolve_device
 from worldsim.data.latents import load_latents
 from worldsim.data.episodes import split_episodes
 from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn
-from worldsim.world_model import WorldModel
+from worldsim.world_model import WORLD_MODELS, WorldModel, load_world
 from worldsim.dream_env import make_dream
 
 
@@ -82,13 +83,16 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=512, help="dream episodes per temperature")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--model", choices=list(WORLD_MODELS), default="vm",
+                        help="whose dream: vm (V+M's) or gamegan (GameGAN's pictures, M's [z, h], ends and rewards)")
+    parser.add_argument("--gamegan-name", default=None, help="with --model gamegan: checkpoints/NAME.pt")
     parser.add_argument("--evaluation", default="evaluate",
                         help="report.json entry of the controller evaluation to compare (default: the evaluate "
                              "stage; scripts/evaluate.py --controller PATH records 'evaluate PATH')")
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = run.load_config()
-    world = WorldModel.load(run.root, resolve_device(args.device))
+    world = load_world(run.root, resolve_device(args.device), args.model, args.gamegan_name)
     latents = load_latents(run.latents)
     explored = int(run.stage("collect").get("episodes", len(latents)))  # the collect stage's come first
     real_steps = np.array([len(e.actions) for e in latents[:explored]])

@@ -267,9 +267,10 @@ class GameGANConfig:
     """steps (after the reconstruction warm start) over which the warm-up decays to its floor"""
     batch_size: int = 4
     """clips per step (per process under torchrun)"""
-    steps: int = 4000
+    steps: int = 3000
     """generator steps in all: the reconstruction warm start's, then adversarial ones (one
-    discriminator step each)"""
+    discriminator step each). 1,500 + 1,500 took ~35 min on 2 AVX-512 cores (docs/RESULTS.md);
+    expect ~3x that where torch has only AVX2"""
     mixed_precision: bool = True
     """autocast on CUDA (ignored on CPU)"""
     amp_dtype: str = "bf16"
