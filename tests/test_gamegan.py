@@ -268,7 +268,7 @@ def fixed_batch(batch: int = 2, steps: int = 3, seed: int = 0) -> tuple[np.ndarr
 
 def test_training_steps_lower_fixed_batch_losses():
     torch.manual_seed(0)
-    gc = dataclasses.replace(tiny(), clip_len=3, warm_up=3, lr=1e-3, r1_every=1, recon_weight=1.0)
+    gc = dataclasses.replace(tiny(), clip_len=3, warm_up=3, lr=1e-3, r1_every=1, recon_weight=1.0, skip=False)
     trainer = GameGANTrainer(gc, 3, True, [(0, 2)], torch.device("cpu"))
     frames, actions = fixed_batch()
     recon = [trainer.train_step(frames, actions, warm_up=3)["recon"] for _ in range(30)]
