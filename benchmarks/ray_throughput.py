@@ -69,11 +69,12 @@ def main() -> None:
     print()
     for env in args.envs:
         for workers in (1, 2):
-            (lr, lw, ls), (rr, rw, rs) = rates[env, "local processes", workers], rates[env, "Ray", workers]
-            overhead = (rw - lw) / args.episodes
-            print(f"{env}, {workers} worker(s): Ray {rr / lr:.2f}x the local steps/s, overhead {overhead:+.2f} s "
-                  f"per episode (wall clock, start-up included)")
-        per_worker = rates[env, "Ray", 2][0] / 2
+            (_, local_wall, steps), (_, ray_wall, _) = rates[env, "local processes", workers], rates[env, "Ray", workers]
+            overhead = (ray_wall - local_wall) / args.episodes
+            print(f"{env}, {workers} worker(s): Ray {local_wall / ray_wall:.2f}x the local steps/s, overhead "
+                  f"{overhead:+.2f} s per episode (wall clock, start-up included)")
+        _, wall, steps = rates[env, "Ray", 2]
+        per_worker = steps / wall / 2
         days = PAPER_STEPS / (64 * per_worker) / 86400
         print(f"{env}: the paper's CMA-ES recipe ({PAPER_STEPS:.3g} steps) on 64 Ray workers at this machine's "
               f"{per_worker:.0f} steps/s each: {days:.1f} days (game steps alone, without V, M and C)")
