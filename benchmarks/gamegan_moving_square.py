@@ -15,13 +15,12 @@ first form.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
 import torch
 
-from worldsim.config import GameGANConfig
+from worldsim.config import GameGANConfig, add_override_arguments, overrides_from_args
 from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
 from worldsim.models.gamegan.losses import reconstruction_loss
 from worldsim.models.gamegan.model import as_frames
@@ -33,13 +32,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--adversarial-steps", type=int, default=0, help="adversarial steps after it (default 0)")
     parser.add_argument("--autoencoder", action="store_true", help="train encoder + renderer to reproduce x_t")
     parser.add_argument("--eval-every", type=int, default=100)
-    types = {f.name: f.type for f in dataclasses.fields(GameGANConfig)}
-    for name, kind in types.items():
-        convert = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true", "yes")}.get(kind, str)
-        parser.add_argument(f"--gamegan.{name}", dest=f"gamegan_{name}", type=convert, default=None)
+    add_override_arguments(parser)  # --gamegan.FIELD VALUE, typed and documented by the config itself
     args = parser.parse_args()
-    args.config = GameGANConfig(**{**TINY, **{n: getattr(args, f"gamegan_{n}") for n in types
-                                              if getattr(args, f"gamegan_{n}") is not None}})
+    given = overrides_from_args(args)
+    others = sorted(k for k in given if not k.startswith("gamegan."))
+    if others:
+        parser.error(f"only --gamegan.* settings apply to this check, not {', '.join(others)}")
+    args.config = GameGANConfig(**{**TINY, **{k.split(".", 1)[1]: v for k, v in given.items()}})
     return args
 
 
