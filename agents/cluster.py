@@ -9,7 +9,8 @@ episode plays the same frames on any worker, and on one machine (agents.collect 
 seeding).
 
 Faults: actors restart when their process dies (max_restarts=-1); an episode whose worker died
-mid-way is played again from its seed, on whichever worker is free, so a run keeps the number of
+mid-way is played again from its seed, on whichever worker is free (and a worker whose game
+process alone died starts a new game and plays the episode again itself), so a run keeps the number of
 episodes it asked for, each exactly once (results are kept by episode index). A driver that dies
 resumes like any run: collection skips the episodes on disk, CMA-ES resumes from its log.
 
@@ -31,6 +32,9 @@ from envs.rollout import EpisodeResult
 RESTARTABLE_ERRORS = ("RayActorError", "WorkerCrashedError", "ActorDiedError", "ActorUnavailableError",
                       "NodeDiedError", "OwnerDiedError", "ObjectLostError")
 """Ray's errors for a task whose worker (or node) died: the episode is played again."""
+GAME_CRASHES = ("ViZDoomErrorException", "ViZDoomUnexpectedExitException", "ViZDoomIsNotRunningException")
+"""A game's own process dying under a live worker (the worker restarts its game once itself;
+if it dies again the episode goes back to the queue)."""
 MAX_REPLAYS = 5
 """Times one episode may lose its worker before the run gives up on the cluster."""
 PING, RESTART_POLL = -1, 0.2
@@ -116,10 +120,27 @@ class GameWorker:
         {"kind": "exploration", "name": NAME} or {"kind": "controller", "spec": {...}, "params": array}."""
         from envs.rollout import rollout
 
-        kept = {}  # rollout hands each trajectory to on_episode, then drops it
-        played = rollout(self.games, self._policy(policy, seed), seeds=[seed], max_steps=max_steps, record=record,
-                         on_episode=lambda episode: kept.update(trajectory=episode.trajectory))
+        for attempt in range(2):
+            kept = {}  # rollout hands each trajectory to on_episode, then drops it
+            try:
+                played = rollout(self.games, self._policy(policy, seed), seeds=[seed], max_steps=max_steps,
+                                 record=record, on_episode=lambda episode: kept.update(trajectory=episode.trajectory))
+                break
+            except Exception:  # noqa: BLE001 - the game's own process died (ViZDoom: "instance crash")
+                if attempt:
+                    raise
+                self._new_game()  # and play the episode again from its seed
         return dataclasses.replace(played.episodes[0], index=index, trajectory=kept.get("trajectory"))
+
+    def _new_game(self) -> None:
+        """Replace a game whose process died (e.g. taken down with a killed neighbour's) with a new one."""
+        from envs.runner import RealGames
+
+        try:
+            self.games.close()
+        except Exception:  # noqa: BLE001 - closing a crashed game may fail as well
+            pass
+        self.games = RealGames(self.env_name, 1, self.evaluation)
 
     def _policy(self, policy: dict, seed: int):
         import envs
@@ -173,7 +194,8 @@ def ray_episodes(address: str, env_name: str, seeds: Sequence[int], policy_for: 
                 try:
                     result = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - Ray's error classes vary by version
-                    if type(exc).__name__ not in RESTARTABLE_ERRORS:
+                    cause = type(getattr(exc, "cause", None)).__name__
+                    if type(exc).__name__ not in RESTARTABLE_ERRORS and cause not in GAME_CRASHES:
                         raise
                     if i != PING:
                         replays[i] += 1
