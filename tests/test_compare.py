@@ -218,3 +218,25 @@ def test_horizontal_shift_finds_how_far_the_picture_moved():
     np.testing.assert_array_equal(turn(start, moved, other_way), [-10, 0, 14])
     verdict = judge(np.array([3.0, 4.0, -1.0, 5.0]), np.array([6.0, 8.0]))
     assert verdict["right_way"] == 0.75 and verdict["median_turn_px"] == 3.5 and verdict["turn_over_real"] == 0.5
+
+
+def test_atari_v_check_finds_objects_foreground_and_linear_positions():
+    spec = importlib.util.spec_from_file_location("atari_v_objects", os.path.join(ROOT, "benchmarks", "atari_v_objects.py"))
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    frames = np.zeros((3, 64, 64, 3), np.uint8)
+    for i, (row, col) in enumerate([(10, 20), (30, 40), (50, 5)]):
+        frames[i, row : row + 2, col : col + 2] = 236  # a 2 x 2 "ball"
+    centres, seen = check.object_centres(frames, (236, 236, 236))
+    np.testing.assert_allclose(centres, [[10.5, 20.5], [30.5, 40.5], [50.5, 5.5]])
+    assert seen.all() and not check.object_centres(frames, (92, 186, 92))[1].any()
+    background = np.zeros((64, 64, 3), np.uint8)
+    erased = check.foreground_scores(frames, np.zeros_like(frames), background)  # a V that draws only the background
+    kept = check.foreground_scores(frames, frames, background)
+    assert erased["foreground_drawn"] == 0.0 and kept["foreground_drawn"] == 1.0 and kept["mse"] == 0.0
+    assert erased["foreground_mse"] > 100 * erased["mse"]  # 4 of 4,096 pixels: the whole-frame error hides them
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8))
+    y = x @ rng.normal(size=(8, 2))
+    assert check.ridge_r2(x[:150], y[:150], x[150:], y[150:], alpha=1e-3) > 0.99
+    assert check.ridge_r2(x[:150], rng.normal(size=(150, 2)), x[150:], rng.normal(size=(50, 2))) < 0.1

@@ -1,0 +1,147 @@
+"""Does V keep what matters in Atari frames? For a run's V on its held-out episodes (V's own
+validation split): the reconstruction error on the whole frame beside the error on the
+foreground (pixels that differ from the game's background, the held-out frames' median), the
+share of foreground pixels V's reconstruction draws (closer to the frame than to the
+background), and linear probes that read object positions from z: ridge regression from V's mean
+z to each object's centre, fitted on training frames and scored (R^2) on held-out ones. Object
+positions come from the frames themselves: NAME:COLOUR@ROWS,COLUMNS takes the pixels of that
+colour (R,G,B; or "any": every foreground pixel) inside that box of the 64x64 frame.
+
+    python benchmarks/atari_v_objects.py --run-dir runs/atari-pong-default
+    python benchmarks/atari_v_objects.py --run-dir DIR --objects ball:any@10-58,12-51 player:92,186,92@10-58,52-63
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldsim.apps.cli import run_main
+from worldsim.data.episodes import list_episodes, load_episode, split_episodes
+from worldsim.models.vae import frames_to_tensor, load_vae
+from worldsim.run import RunDir, resolve_device
+
+PONG_OBJECTS = ("ball:any@10-58,12-51", "player:92,186,92@10-58,52-63", "opponent:213,130,74@10-58,0-11")
+"""Pong at 64x64: the ball (blended into the field by the resize, so any foreground pixel between
+the paddles' columns, below the top wall and above the bottom one), the agent's green paddle on
+the right and the opponent's orange one on the left (the scores above are the same colours)."""
+FOREGROUND_LEVELS = 30
+"""A pixel is foreground where its three channels differ from the background's by more than this in sum."""
+COLOUR_TOLERANCE = 40
+"""A pixel shows an object where each channel is within this of the object's colour (resizing blends edges)."""
+
+
+def foreground_mask(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """uint8 (n, H, W, 3) frames and (H, W, 3) background -> bool (n, H, W)."""
+    return np.abs(frames.astype(np.int16) - background.astype(np.int16)).sum(-1) > FOREGROUND_LEVELS
+
+
+def foreground_scores(frames: np.ndarray, recon: np.ndarray, background: np.ndarray) -> dict:
+    """Whole-frame and foreground MSE (values in [0, 1]) and the share of foreground pixels the
+    reconstruction draws: closer to the frame than to the background there."""
+    f, r, b = (x.astype(np.float64) / 255 for x in (frames, recon, background[None]))
+    mask = foreground_mask(frames, background)
+    to_frame = ((r - f) ** 2).sum(-1)
+    to_background = ((r - b) ** 2).sum(-1)
+    return {"mse": float(((r - f) ** 2).mean()),
+            "foreground_mse": float(((r - f) ** 2)[mask].mean()) if mask.any() else float("nan"),
+            "foreground_share": float(mask.mean()),
+            "foreground_drawn": float((to_frame < to_background)[mask].mean()) if mask.any() else float("nan")}
+
+
+def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box: tuple[slice, slice] | None = None,
+                   background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2) mean (row, column) of the pixels of `colour` (None: foreground against `background`)
+    inside `box` (rows, columns) of each frame, and (n,) whether any shows."""
+    if colour is None:
+        near = foreground_mask(frames, background)
+    else:
+        near = (np.abs(frames.astype(np.int16) - np.array(colour, dtype=np.int16)) <= COLOUR_TOLERANCE).all(-1)
+    if box is not None:
+        inside = np.zeros(near.shape[1:], dtype=bool)
+        inside[box] = True
+        near = near & inside
+    rows, cols = np.arange(frames.shape[1]), np.arange(frames.shape[2])
+    count = near.sum(axis=(1, 2))
+    seen = count > 0
+    centres = np.zeros((len(frames), 2))
+    centres[seen, 0] = (near.sum(2) @ rows)[seen] / count[seen]
+    centres[seen, 1] = (near.sum(1) @ cols)[seen] / count[seen]
+    return centres, seen
+
+
+def ridge_r2(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+             alpha: float = 1.0) -> float:
+    """R^2 on the test set of a ridge regression fitted on the training set (y: (n, k), averaged over k)."""
+    mean_x, mean_y = x_train.mean(0), y_train.mean(0)
+    a, b = x_train - mean_x, y_train - mean_y
+    w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ b)
+    pred = (x_test - mean_x) @ w + mean_y
+    residual = ((y_test - pred) ** 2).sum(0)
+    total = ((y_test - y_test.mean(0)) ** 2).sum(0)
+    return float(np.mean(1 - residual / np.maximum(total, 1e-12)))
+
+
+def _frames(paths: list[Path], limit: int, rng: np.random.Generator) -> np.ndarray:
+    frames = np.concatenate([load_episode(p, ("frames",)).frames for p in paths])
+    return frames[rng.choice(len(frames), size=min(limit, len(frames)), replace=False)]
+
+
+@torch.no_grad()
+def _encode(vae, frames: np.ndarray, device, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    mus, recons = [], []
+    for start in range(0, len(frames), batch):
+        mu, _ = vae.encode(frames_to_tensor(frames[start : start + batch], device))
+        mus.append(mu.cpu().numpy())
+        recons.append((vae.decode(mu).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(mus), np.concatenate(recons)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--objects", nargs="+", default=list(PONG_OBJECTS), metavar="NAME:R,G,B")
+    parser.add_argument("--frames", type=int, default=4000, help="frames drawn from each split (default 4000)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    run = RunDir(args.run_dir)
+    cfg = run.load_config()
+    device = resolve_device(args.device)
+    vae = load_vae(run.vae_checkpoint, env=cfg.env, device=device)
+    train_paths, val_paths = split_episodes(list_episodes(run.episodes), cfg.vae.val_fraction, cfg.seed)
+    rng = np.random.default_rng(0)
+    train, held = _frames(train_paths, args.frames, rng), _frames(val_paths, args.frames, rng)
+    background = np.median(held, axis=0).astype(np.uint8)
+    z_train, _ = _encode(vae, train, device)
+    z_held, recon = _encode(vae, held, device)
+    scores = foreground_scores(held, recon, background)
+    print(f"{cfg.env}: V (z {vae.z_dim}) on {len(held)} held-out frames ({len(val_paths)} episodes), "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print("| whole-frame MSE | foreground MSE | foreground share of pixels | foreground pixels V draws |")
+    print("|---:|---:|---:|---:|")
+    print(f"| {scores['mse']:.5f} | {scores['foreground_mse']:.5f} | {scores['foreground_share']:.4f} "
+          f"| {scores['foreground_drawn']:.3f} |")
+    print("\n| object | frames showing it (train / held out) | probe R^2 from z, held out |")
+    print("|---|---:|---:|")
+    for spec in args.objects:
+        name, rest = spec.split(":")
+        colour, _, where = rest.partition("@")
+        rgb = None if colour == "any" else tuple(int(c) for c in colour.split(","))
+        box = None
+        if where:
+            (r0, r1), (c0, c1) = (tuple(int(v) for v in part.split("-")) for part in where.split(","))
+            box = (slice(r0, r1 + 1), slice(c0, c1 + 1))
+        y_train, seen_train = object_centres(train, rgb, box, background)
+        y_held, seen_held = object_centres(held, rgb, box, background)
+        if seen_train.sum() < 10 or seen_held.sum() < 10:
+            print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | too few | |")
+            continue
+        r2 = ridge_r2(z_train[seen_train], y_train[seen_train], z_held[seen_held], y_held[seen_held])
+        print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | {r2:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
