@@ -4,9 +4,9 @@ machine, played by Ray actors that each keep one game alive between episodes.
 Only data crosses the wire. A worker is told which game to run and, for a controller, receives
 V's and M's weights (tensors) and C's parameters (an array); for exploration, the policy's name.
 It builds the policy itself from worldsim's own classes, so nothing a driver sends is executed
-as code. Each episode's policy is seeded from the episode's game seed (`policy_seed`), so an
-episode plays the same frames on any worker, and on one machine (agents.collect uses the same
-seeding).
+as code. Each episode's exploration policy is seeded from the episode's game seed
+(agents.exploration.episode_exploration, which agents.collect uses on one machine too), so an
+episode plays the same frames on any worker and on one machine.
 
 Faults: actors restart when their process dies (max_restarts=-1); an episode whose worker died
 mid-way is played again from its seed, on whichever worker is free (and a worker whose game
@@ -39,11 +39,6 @@ MAX_REPLAYS = 5
 """Times one episode may lose its worker before the run gives up on the cluster."""
 PING, RESTART_POLL = -1, 0.2
 """A task that only asks whether a restarting worker is back, and the seconds between asks."""
-
-
-def policy_seed(game_seed: int) -> int:
-    """The exploration policy's seed for the episode with this game seed (same on every machine)."""
-    return int(np.random.SeedSequence([int(game_seed), 1]).generate_state(1)[0])
 
 
 def _ray():
@@ -104,11 +99,10 @@ class GameWorker:
     def __init__(self, env_name: str, evaluation: bool, world: dict | None = None):
         import torch
 
-        from envs.runner import RealGames
-
         torch.set_num_threads(1)  # one game and V/M's batch-of-one steps: one core per worker
         self.env_name, self.evaluation = env_name, evaluation
-        self.games = RealGames(env_name, 1, evaluation)
+        self.games = None
+        self._new_game()
         self.world = world_from_payload(world) if world is not None else None
 
     def ready(self) -> bool:
@@ -133,23 +127,25 @@ class GameWorker:
         return dataclasses.replace(played.episodes[0], index=index, trajectory=kept.get("trajectory"))
 
     def _new_game(self) -> None:
-        """Replace a game whose process died (e.g. taken down with a killed neighbour's) with a new one."""
+        """Start the worker's game, or replace one whose process died (e.g. taken down with a killed
+        neighbour's) with a new one."""
         from envs.runner import RealGames
 
-        try:
-            self.games.close()
-        except Exception:  # noqa: BLE001 - closing a crashed game may fail as well
-            pass
+        if self.games is not None:
+            try:
+                self.games.close()
+            except Exception:  # noqa: BLE001 - closing a crashed game may fail as well
+                pass
         self.games = RealGames(self.env_name, 1, self.evaluation)
 
     def _policy(self, policy: dict, seed: int):
         import envs
         from agents.controller import ControllerSpec
         from agents.latent import LatentController
-        from agents.exploration import make_exploration_policy
+        from agents.exploration import episode_exploration
 
         if policy["kind"] == "exploration":
-            return make_exploration_policy(envs.info(self.env_name), 1, policy_seed(seed), policy["name"])
+            return episode_exploration(envs.info(self.env_name), seed, policy["name"])
         if policy["kind"] == "controller":
             if self.world is None:
                 raise ValueError("a controller needs the world model's weights: start the workers with world=")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 import envs
-from agents.cluster import policy_seed, ray_episodes
-from agents.exploration import make_exploration_policy
+from agents.cluster import ray_episodes
+from agents.exploration import EpisodeSeeded
 from envs.runner import EpisodeResult, run_episodes, slot_count
 from worldsim.data.episodes import Episode, EpisodeError, episode_path, list_episodes, load_episode, save_episode
 from worldsim.io import remove_stale_temporaries
@@ -53,7 +53,7 @@ def collect(
     They are played by the game's exploration policy named `exploration` ('': its default), or
     by `policy` (with act(frames) and reset(mask), one row per game process) where given, e.g.
     to record a trained controller's play. The exploration policy of each episode is seeded from
-    the episode's game seed (agents.cluster.policy_seed), so an episode records the same play in
+    the episode's game seed (agents.exploration.episode_exploration), so an episode records the same play in
     any game process; with `ray_address` the episodes are played on that Ray cluster
     (agents.cluster), `workers` actors (0: one per CPU there); a given `policy` always plays here."""
     folder = Path(folder)
@@ -65,9 +65,9 @@ def collect(
         return stats
     num_envs = slot_count(workers, len(todo))
     info = envs.info(env_name)
-    if policy is None:
-        policy = EpisodeSeeded(lambda game_seed: make_exploration_policy(info, 1, policy_seed(game_seed), exploration),
-                               num_envs)
+    explore = policy is None
+    if explore:
+        policy = EpisodeSeeded(info, num_envs, exploration)
 
     def save(result: EpisodeResult) -> None:
         save_episode(episode_path(folder, todo[result.index]), _to_episode(result.trajectory))
@@ -76,7 +76,7 @@ def collect(
 
     start = time.perf_counter()
     seeds, label = [episode_seed(seed, i) for i in todo], f"collect {env_name}" if progress else None
-    if ray_address and isinstance(policy, EpisodeSeeded):
+    if ray_address and explore:
         name = exploration or info.exploration_policies[0]
         ray_episodes(ray_address, env_name, seeds, lambda _i: {"kind": "exploration", "name": name}, workers=workers,
                      max_steps=max_steps, record=True, on_episode=save, progress=label)
@@ -85,28 +85,6 @@ def collect(
                      progress=label)
     stats["seconds"] = time.perf_counter() - start
     return stats
-
-
-class EpisodeSeeded:
-    """One single-row policy per game process, made afresh for each episode from the episode's
-    game seed (`make(game_seed)`), so what an episode plays does not depend on which process or
-    machine plays it, nor on what the process played before."""
-
-    def __init__(self, make, num_envs: int):
-        self.make = make
-        self.rows = [make(0) for _ in range(num_envs)]
-        self.needs_frames = self.rows[0].needs_frames
-
-    def start_episodes(self, rows, seeds) -> None:
-        for row, game_seed in zip(rows, seeds):
-            self.rows[row] = self.make(game_seed)
-
-    def reset(self, mask: np.ndarray) -> None:
-        """Each new episode gets a new policy (start_episodes); nothing to clear here."""
-
-    def act(self, frames: np.ndarray) -> np.ndarray:
-        return np.concatenate([policy.act(None if frames is None else frames[row : row + 1])
-                               for row, policy in enumerate(self.rows)])
 
 
 def _to_episode(trajectory: dict[str, list]) -> Episode:

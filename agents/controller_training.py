@@ -103,7 +103,7 @@ def train_in_real_game(world: WorldModel, cfg: Config, out_dir: Path, checkpoint
     c = cfg.controller
     spec = ControllerSpec.for_game(world.game, world.obs_dim)
     counted = {"seconds": 0.0}
-    workers = cfg.ray.workers if cfg.ray.address else cfg.evaluate.workers
+    workers = cfg.ray.workers_or(cfg.evaluate.workers)
 
     def fitness(candidates: np.ndarray, generation: int) -> np.ndarray:
         n = len(candidates) * c.rollouts

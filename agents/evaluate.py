@@ -85,7 +85,7 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
     spec, params, meta = load_controller(checkpoint, env=cfg.env, obs_dim=world.obs_dim)
     e = cfg.evaluate
     seeds = [episode_seed(e.seed, i, stream=2) for i in range(e.episodes)]
-    real = evaluate_in_real_game(world, spec, params, seeds, cfg.ray.workers if cfg.ray.address else e.workers,
+    real = evaluate_in_real_game(world, spec, params, seeds, cfg.ray.workers_or(e.workers),
                                  progress="real game" if progress else None, max_steps=e.max_steps,
                                  ray_address=cfg.ray.address)
     temperature = meta.get("temperature", cfg.controller.temperature)

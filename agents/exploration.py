@@ -171,6 +171,40 @@ def road_column(frames: np.ndarray, look: slice, search: slice) -> np.ndarray:
     return centers
 
 
+def policy_seed(game_seed: int) -> int:
+    """The exploration policy's seed for the episode with this game seed (the same on every machine)."""
+    return int(np.random.SeedSequence([int(game_seed), 1]).generate_state(1)[0])
+
+
+def episode_exploration(game_info: GameInfo, game_seed: int, name: str = "") -> ExplorationPolicy:
+    """One episode's exploration policy `name` (one row), seeded from the episode's game seed: the
+    same play for the same seed in any process and on any machine (agents.collect, agents.cluster)."""
+    return make_exploration_policy(game_info, 1, policy_seed(game_seed), name)
+
+
+class EpisodeSeeded:
+    """The exploration policy for `num_envs` game processes, one single-row policy per process made
+    afresh for each episode from its game seed (episode_exploration, through the rollout's
+    start_episodes), so what an episode plays depends neither on which process or machine plays
+    it nor on what the process played before."""
+
+    def __init__(self, game_info: GameInfo, num_envs: int, name: str = ""):
+        self.game_info, self.name = game_info, name
+        self.rows = [episode_exploration(game_info, 0, name) for _ in range(num_envs)]
+        self.needs_frames = self.rows[0].needs_frames
+
+    def start_episodes(self, rows, seeds) -> None:
+        for row, game_seed in zip(rows, seeds):
+            self.rows[row] = episode_exploration(self.game_info, game_seed, self.name)
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Each new episode gets a new policy (start_episodes); nothing to clear here."""
+
+    def act(self, frames: np.ndarray | None) -> np.ndarray:
+        return np.concatenate([policy.act(None if frames is None else frames[row : row + 1])
+                               for row, policy in enumerate(self.rows)])
+
+
 def make_exploration_policy(game_info: GameInfo, num_envs: int, seed: int, name: str = "") -> ExplorationPolicy:
     """The data-collection policy `name` ('': the game's default, game_info.exploration_policies
     lists them) for a game, deterministic given `seed`."""

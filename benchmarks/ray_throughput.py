@@ -17,9 +17,8 @@ import time
 import torch
 
 import envs
-from agents.cluster import connect, policy_seed, ray_episodes
-from agents.collect import EpisodeSeeded
-from agents.exploration import make_exploration_policy
+from agents.cluster import connect, ray_episodes
+from agents.exploration import EpisodeSeeded
 from envs.runner import run_episodes
 
 PAPER_STEPS = 64 * 16 * 1000 * 1800
@@ -27,8 +26,7 @@ PAPER_STEPS = 64 * 16 * 1000 * 1800
 
 
 def local(env: str, seeds: list[int], workers: int, max_steps: int) -> tuple[float, int]:
-    info = envs.info(env)
-    policy = EpisodeSeeded(lambda seed: make_exploration_policy(info, 1, policy_seed(seed)), workers)
+    policy = EpisodeSeeded(envs.info(env), workers)
     start = time.perf_counter()
     results = run_episodes(env, seeds, policy, workers=workers, max_steps=max_steps)
     return time.perf_counter() - start, sum(r.steps for r in results)

@@ -7,10 +7,10 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import envs  # noqa: E402
-from agents.cluster import GameWorker, connect, policy_seed, ray_episodes  # noqa: E402
-from agents.collect import EpisodeSeeded, collect  # noqa: E402
+from agents.cluster import GameWorker, connect, ray_episodes  # noqa: E402
+from agents.collect import collect  # noqa: E402
 from agents.controller import load_controller  # noqa: E402
-from agents.exploration import make_exploration_policy  # noqa: E402
+from agents.exploration import EpisodeSeeded  # noqa: E402
 from agents.cmaes import read_log  # noqa: E402
 from envs.runner import run_episodes  # noqa: E402
 from worldsim.config import Config  # noqa: E402
@@ -47,9 +47,7 @@ def test_collection_through_ray_records_the_same_episodes_as_local_game_processe
 def test_workers_killed_mid_run_cost_only_their_episodes_which_are_played_again(cluster):
     seeds = list(range(20, 28))
     explore = {"kind": "exploration", "name": "held"}
-    info = envs.info("Doom")
-    undisturbed = run_episodes("Doom", seeds, EpisodeSeeded(
-        lambda seed: make_exploration_policy(info, 1, policy_seed(seed), "held"), 2), workers=2, max_steps=60)
+    undisturbed = run_episodes("Doom", seeds, EpisodeSeeded(envs.info("Doom"), 2, "held"), workers=2, max_steps=60)
     killed, stats = [], {}
 
     def kill_every_worker(episode):

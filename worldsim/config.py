@@ -298,6 +298,11 @@ class RayConfig:
     workers: int = 0
     """Ray actors, each keeping one game alive (0: one per CPU of the cluster)"""
 
+    def workers_or(self, local: int) -> int:
+        """How many play the real-game episodes: ray.workers when the episodes go to a cluster, else
+        `local`, the game processes this machine runs (collect.workers, evaluate.workers)."""
+        return self.workers if self.address else local
+
 
 @dataclass
 class Config:

@@ -28,7 +28,7 @@ Stage = Callable[[RunDir, Config, torch.device, bool], dict]
 
 def _collect(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> dict:
     c = cfg.collect
-    stats = collect(cfg.env, run.episodes, c.episodes, workers=cfg.ray.workers if cfg.ray.address else c.workers,
+    stats = collect(cfg.env, run.episodes, c.episodes, workers=cfg.ray.workers_or(c.workers),
                     max_steps=c.max_steps, seed=cfg.seed, progress=progress, exploration=c.policy,
                     ray_address=cfg.ray.address)
     seconds = stats.pop("seconds")

@@ -25,16 +25,22 @@ def upsampler(widths: list[int]) -> nn.Sequential:
 OUTPUTS = ("linear", "sigmoid")
 
 
+def check_output(output: str) -> str:
+    """`output` when it names a last activation to_pixels knows; an unknown one is refused when the
+    renderer is built, not at its first step."""
+    if output not in OUTPUTS:
+        raise ValueError(f"gamegan.output must be one of {', '.join(OUTPUTS)}, not '{output}'")
+    return output
+
+
 def to_pixels(x: torch.Tensor, output: str) -> torch.Tensor:
     """A renderer's last layer -> pixels in [0, 1]. "linear": clamped (the gradient flows wherever
     the value is inside the range); "sigmoid": squashed. With a squared-error loss a sigmoid stalls:
     on mostly black frames it saturates at 0 early, where its slope, and so every gradient that
     could draw the bright object, vanishes (benchmarks/gamegan_moving_square.py --autoencoder)."""
-    if output == "linear":
+    if check_output(output) == "linear":
         return x.clamp(0, 1)
-    if output == "sigmoid":
-        return torch.sigmoid(x)
-    raise ValueError(f"gamegan.output must be one of {', '.join(OUTPUTS)}, not '{output}'")
+    return torch.sigmoid(x)
 
 
 class KeepMask(nn.Module):
@@ -79,8 +85,7 @@ class SimpleRenderer(nn.Module):
                  skip: bool = False):
         super().__init__()
         self.keep = KeepMask(hidden) if skip else None
-        to_pixels(torch.zeros(1), output)  # an unknown output is refused here, not at the first step
-        self.output = output
+        self.output = check_output(output)
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
         self.up = upsampler([8 * c, 4 * c, 2 * c, c])  # 4x4 -> 32x32
@@ -104,7 +109,7 @@ class RenderComponent(nn.Module):
     def __init__(self, in_dim: int, channels: int, type_dim: int, attribute_dim: int, map_size: int,
                  output: str = "linear"):
         super().__init__()
-        self.output = output
+        self.output = check_output(output)
         c4 = 4 * channels
         self.type_vector = nn.Linear(in_dim, type_dim)  # v^k
         self.fc = nn.Linear(in_dim, c4 * 16)
@@ -138,7 +143,7 @@ class SpecializedRenderer(nn.Module):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state."""
         super().__init__()
-        to_pixels(torch.zeros(1), output)
+        check_output(output)
         self.keep = KeepMask(hidden, map_size) if skip else None
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
