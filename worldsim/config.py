@@ -198,7 +198,8 @@ class GameGANConfig:
     x_{t+1} = keep * x_t + (1 - keep) * drawn. At one frame per game tic consecutive Doom frames
     differ by an MSE of ~8e-5; drawn from the state alone, the paper's form stalled with its
     one-step error equal to its open-loop error (it ignored the frame), where the skip's one-step
-    error fell to a tenth of the open-loop one (docs/RESULTS.md)"""
+    error fell to between a seventh (step 500) and a third (step 3,000) of its open-loop one over
+    12-step clips (docs/RESULTS.md)"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""
@@ -269,7 +270,7 @@ class GameGANConfig:
     """clips per step (per process under torchrun)"""
     steps: int = 3000
     """generator steps in all: the reconstruction warm start's, then adversarial ones (one
-    discriminator step each). 1,500 + 1,500 took ~35 min on 2 AVX-512 cores (docs/RESULTS.md);
+    discriminator step each). 1,500 + 1,500 took 39 min on 2 AVX-512 cores (docs/RESULTS.md);
     expect ~3x that where torch has only AVX2"""
     mixed_precision: bool = True
     """autocast on CUDA (ignored on CPU)"""
