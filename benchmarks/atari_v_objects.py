@@ -3,7 +3,8 @@ validation split): the reconstruction error on the whole frame beside the error 
 foreground (pixels that differ from the game's background, the held-out frames' median), the
 share of foreground pixels V's reconstruction draws (closer to the frame than to the
 background), and linear probes that read object positions from z: ridge regression from V's mean
-z to each object's centre, fitted on training frames and scored (R^2) on held-out ones. Object
+z to each object's centre, fitted on training frames and scored on held-out ones (R^2 pooled over
+row and column, and the error in pixels beside the spread of the position). Object
 positions come from the frames themselves: NAME:COLOUR@ROWS,COLUMNS takes the pixels of that
 colour (R,G,B; or "any": every foreground pixel) inside that box of the 64x64 frame.
 
@@ -20,6 +21,7 @@ import torch
 
 from worldsim.apps.cli import run_main
 from worldsim.data.episodes import list_episodes, load_episode, split_episodes
+from worldsim.data.frames import foreground_mask
 from worldsim.models.vae import frames_to_tensor, load_vae
 from worldsim.run import RunDir, resolve_device
 
@@ -27,15 +29,8 @@ PONG_OBJECTS = ("ball:any@10-58,12-51", "player:92,186,92@10-58,52-63", "opponen
 """Pong at 64x64: the ball (blended into the field by the resize, so any foreground pixel between
 the paddles' columns, below the top wall and above the bottom one), the agent's green paddle on
 the right and the opponent's orange one on the left (the scores above are the same colours)."""
-FOREGROUND_LEVELS = 30
-"""A pixel is foreground where its three channels differ from the background's by more than this in sum."""
 COLOUR_TOLERANCE = 40
 """A pixel shows an object where each channel is within this of the object's colour (resizing blends edges)."""
-
-
-def foreground_mask(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """uint8 (n, H, W, 3) frames and (H, W, 3) background -> bool (n, H, W)."""
-    return np.abs(frames.astype(np.int16) - background.astype(np.int16)).sum(-1) > FOREGROUND_LEVELS
 
 
 def foreground_scores(frames: np.ndarray, recon: np.ndarray, background: np.ndarray) -> dict:
@@ -72,16 +67,19 @@ def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box:
     return centres, seen
 
 
-def ridge_r2(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-             alpha: float = 1.0) -> float:
-    """R^2 on the test set of a ridge regression fitted on the training set (y: (n, k), averaged over k)."""
+def ridge_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                alpha: float = 1.0) -> dict[str, float]:
+    """A ridge regression from x to positions y (n, k), fitted on the training set and scored on
+    the test set: r2, the share of the positions' variance it explains, pooled over the k
+    coordinates (so a paddle's fixed column, with next to no variance, neither helps nor hurts),
+    and rmse, the distance from prediction to truth (pixels for positions in pixels)."""
     mean_x, mean_y = x_train.mean(0), y_train.mean(0)
     a, b = x_train - mean_x, y_train - mean_y
     w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ b)
     pred = (x_test - mean_x) @ w + mean_y
-    residual = ((y_test - pred) ** 2).sum(0)
-    total = ((y_test - y_test.mean(0)) ** 2).sum(0)
-    return float(np.mean(1 - residual / np.maximum(total, 1e-12)))
+    residual = ((y_test - pred) ** 2).sum()
+    total = ((y_test - y_test.mean(0)) ** 2).sum()
+    return {"r2": float(1 - residual / max(total, 1e-12)), "rmse": float(np.sqrt(residual / len(y_test)))}
 
 
 def _frames(paths: list[Path], limit: int, rng: np.random.Generator) -> np.ndarray:
@@ -123,8 +121,9 @@ def main() -> int:
     print("|---:|---:|---:|---:|")
     print(f"| {scores['mse']:.5f} | {scores['foreground_mse']:.5f} | {scores['foreground_share']:.4f} "
           f"| {scores['foreground_drawn']:.3f} |")
-    print("\n| object | frames showing it (train / held out) | probe R^2 from z, held out |")
-    print("|---|---:|---:|")
+    print("\n| object | frames showing it (train / held out) | probe R^2 from z, held out | probe error (px) "
+          "| spread of its position (px) |")
+    print("|---|---:|---:|---:|---:|")
     for spec in args.objects:
         name, rest = spec.split(":")
         colour, _, where = rest.partition("@")
@@ -136,10 +135,12 @@ def main() -> int:
         y_train, seen_train = object_centres(train, rgb, box, background)
         y_held, seen_held = object_centres(held, rgb, box, background)
         if seen_train.sum() < 10 or seen_held.sum() < 10:
-            print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | too few | |")
+            print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | too few | | |")
             continue
-        r2 = ridge_r2(z_train[seen_train], y_train[seen_train], z_held[seen_held], y_held[seen_held])
-        print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | {r2:.3f} |")
+        probe = ridge_probe(z_train[seen_train], y_train[seen_train], z_held[seen_held], y_held[seen_held])
+        spread = float(np.sqrt(((y_held[seen_held] - y_held[seen_held].mean(0)) ** 2).sum(1).mean()))
+        print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | {probe['r2']:.3f} | {probe['rmse']:.1f} "
+              f"| {spread:.1f} |")
     return 0
 
 

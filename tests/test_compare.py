@@ -238,5 +238,8 @@ def test_atari_v_check_finds_objects_foreground_and_linear_positions():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 8))
     y = x @ rng.normal(size=(8, 2))
-    assert check.ridge_r2(x[:150], y[:150], x[150:], y[150:], alpha=1e-3) > 0.99
-    assert check.ridge_r2(x[:150], rng.normal(size=(150, 2)), x[150:], rng.normal(size=(50, 2))) < 0.1
+    assert check.ridge_probe(x[:150], y[:150], x[150:], y[150:], alpha=1e-3)["r2"] > 0.99
+    assert check.ridge_probe(x[:150], rng.normal(size=(150, 2)), x[150:], rng.normal(size=(50, 2)))["r2"] < 0.1
+    # a coordinate that hardly moves (a paddle's column) does not drag the pooled score down
+    fixed = np.column_stack([y[:, 0], 30 + 1e-3 * rng.normal(size=200)])
+    assert check.ridge_probe(x[:150], fixed[:150], x[150:], fixed[150:], alpha=1e-3)["r2"] > 0.99

@@ -69,3 +69,49 @@ def test_v_and_m_hold_out_the_same_episodes(trained_doom_run):
     assert len(v_val) == len(m_val) >= 1 and len(v_train) == len(m_train)
     for path, latent in zip(v_val, m_val):
         np.testing.assert_array_equal(load_episode(path).actions, latent.actions)
+
+
+def test_foreground_weight_multiplies_the_error_of_object_pixels_only():
+    """V's loss with foreground weights: an error on the object's pixels counts `weight` times in
+    the total, one on the background once; the reported reconstruction stays unweighted."""
+    from worldsim.data.frames import foreground_mask
+    from worldsim.models.vae import vae_loss
+
+    background = torch.full((1, 3, 8, 8), 0.5)
+    frame = background.clone()
+    frame[..., 2:4, 2:4] = 1.0  # a 2x2 white object
+    mask = foreground_mask(frame, background)
+    assert mask.sum() == 4 and mask.shape == (1, 1, 8, 8)
+    weights = 1.0 + (10.0 - 1.0) * mask.float()
+    mu = logvar = torch.zeros(1, 4)
+    off_object = frame.clone()
+    off_object[..., 2:4, 2:4] = 0.5  # the object erased: error 0.25 on 4 pixels x 3 channels
+    off_background = frame.clone()
+    off_background[..., 5:7, 5:7] = 1.0  # the same error on 4 background pixels
+    erased, rec_erased, _ = vae_loss(off_object, frame, mu, logvar, 0.0, weights)
+    spotted, rec_spotted, _ = vae_loss(off_background, frame, mu, logvar, 0.0, weights)
+    assert rec_erased.item() == pytest.approx(3.0) and rec_spotted.item() == pytest.approx(3.0)
+    assert erased.item() == pytest.approx(30.0) and spotted.item() == pytest.approx(3.0)
+
+
+def test_background_is_the_median_frame_and_foreground_what_differs(tmp_path):
+    from worldsim.data.episodes import Episode, episode_path, save_episode
+    from worldsim.data.frames import background_frame, foreground_mask
+    from worldsim.models.vae import frames_to_tensor
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        frames = np.full((11, 64, 64, 3), (144, 72, 17), np.uint8)  # Pong's orange field
+        for t in range(11):  # a white ball somewhere different in every frame
+            r, c = rng.integers(0, 62, 2)
+            frames[t, r : r + 2, c : c + 2] = 236
+        paths.append(episode_path(tmp_path, i))
+        save_episode(paths[-1], Episode(frames=frames, actions=np.zeros(10, np.int64), rewards=np.zeros(10, np.float32),
+                                        terminated=np.zeros(10, bool), truncated=np.zeros(10, bool)))
+    background = background_frame(paths, 30, rng)
+    assert (background == (144, 72, 17)).all()
+    mask = foreground_mask(frames, background)
+    assert mask.sum(axis=(1, 2)).tolist() == [4] * 11
+    tensor_mask = foreground_mask(frames_to_tensor(frames), frames_to_tensor(background[None]))
+    np.testing.assert_array_equal(tensor_mask[:, 0].numpy(), mask)

@@ -45,6 +45,13 @@ class VAEConfig:
     """Adam learning rate (paper: 1e-4)"""
     kl_tolerance: float = 0.5
     """free-bits floor: KL below kl_tolerance * z_dim nats is not penalised (paper: 0.5)"""
+    kl_weight: float = 1.0
+    """factor on the (floored) KL term in V's loss (paper: 1)"""
+    foreground_weight: float = 1.0
+    """factor on the squared error of foreground pixels in V's loss, those whose RGB differ from the
+    training frames' median by more than 30 levels in sum (a fixed-camera game's paddles, ball and
+    bullets: ~1 % of an Atari frame, which the summed error otherwise lets V erase); 1: the paper's
+    loss, every pixel alike"""
     val_fraction: float = 0.05
     """share of episodes held out for validation"""
     buffer_episodes: int = 32
@@ -74,8 +81,14 @@ class MDNRNNConfig:
     """gradient norm clip (paper: 1.0)"""
     done_pos_weight: float = 10.0
     """weight of positive (episode-ending) steps in the done loss (paper's Doom model: 10)"""
+    reward: str = ""
+    """how M predicts the step's reward (ignored for survival-reward games): 'regression', the
+    squared error of the value (CarRacing's per-tile reward); or 'classes', a cross-entropy over
+    the few distinct values the training episodes pay (Atari's points, e.g. Pong's -1, 0, +1), of
+    which the dream draws one, so it pays whole points as the game does; '': the game's choice
+    (classes for Atari, regression elsewhere)"""
     reward_weight: float = 1.0
-    """weight of the reward regression loss (ignored for survival-reward games)"""
+    """weight of the reward loss (squared error, or cross-entropy in nats, per step) in M's loss"""
     val_fraction: float = 0.05
     """share of episodes held out for validation"""
     eval_every: int = 500
@@ -398,13 +411,14 @@ def make_config(env: str, preset: str = "default", **top_level: Any) -> Config:
 
 
 def resolve(cfg: Config, game: GameInfo) -> Config:
-    """Fill fields left unset (0; iterate.rounds: -1) with the game's own values (game.defaults:
-    the paper's z and LSTM sizes, episode counts and M's steps for the `default` preset); a
-    stored or given value is never replaced."""
+    """Fill fields left unset (0 or ''; iterate.rounds: -1) with the game's own values
+    (game.defaults: the paper's z and LSTM sizes, episode counts and M's steps for the `default`
+    preset); a stored or given value is never replaced."""
     for section, values in game.defaults.items():
         sub = getattr(cfg, section)
         for name, value in values.items():
-            if getattr(sub, name) == (-1 if (section, name) == ("iterate", "rounds") else 0):
+            unset = (-1,) if (section, name) == ("iterate", "rounds") else (0, "")
+            if getattr(sub, name) in unset:
                 setattr(sub, name, value)
     return cfg
 
@@ -420,7 +434,7 @@ def add_override_arguments(parser: argparse.ArgumentParser) -> None:
                 type=_field_type(section_cls, f.name),
                 default=None,
                 metavar=f.type.upper() if isinstance(f.type, str) else None,
-                help=_field_docs(section_cls).get(f.name, ""),
+                help=_field_docs(section_cls).get(f.name, "").replace("%", "%%"),  # argparse formats help with %
             )
 
 

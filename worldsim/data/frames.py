@@ -9,6 +9,10 @@ import numpy as np
 
 from worldsim.data.episodes import iter_valid_episodes
 
+FOREGROUND_LEVELS = 30
+"""A pixel is foreground where its three channels differ from the background's by more than this
+many levels (of 255) in sum."""
+
 
 def iter_frame_batches(
     paths: list[Path], batch_size: int, buffer_episodes: int, rng: np.random.Generator
@@ -33,3 +37,24 @@ def iter_frame_batches(
 def count_frames(paths: list[Path]) -> int:
     """Frames in `paths`, read from the small action arrays only."""
     return sum(len(ep.actions) + 1 for _, ep in iter_valid_episodes(paths, ("actions",)))
+
+
+def background_frame(paths: list[Path], frames: int, rng: np.random.Generator) -> np.ndarray:
+    """The game's background: the per-pixel median of up to `frames` frames drawn evenly from the
+    episodes of `paths` (a fixed-camera game such as an Atari one; the median of a moving camera's
+    frames is a blur). -> (64, 64, 3) uint8."""
+    per_episode = max(1, -(-frames // max(1, len(paths))))
+    picks = []
+    for _, ep in iter_valid_episodes(paths, ("frames", "actions")):
+        picks.append(ep.frames[rng.choice(len(ep.frames), size=min(per_episode, len(ep.frames)), replace=False)])
+    if not picks:
+        raise ValueError("no valid episodes to take a background frame from")
+    return np.median(np.concatenate(picks)[:frames], axis=0).astype(np.uint8)
+
+
+def foreground_mask(frames, background):
+    """Where frames differ from the background: uint8 (n, H, W, 3) numpy frames and (H, W, 3)
+    background -> bool (n, H, W); or float (n, 3, H, W) tensors in [0, 1] -> bool (n, 1, H, W)."""
+    if isinstance(frames, np.ndarray):
+        return np.abs(frames.astype(np.int16) - background.astype(np.int16)).sum(-1) > FOREGROUND_LEVELS
+    return (frames - background).abs().sum(1, keepdim=True) > FOREGROUND_LEVELS / 255

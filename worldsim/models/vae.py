@@ -12,6 +12,9 @@ from worldsim.checkpoint import load_checkpoint
 
 
 class ConvVAE(nn.Module):
+    SPEC = ("z_dim", "channels")
+    """The constructor's arguments, as a checkpoint's metadata stores them (spec / from_spec)."""
+
     def __init__(self, z_dim: int = 32, channels: int = 32):
         super().__init__()
         self.z_dim, self.channels = z_dim, channels
@@ -33,6 +36,15 @@ class ConvVAE(nn.Module):
             nn.ConvTranspose2d(c, 3, 6, stride=2), nn.Sigmoid(),  # 64x64
         )
 
+    def spec(self) -> dict:
+        """The constructor's arguments by name, for a checkpoint's metadata."""
+        return {name: getattr(self, name) for name in self.SPEC}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "ConvVAE":
+        """An untrained V of the sizes `spec` (spec() or a checkpoint's metadata) names."""
+        return cls(**{name: spec[name] for name in cls.SPEC})
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (batch, 3, 64, 64) in [0, 1] -> mu, logvar: (batch, z_dim)."""
         h = self.encoder(x)
@@ -50,14 +62,20 @@ class ConvVAE(nn.Module):
 
 
 def vae_loss(
-    recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, kl_tolerance: float
+    recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, kl_tolerance: float,
+    pixel_weights: torch.Tensor | None = None, kl_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The paper's loss: summed squared error per frame + KL clamped below at kl_tolerance * z_dim
-    (free bits), both averaged over the batch. Returns (total, reconstruction, kl)."""
-    rec = F.mse_loss(recon, x, reduction="none").sum(dim=(1, 2, 3)).mean()
+    (free bits), both averaged over the batch. `pixel_weights` (broadcast to x, e.g. (batch, 1, H,
+    W)) scales each pixel's squared error in the total, `kl_weight` the clamped KL; both default to
+    the paper's 1. Returns (total, reconstruction, kl): the reconstruction unweighted, so it stays
+    comparable across weightings."""
+    squared = F.mse_loss(recon, x, reduction="none")
+    rec = squared.sum(dim=(1, 2, 3)).mean()
+    weighted = rec if pixel_weights is None else (squared * pixel_weights).sum(dim=(1, 2, 3)).mean()
     kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
     kl_floor = kl_tolerance * mu.shape[1]
-    return rec + torch.clamp(kl, min=kl_floor), rec, kl
+    return weighted + kl_weight * torch.clamp(kl, min=kl_floor), rec, kl
 
 
 def frames_to_tensor(frames, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -74,6 +92,6 @@ def tensor_to_frames(x: torch.Tensor):
 def load_vae(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> ConvVAE:
     """V from a checkpoint (eval mode), checked to be a VAE of `env` when given."""
     ckpt = load_checkpoint(path, kind="vae", env=env)
-    model = ConvVAE(z_dim=ckpt["meta"]["z_dim"], channels=ckpt["meta"]["channels"])
+    model = ConvVAE.from_spec(ckpt["meta"])
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval()

@@ -11,7 +11,7 @@ import torch
 from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
 from worldsim.data.episodes import iter_valid_episodes, list_episodes, split_episodes
-from worldsim.data.frames import count_frames, iter_frame_batches
+from worldsim.data.frames import background_frame, count_frames, foreground_mask, iter_frame_batches
 from worldsim.media import image_grid, save_png
 from worldsim.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames, vae_loss
 from worldsim.run import RunDir
@@ -19,6 +19,8 @@ from worldsim.training import resume
 from worldsim.training.loop import Schedule, train
 
 VAL_FRAMES = 2000
+BACKGROUND_FRAMES = 2000
+"""Training frames whose median is the background that vae.foreground_weight measures against."""
 
 
 def held_out_frames(paths: list[Path], limit: int = VAL_FRAMES) -> np.ndarray:
@@ -33,18 +35,29 @@ def held_out_frames(paths: list[Path], limit: int = VAL_FRAMES) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_vae(model: ConvVAE, frames: np.ndarray, kl_tolerance: float, device, batch: int = 250) -> dict:
-    """Held-out loss with z = mu (no sampling noise), averaged per frame."""
+def evaluate_vae(model: ConvVAE, frames: np.ndarray, kl_tolerance: float, device, batch: int = 250,
+                 background: torch.Tensor | None = None) -> dict:
+    """Held-out loss with z = mu (no sampling noise), averaged per frame: the paper's unweighted
+    reconstruction + KL, whatever weights training used. With a `background` ((1, 3, 64, 64) in
+    [0, 1]) also the mean squared error per foreground pixel and channel, `foreground_mse`."""
     model.eval()
     sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
+    foreground_error, foreground_pixels = 0.0, 0
     for start in range(0, len(frames), batch):
         x = frames_to_tensor(frames[start : start + batch], device)
         mu, logvar = model.encode(x)
-        _, rec, kl = vae_loss(model.decode(mu), x, mu, logvar, kl_tolerance)
+        recon = model.decode(mu)
+        _, rec, kl = vae_loss(recon, x, mu, logvar, kl_tolerance)
         sums["reconstruction"] += rec.item() * len(x)
         sums["kl"] += kl.item() * len(x)
+        if background is not None:
+            mask = foreground_mask(x, background)
+            foreground_error += ((recon - x).pow(2) * mask).sum().item()
+            foreground_pixels += int(mask.sum().item()) * 3
     out = {k: v / len(frames) for k, v in sums.items()}
     out["loss"] = out["reconstruction"] + out["kl"]
+    if background is not None:
+        out["foreground_mse"] = foreground_error / max(1, foreground_pixels)
     return out
 
 
@@ -61,6 +74,10 @@ class VAETraining:
         torch.manual_seed(cfg.seed)
         self.train_paths, val_paths = split_episodes(list_episodes(run.episodes), self.vc.val_fraction, cfg.seed)
         self.val_frames = held_out_frames(val_paths)
+        self.background = None  # (1, 3, 64, 64) in [0, 1], only where foreground pixels are weighted
+        if self.vc.foreground_weight != 1.0:
+            frame = background_frame(self.train_paths, BACKGROUND_FRAMES, np.random.default_rng(cfg.seed))
+            self.background = frames_to_tensor(frame[None], device)
         self.model = ConvVAE(self.vc.z_dim, self.vc.channels).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.vc.lr)
         self.train_frames = count_frames(self.train_paths)
@@ -76,7 +93,8 @@ class VAETraining:
         return (ckpt["state"]["epoch"] * self.steps_per_epoch, ckpt["meta"]["history"]) if ckpt else None
 
     def untrained(self) -> dict:
-        return evaluate_vae(self.model, self.val_frames, self.vc.kl_tolerance, self.device)
+        return evaluate_vae(self.model, self.val_frames, self.vc.kl_tolerance, self.device,
+                            background=self.background)
 
     def step(self, step: int) -> dict[str, float]:
         if step % self.steps_per_epoch == 0:  # a new epoch: its own shuffled pass over the frames
@@ -86,7 +104,10 @@ class VAETraining:
         self.model.train()
         x = frames_to_tensor(next(self.batches), self.device)
         recon, mu, logvar = self.model(x)
-        loss, rec, kl = vae_loss(recon, x, mu, logvar, self.vc.kl_tolerance)
+        weights = None
+        if self.background is not None:
+            weights = 1.0 + (self.vc.foreground_weight - 1.0) * foreground_mask(x, self.background).float()
+        loss, rec, kl = vae_loss(recon, x, mu, logvar, self.vc.kl_tolerance, weights, self.vc.kl_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -95,7 +116,7 @@ class VAETraining:
 
     def evaluate(self, step: int, history: dict) -> dict[str, float]:
         seconds = time.perf_counter() - self.epoch_start
-        val = evaluate_vae(self.model, self.val_frames, self.vc.kl_tolerance, self.device)
+        val = evaluate_vae(self.model, self.val_frames, self.vc.kl_tolerance, self.device, background=self.background)
         history[f"epoch_{step // self.steps_per_epoch}"] = {**val, "images_per_second": self.seen / seconds,
                                                             "seconds": seconds}
         save_png(self.run.vae_reconstructions, reconstruction_grid(self.model, self.val_frames, self.device))
@@ -107,7 +128,7 @@ class VAETraining:
             kind="vae",
             env=self.cfg.env,
             model=self.model.state_dict(),
-            meta={"z_dim": self.vc.z_dim, "channels": self.vc.channels, "config": self.cfg.to_dict(),
+            meta={**self.model.spec(), "config": self.cfg.to_dict(),
                   "history": history},
             state={"epoch": step // self.steps_per_epoch, "optimizer": self.optimizer.state_dict()},
         )
@@ -118,6 +139,7 @@ class VAETraining:
             "val_loss": last.get("loss"),
             "val_reconstruction": last.get("reconstruction"),
             "val_kl": last.get("kl"),
+            "val_foreground_mse": last.get("foreground_mse"),
             "val_loss_untrained": history["untrained"]["loss"],
             "images_per_second": last.get("images_per_second"),
             "train_frames": self.train_frames,
