@@ -65,9 +65,8 @@ def world_payload(world) -> dict:
     vae, m = world.vae, world.mdnrnn
     return {
         "env": world.env,
-        "vae": {"z_dim": vae.z_dim, "channels": vae.channels, "state": {k: v.cpu() for k, v in vae.state_dict().items()}},
-        "mdnrnn": {"args": [m.z_dim, m.action_dim, m.discrete_actions, m.hidden, m.gaussians],
-                   "state": {k: v.cpu() for k, v in m.state_dict().items()}},
+        "vae": {"spec": vae.spec(), "state": {k: v.cpu() for k, v in vae.state_dict().items()}},
+        "mdnrnn": {"spec": m.spec(), "state": {k: v.cpu() for k, v in m.state_dict().items()}},
         "predict_reward": world.predict_reward, "done_pos_weight": world.done_pos_weight,
         "controller_inputs": world.controller_inputs,
     }
@@ -82,9 +81,9 @@ def world_from_payload(payload: dict):
     from worldsim.models.vae import ConvVAE
     from worldsim.world_model import WorldModel
 
-    vae = ConvVAE(z_dim=payload["vae"]["z_dim"], channels=payload["vae"]["channels"])
+    vae = ConvVAE.from_spec(payload["vae"]["spec"])
     vae.load_state_dict(payload["vae"]["state"])
-    m = MDNRNN(*payload["mdnrnn"]["args"])
+    m = MDNRNN.from_spec(payload["mdnrnn"]["spec"])
     m.load_state_dict(payload["mdnrnn"]["state"])
     empty = torch.zeros(0, m.z_dim)
     return WorldModel(env=payload["env"], game=envs.info(payload["env"]), vae=vae.eval(), mdnrnn=m.eval(),

@@ -5,7 +5,8 @@
     python benchmarks/dream_fidelity.py --run-dir DIR --model gamegan --gamegan-name gamegan --episodes 64
 
 1. The exploration policy that collected the random episodes plays the dream at each tau; its
-   episode length and return there are set beside the same policy's recorded real episodes.
+   episode length and return there (and, in a game that pays points, the points won and lost
+   per 1,000 steps) are set beside the same policy's recorded real episodes.
 2. M's done head along M's held-out real episodes (its own validation split, teacher-forced,
    z = V's mean): the episode ends the dream would draw there (the sum of the per-step ending
    probabilities) over the ends that happened, for exploration and controller episodes apart.
@@ -67,13 +68,18 @@ def print_end_rates(rows: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
 
 @torch.no_grad()
 def exploration_in_dream(world: WorldModel, episodes: int, temperature: float, max_steps: int | None,
-                         seed: int, policy_name: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(steps, return, ended by the done head rather than the time limit) of `episodes` dream
-    episodes played by the game's exploration policy `policy_name` ('': its default)."""
+                         seed: int, policy_name: str = ""):
+    """The Rollout of `episodes` dream episodes played by the game's exploration policy
+    `policy_name` ('': its default)."""
     dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
     policy = make_exploration_policy(world.game, episodes, seed, policy_name)
-    played = rollout(dream, SeesDreamFrames(policy, dream))
-    return played.steps, played.returns, played.ended
+    return rollout(dream, SeesDreamFrames(policy, dream))
+
+
+def points_per_1000(steps: np.ndarray, returns: np.ndarray, lost: np.ndarray) -> str:
+    """'won / lost' points per 1,000 steps over a set of episodes."""
+    per = 1000 / max(1, steps.sum())
+    return f"{(returns + lost).sum() * per:.1f} / {lost.sum() * per:.1f}"
 
 
 def main() -> int:
@@ -97,21 +103,26 @@ def main() -> int:
     explored = int(run.stage("collect").get("episodes", len(latents)))  # the collect stage's come first
     real_steps = np.array([len(e.actions) for e in latents[:explored]])
     real_returns = np.array([float(e.rewards.sum()) for e in latents[:explored]])
+    real_lost = np.array([float(-np.minimum(e.rewards, 0).sum()) for e in latents[:explored]])
     real_ended = np.array([bool(e.terminated[-1]) for e in latents[:explored]])
     rates = {"exploration, real game": (real_steps, real_ended)}
+    points = world.predict_reward  # a game that pays rewards (not +1 per step survived)
 
     print(f"\n{cfg.env}: the exploration policy, real ({explored} recorded episodes) and in the dream "
           f"({args.episodes} episodes per tau)")
-    print("| where | steps | return |")
-    print("|---|---:|---:|")
+    print("| where | steps | return |" + (" won / lost per 1,000 steps |" if points else ""))
+    print("|---|---:|---:|" + ("---:|" if points else ""))
     print(f"| real game | {real_steps.mean():.0f} ± {real_steps.std():.0f} "
-          f"| {real_returns.mean():.1f} ± {real_returns.std():.1f} |")
+          f"| {real_returns.mean():.1f} ± {real_returns.std():.1f} |"
+          + (f" {points_per_1000(real_steps, real_returns, real_lost)} |" if points else ""))
     for tau in args.temperatures:
-        steps, returns, ended = exploration_in_dream(world, args.episodes, tau, cfg.collect.max_steps or None,
-                                                     args.seed, cfg.collect.policy)
-        rates[f"exploration, dream tau {tau:g}"] = (steps, ended)
+        played = exploration_in_dream(world, args.episodes, tau, cfg.collect.max_steps or None, args.seed,
+                                      cfg.collect.policy)
+        steps, returns = played.steps, played.returns
+        rates[f"exploration, dream tau {tau:g}"] = (steps, played.ended)
         print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} "
-              f"| {returns.mean():.1f} ± {returns.std():.1f} |")
+              f"| {returns.mean():.1f} ± {returns.std():.1f} |"
+              + (f" {points_per_1000(steps, returns, played.lost)} |" if points else ""))
 
     _, val = split_episodes(latents, cfg.mdnrnn.val_fraction, cfg.seed)
     in_val = {id(e) for e in val}
@@ -128,6 +139,10 @@ def main() -> int:
         ratio = metrics["done_expected_ratio"]
         print(f"| {name} | {len(episodes)} | {data.steps.mean():.0f} | "
               f"{'no ends' if ratio is None else f'{ratio:.2f}'} |")
+        if points:
+            won, lost = metrics["points_won_expected_ratio"], metrics["points_lost_expected_ratio"]
+            print(f"|   points M expects / points paid there: won {'–' if won is None else f'{won:.2f}'}, "
+                  f"lost {'–' if lost is None else f'{lost:.2f}'} | | | |")
 
     evaluated = run.stage(args.evaluation)
     if evaluated.get("status") == "complete":

@@ -64,10 +64,11 @@ def make(game: str, render_mode: str | None = None, evaluation: bool = False) ->
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
 
 
-DEFAULTS = {"collect": {"episodes": 200}, "vae": {"z_dim": 32}, "mdnrnn": {"hidden": 256, "steps": 5000},
-            "iterate": {"rounds": 0}}
+DEFAULTS = {"collect": {"episodes": 200}, "vae": {"z_dim": 32},
+            "mdnrnn": {"hidden": 256, "steps": 5000, "reward": "classes"}, "iterate": {"rounds": 0}}
 """Sizes of an Atari world model: z 32 and LSTM 256 as for CarRacing; 200 random episodes of
-several hundred steps each (~100k-200k frames) for the `default` preset."""
+several hundred steps each (~100k-200k frames) for the `default` preset. M classifies the step's
+reward among the points the game pays (Pong's -1, 0, +1) rather than regressing it."""
 
 HOLD_STEPS = (1, 4)
 """The exploration policy holds each random action for 1-4 agent steps (4-16 frames)."""

@@ -49,6 +49,9 @@ class EpisodeResult:
     seed: int | None = None
     """the seed the game was reset with (None in a dream, which draws from its own stream)"""
     total_reward: float = 0.0
+    lost: float = 0.0
+    """the episode's negative rewards summed, as a positive number (Pong: the points lost); the
+    positive ones sum to total_reward + lost"""
     steps: int = 0
     terminated: bool = False
     """the game ended the episode (rather than a time limit or the rollout's max_steps)"""
@@ -68,6 +71,11 @@ class Rollout:
     def returns(self) -> np.ndarray:
         """(episodes,) total reward of each ended episode"""
         return np.array([e.total_reward for e in self.episodes])
+
+    @property
+    def lost(self) -> np.ndarray:
+        """(episodes,) negative rewards of each ended episode summed, as positive numbers"""
+        return np.array([e.lost for e in self.episodes])
 
     @property
     def steps(self) -> np.ndarray:
@@ -144,7 +152,7 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
     start(everything, first_seeds)
     record_first(obs, everything)
     compact = hasattr(games, "keep") and hasattr(policy, "keep")
-    total = None  # (rows,) reward of each row's episode so far, in the games' reward dtype
+    total = lost = None  # (rows,) reward and negative reward of each row's episode so far, in the games' reward dtype
     count = np.zeros(n, dtype=np.int64)  # (rows,) steps of each row's episode so far
     taken = 0
     with tqdm(total=None if episodes is None else episodes, desc=progress, unit="ep",
@@ -157,9 +165,10 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
                 on_step(obs, actions, reward, terminated, truncated)
             reward, terminated, truncated = to_numpy(reward), to_numpy(terminated), to_numpy(truncated)
             if total is None:
-                total = np.zeros(n, dtype=reward.dtype)
+                total, lost = np.zeros(n, dtype=reward.dtype), np.zeros(n, dtype=reward.dtype)
             live = episode_of >= 0
             total += reward * live
+            lost -= np.minimum(reward, 0) * live
             count += live
             cut = live & (count >= max_steps) & ~terminated if max_steps else np.zeros_like(live)
             done = live & (terminated | truncated | cut)
@@ -172,7 +181,7 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
                         trajectory[key].append(value)
             for row in np.flatnonzero(done):
                 result = running.pop(episode_of[row])
-                result.total_reward, result.steps = float(total[row]), int(count[row])
+                result.total_reward, result.lost, result.steps = float(total[row]), float(lost[row]), int(count[row])
                 result.terminated = bool(terminated[row])
                 finished.append(result)
                 if on_episode is not None:
@@ -180,7 +189,7 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
                 result.trajectory = None  # handed to on_episode; don't hold every frame in memory
                 bar.update(1)
             if done.any():
-                total[done], count[done] = 0, 0
+                total[done], lost[done], count[done] = 0, 0, 0
                 restart_seeds = begin(done)
                 restart = done & (episode_of >= 0)
                 if restart.any():
@@ -191,12 +200,14 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
             if compact and started >= limit and live.any() and live.mean() < 0.5:
                 games.keep(live)
                 policy.keep(live)
-                obs, episode_of, total, count = obs[_like(obs, live)], episode_of[live], total[live], count[live]
+                obs, episode_of, count = obs[_like(obs, live)], episode_of[live], count[live]
+                total, lost = total[live], lost[live]
                 n = len(episode_of)
     unfinished = []
     for row in np.flatnonzero(episode_of >= 0):
         result = running[episode_of[row]]
         result.total_reward, result.steps = float(total[row]) if total is not None else 0.0, int(count[row])
+        result.lost = float(lost[row]) if total is not None else 0.0
         unfinished.append(result)
     return Rollout(sorted(finished, key=lambda r: r.index), unfinished)
 

@@ -247,3 +247,83 @@ def test_episode_windows_start_where_every_dream_episode_starts():
     assert w["idx"].shape == (4, 20)
     with pytest.raises(ValueError, match="mdnrnn.windows"):
         data.windows(rng, 4, 20, "episodes")
+
+
+def _rally_episodes(rng, count: int = 6, steps: int = 40):
+    """Latent episodes where action 1 wins a point (+1) and action 2 loses one (-1); action 0 pays 0."""
+    from worldsim.data.latents import LatentEpisode
+
+    episodes = []
+    for _ in range(count):
+        actions = rng.integers(0, 3, steps)
+        rewards = np.select([actions == 1, actions == 2], [1.0, -1.0], 0.0).astype(np.float32)
+        episodes.append(LatentEpisode(mu=rng.normal(size=(steps + 1, 4)).astype(np.float32),
+                                      logvar=np.full((steps + 1, 4), -4.0, np.float32), actions=actions,
+                                      rewards=rewards, terminated=np.zeros(steps, bool)))
+    return episodes
+
+
+def test_reward_classes_are_the_values_the_episodes_pay_and_the_dream_pays_them_at_their_odds():
+    from worldsim.config import make_config
+    from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn, reward_values
+
+    cfg = make_config("Atari/Pong", "smoke")
+    episodes = _rally_episodes(np.random.default_rng(0))
+    cfg.mdnrnn.reward = "classes"
+    assert reward_values(cfg, episodes) == (-1.0, 0.0, 1.0)
+    cfg.mdnrnn.reward = "regression"
+    assert reward_values(cfg, episodes) == ()
+    cfg.mdnrnn.reward = "points"
+    with pytest.raises(ValueError, match="unknown mdnrnn.reward 'points'"):
+        reward_values(cfg, episodes)
+
+    m = MDNRNN(z_dim=4, action_dim=3, discrete_actions=True, hidden=8, reward_values=(-1.0, 0.0, 1.0))
+    odds = torch.tensor([0.1, 0.7, 0.2])
+    with torch.no_grad():  # the same odds whatever M reads
+        m.head.weight[-4:-1].zero_()
+        m.head.bias[-4:-1] = odds.log()
+    out, _ = m(torch.zeros(1, 1, 4), torch.zeros(1, 1, dtype=torch.long))
+    assert out.reward.shape == (1, 1, 3) and m.expected_reward(out.reward).item() == pytest.approx(0.1, abs=1e-6)
+    paid = m.pay(out.reward[:, -1].expand(20_000, 3), torch.Generator().manual_seed(0))
+    assert set(paid.unique().tolist()) == {-1.0, 0.0, 1.0}  # whole points, as the game pays
+    for value, p in zip((-1.0, 0.0, 1.0), odds.tolist()):
+        assert (paid == value).float().mean().item() == pytest.approx(p, abs=0.01)
+    # along real episodes M expects 0.2 won and 0.1 lost per step: against what they paid
+    data = LatentSet.build(episodes)
+    metrics = evaluate_mdnrnn(m, data, cfg, True, "cpu")
+    won, lost = (data.rewards == 1).sum(), (data.rewards == -1).sum()
+    assert metrics["points_won_expected_ratio"] == pytest.approx(0.2 * data.steps.sum() / won, rel=1e-4)
+    assert metrics["points_lost_expected_ratio"] == pytest.approx(0.1 * data.steps.sum() / lost, rel=1e-4)
+    # the dream stepper gives the head's reward outputs as the model does
+    stepper = MDNStepper(m)
+    z, h, c, reward, done = stepper.step(torch.zeros(2, 4), torch.tensor([0, 1]), torch.zeros(2, 8), torch.zeros(2, 8), 1.0)
+    torch.testing.assert_close(reward, odds.log().expand(2, 3), rtol=0, atol=1e-6)
+
+
+def test_m_learns_which_action_wins_a_point():
+    """Trained briefly on rallies where action 1 scores and action 2 concedes, M's reward classes
+    pay the point after the action that earns it, and expect as many points as were played."""
+    from worldsim.config import make_config
+    from worldsim.training.mdnrnn import LatentSet, build_mdnrnn, evaluate_mdnrnn, losses
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    cfg = make_config("Atari/Pong", "smoke")
+    cfg.vae.z_dim, cfg.mdnrnn.hidden = 4, 16
+    m = build_mdnrnn(cfg, (-1.0, 0.0, 1.0))
+    train, held = LatentSet.build(_rally_episodes(rng, 16)), LatentSet.build(_rally_episodes(rng, 4))
+    optimizer = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for step in range(150):
+        w = train.windows(rng, 16, 20)
+        loss = losses(m, train, w["idx"], w["mask"], cfg, True, "cpu", rng=rng)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    metrics = evaluate_mdnrnn(m, held, cfg, True, "cpu")
+    assert metrics["reward_nll"] < 0.1  # log 3 = 1.10 untrained
+    assert metrics["points_won_expected_ratio"] == pytest.approx(1.0, abs=0.1)
+    assert metrics["points_lost_expected_ratio"] == pytest.approx(1.0, abs=0.1)
+    out, _ = m(torch.zeros(3, 1, 4), torch.tensor([[0], [1], [2]]))
+    assert m.reward_values[int(out.reward[0, -1].argmax())] == 0.0
+    assert m.reward_values[int(out.reward[1, -1].argmax())] == 1.0
+    assert m.reward_values[int(out.reward[2, -1].argmax())] == -1.0

@@ -99,6 +99,11 @@ def test_game_defaults_fill_only_the_fields_left_unset():
     cfg.mdnrnn.steps, cfg.collect.episodes, cfg.iterate.rounds = 3000, 50, 2
     cfg = resolve(Config.from_dict(cfg.to_dict()), envs.info("Doom"))
     assert (cfg.mdnrnn.steps, cfg.collect.episodes, cfg.iterate.rounds) == (3000, 50, 2)
+    # a text field left '' takes the game's choice; a given one stays
+    assert resolve(make_config("Atari/Pong"), envs.info("Atari/Pong")).mdnrnn.reward == "classes"
+    given = make_config("Atari/Pong")
+    given.mdnrnn.reward = "regression"
+    assert resolve(given, envs.info("Atari/Pong")).mdnrnn.reward == "regression"
 
 
 def test_fork_shares_data_and_v_and_retrains_m_without_touching_the_source(smoke_runs, tmp_path):

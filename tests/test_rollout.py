@@ -49,6 +49,20 @@ class Recorder:
         self.kept.append(int(mask.sum()))
 
 
+def test_points_lost_are_counted_apart_from_the_return():
+    class Rally(Countdown):
+        """Countdown paying +1 on even steps left and -2 on odd ones."""
+
+        def step(self, actions):
+            obs, _, terminated, truncated = super().step(actions)
+            return obs, np.where(obs % 2 == 0, 1.0, -2.0).astype(np.float32), terminated, truncated
+
+    played = rollout(Rally(2), Recorder(), seeds=[3, 4, 1])
+    # steps left after each step: 3 -> 2, 1, 0 (+1 -2 +1); 4 -> 3, 2, 1, 0 (-2 +1 -2 +1); 1 -> 0 (+1)
+    np.testing.assert_array_equal(played.returns, [0, -2, 1])
+    np.testing.assert_array_equal(played.lost, [2, 4, 0])
+
+
 def test_each_row_is_refilled_with_the_next_seed_and_episodes_come_back_in_seed_order():
     games, policy = Countdown(2), Recorder()
     played = rollout(games, policy, seeds=[3, 1, 4, 1, 5])

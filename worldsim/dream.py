@@ -65,10 +65,13 @@ class DreamEpisodes:
     def finish_step(self, reward: torch.Tensor, done_logit: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Count the step, draw episode ends from M's done head (done_logit, one per episode) and
-        pay the step's reward (M's, or +1 per step survived): (obs, reward, terminated, truncated)."""
+        pay the step's reward (M's, from its reward outputs (num_envs, R), see MDNRNN.pay; or +1
+        per step survived): (obs, reward, terminated, truncated)."""
         self.t += 1
         terminated = self._done(done_logit)
-        if not self.world.predict_reward:
+        if self.world.predict_reward:
+            reward = self.world.mdnrnn.pay(reward, self.generator)
+        else:
             reward = torch.ones(self.num_envs, device=self.z.device)
         truncated = (self.t >= self.max_steps) & ~terminated
         return self.obs, reward, terminated, truncated

@@ -1,5 +1,7 @@
 """M: the World Models MDN-RNN. An LSTM reads (z_t, a_t) and predicts p(z_{t+1}) as a mixture of
-Gaussians per latent dimension, plus a done logit and (for games with a real reward) the reward."""
+Gaussians per latent dimension, plus a done logit and (for games with a real reward) the reward:
+a regressed value (CarRacing's per-tile reward), or, for a game that pays a few values (Atari's
+points), logits over those values, of which the dream draws one."""
 from __future__ import annotations
 
 import math
@@ -20,17 +22,59 @@ class MDNOutput(NamedTuple):
     logpi: torch.Tensor  # (batch, time, z_dim, gaussians) log mixture weights
     mu: torch.Tensor  # (batch, time, z_dim, gaussians)
     logsigma: torch.Tensor  # (batch, time, z_dim, gaussians)
-    reward: torch.Tensor  # (batch, time)
+    reward: torch.Tensor  # (batch, time, R): the value (R = 1) or logits over MDNRNN.reward_values
     done_logit: torch.Tensor  # (batch, time)
 
 
 class MDNRNN(nn.Module):
-    def __init__(self, z_dim: int, action_dim: int, discrete_actions: bool, hidden: int = 256, gaussians: int = 5):
+    """reward_values: () to regress the reward; else the values it may take, and the head gives
+    logits over them (their order is the logits' order)."""
+
+    SPEC = ("z_dim", "action_dim", "discrete_actions", "hidden", "gaussians", "reward_values")
+    """The constructor's arguments, as a checkpoint's metadata stores them (spec / from_spec)."""
+
+    def __init__(self, z_dim: int, action_dim: int, discrete_actions: bool, hidden: int = 256, gaussians: int = 5,
+                 reward_values: tuple[float, ...] = ()):
         super().__init__()
         self.z_dim, self.action_dim, self.hidden, self.gaussians = z_dim, action_dim, hidden, gaussians
         self.discrete_actions = discrete_actions
+        self.reward_values = tuple(float(v) for v in reward_values)
+        if len(self.reward_values) == 1 or len(set(self.reward_values)) != len(self.reward_values):
+            raise ValueError(f"reward classes must be two or more distinct values, got {self.reward_values}")
+        self.reward_width = len(self.reward_values) or 1
+        self.register_buffer("reward_table", torch.tensor(self.reward_values or (0.0,)), persistent=False)
         self.lstm = nn.LSTM(z_dim + action_dim, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 3 * z_dim * gaussians + 2)
+        self.head = nn.Linear(hidden, 3 * z_dim * gaussians + self.reward_width + 1)
+
+    def spec(self) -> dict:
+        """The constructor's arguments by name (JSON-friendly), for a checkpoint's metadata."""
+        return {name: getattr(self, name) for name in self.SPEC} | {"reward_values": list(self.reward_values)}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "MDNRNN":
+        """An untrained M of the sizes `spec` (spec() or a checkpoint's metadata) names; M saved
+        before reward classes existed regresses its reward."""
+        return cls(**{name: spec[name] for name in cls.SPEC if name in spec})
+
+    def expected_reward(self, reward: torch.Tensor) -> torch.Tensor:
+        """The head's reward outputs (..., R) -> the expected reward (...)."""
+        if not self.reward_values:
+            return reward[..., 0]
+        return F.softmax(reward, dim=-1) @ self.reward_table
+
+    def reward_classes(self, rewards: torch.Tensor) -> torch.Tensor:
+        """Rewards (...) -> the index of the nearest of reward_values (...), the classes' targets."""
+        return (rewards[..., None] - self.reward_table).abs().argmin(dim=-1)
+
+    def pay(self, reward: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """What a dream step pays, from the head's reward outputs (batch, R): the regressed value,
+        or one of reward_values drawn from the logits (noise from `generator`). -> (batch,)."""
+        if not self.reward_values:
+            return reward[:, 0]
+        p = F.softmax(reward, dim=-1)
+        u = torch.rand(len(p), 1, device=p.device, generator=generator)
+        k = (p.cumsum(dim=-1)[:, :-1] <= u).sum(dim=-1)
+        return self.reward_table[k]
 
     def encode_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """Discrete action indices (batch, time) -> one-hot; continuous (batch, time, dim) pass through."""
@@ -79,7 +123,8 @@ class MDNRNN(nn.Module):
         out = self.head(h)
         mix = out[..., : 3 * self.z_dim * self.gaussians].view(b, t, self.z_dim, 3, self.gaussians)
         logpi = F.log_softmax(mix[..., 0, :], dim=-1)
-        return MDNOutput(logpi, mix[..., 1, :], mix[..., 2, :].clamp(-7.0, 5.0), out[..., -2], out[..., -1])
+        return MDNOutput(logpi, mix[..., 1, :], mix[..., 2, :].clamp(-7.0, 5.0), out[..., -1 - self.reward_width : -1],
+                         out[..., -1])
 
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         zeros = torch.zeros(1, batch, self.hidden, device=device)
@@ -156,14 +201,15 @@ def _cell(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, b: torch.Tensor, he
     return h, c, _linear(h, head_w, head_b)
 
 
-def _dream_step(z, actions, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int, mask=None):
+def _dream_step(z, actions, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int,
+                reward_width: int, mask=None):
     """One dream step of M: the cell, the head and a draw of z_{t+1} (head columns laid out
     components first, see MDNStepper); mask, where given, scales the cell's input [z, a, h]
-    (per-episode dropout). -> (z_next, h, c, reward, done_logit)."""
+    (per-episode dropout). -> (z_next, h, c, reward outputs (batch, reward_width), done_logit)."""
     h, c, out = _cell(_masked(torch.cat([z, actions, h], dim=-1), mask), c, w, b, head_w, head_b)
-    mix = out[:, :-2].view(len(out), 3, gaussians, -1).permute(1, 2, 0, 3)  # (3, gaussians, batch, z_dim)
+    mix = out[:, : -1 - reward_width].view(len(out), 3, gaussians, -1).permute(1, 2, 0, 3)  # (3, gaussians, batch, z_dim)
     z = draw_from_mixture(mix[0], mix[1], mix[2].clamp(-7.0, 5.0), u, eps, inv_tau, sqrt_tau)
-    return z, h, c, out[:, -2], out[:, -1]
+    return z, h, c, out[:, -1 - reward_width : -1], out[:, -1]
 
 
 class MDNStepper:
@@ -190,7 +236,7 @@ class MDNStepper:
         # The head's mixture columns reordered from (z_dim, 3, gaussians) to (3, gaussians, z_dim):
         # each component's logits, means and scales are then contiguous (batch, z_dim) blocks.
         order = torch.arange(3 * z_dim * g).view(z_dim, 3, g).permute(1, 2, 0).reshape(-1)
-        order = torch.cat([order, torch.arange(3 * z_dim * g, 3 * z_dim * g + 2)]).to(self.b.device)
+        order = torch.cat([order, torch.arange(3 * z_dim * g, model.head.out_features)]).to(self.b.device)
         self.head_w = model.head.weight[order].t().contiguous().to(dtype)  # (hidden, outputs)
         self.head_b = model.head.bias[order].clone()
 
@@ -203,20 +249,23 @@ class MDNStepper:
         m = self.model
         x = _masked(torch.cat([z, m.encode_actions(actions), h], dim=-1), mask)
         h, c, out = self._run(_cell, x, c, self.w, self.b, self.head_w, self.head_b)
-        mix = out[:, :-2].view(len(out), 1, 3, m.gaussians, m.z_dim).transpose(-1, -2)  # (batch, 1, 3, z, g) view
-        output = MDNOutput(mix[:, :, 0], mix[:, :, 1], mix[:, :, 2].clamp(-7.0, 5.0), out[:, None, -2], out[:, None, -1])
+        r = m.reward_width
+        mix = out[:, : -1 - r].view(len(out), 1, 3, m.gaussians, m.z_dim).transpose(-1, -2)  # (batch, 1, 3, z, g) view
+        output = MDNOutput(mix[:, :, 0], mix[:, :, 1], mix[:, :, 2].clamp(-7.0, 5.0), out[:, None, -1 - r : -1],
+                           out[:, None, -1])
         return output, h, c
 
     @torch.no_grad()
     def step(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor, temperature: float,
              generator: torch.Generator | None = None, mask: torch.Tensor | None = None):
         """A whole dream step: M's cell and head, then z_{t+1} drawn at `temperature` (noise from
-        `generator`); mask as in __call__. -> (z_next, h, c, reward, done_logit), each with batch rows."""
+        `generator`); mask as in __call__. -> (z_next, h, c, reward outputs (batch, R; MDNRNN.pay turns
+        them into what the step pays), done_logit), each with batch rows."""
         u = torch.rand(z.shape, device=z.device, generator=generator)
         eps = torch.randn(z.shape, device=z.device, generator=generator)
         return self._run(_dream_step, z, self.model.encode_actions(actions), h, c, u, eps,
                          *temperature_factors(temperature, z.device), self.w, self.b, self.head_w, self.head_b,
-                         self.model.gaussians, mask)
+                         self.model.gaussians, self.model.reward_width, mask)
 
     def _run(self, fn, *args):
         """fn(*args), compiled by torch.compile when asked for and the batch is large enough."""
@@ -244,6 +293,6 @@ def load_mdnrnn(path: str | Path, env: str | None = None, device: str | torch.de
     """M from a checkpoint (eval mode) and the checkpoint's metadata."""
     ckpt = load_checkpoint(path, kind="mdnrnn", env=env)
     m = ckpt["meta"]
-    model = MDNRNN(m["z_dim"], m["action_dim"], m["discrete_actions"], m["hidden"], m["gaussians"])
+    model = MDNRNN.from_spec(m)
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), m

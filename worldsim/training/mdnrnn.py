@@ -30,6 +30,15 @@ def check_windows(start: str) -> None:
         raise ValueError(f"unknown mdnrnn.windows '{start}'; known: {', '.join(WINDOWS)}")
 
 
+REWARDS = ("regression", "classes")
+"""How M predicts the step's reward (MDNRNNConfig.reward)."""
+
+
+def check_reward(kind: str) -> None:
+    if kind not in REWARDS:
+        raise ValueError(f"unknown mdnrnn.reward '{kind}'; known: {', '.join(REWARDS)}")
+
+
 @dataclass
 class LatentSet:
     """Episodes concatenated into flat arrays so a batch of windows is one fancy-index."""
@@ -78,7 +87,25 @@ class LatentSet:
         return {"idx": idx, "mask": mask}
 
 
-def build_mdnrnn(cfg: Config) -> MDNRNN:
+MAX_REWARD_CLASSES = 16
+"""mdnrnn.reward 'classes' refuses training episodes that pay more distinct values than this."""
+
+
+def reward_values(cfg: Config, episodes: list[LatentEpisode]) -> tuple[float, ...]:
+    """The values M's reward head classifies among (mdnrnn.reward 'classes': every distinct reward
+    the episodes pay, and 0), or () where it regresses the reward."""
+    kind = cfg.mdnrnn.reward or "regression"  # '' where the game names no choice (config.resolve)
+    check_reward(kind)
+    if kind != "classes":
+        return ()
+    values = np.unique(np.concatenate([[0.0], *(e.rewards.astype(np.float64) for e in episodes)]))
+    if len(values) > MAX_REWARD_CLASSES:
+        raise ValueError(f"{cfg.env}: the training episodes pay {len(values)} distinct rewards, more than "
+                         f"{MAX_REWARD_CLASSES} classes; use --mdnrnn.reward regression")
+    return tuple(float(v) for v in values) if len(values) > 1 else ()
+
+
+def build_mdnrnn(cfg: Config, rewards: tuple[float, ...] = ()) -> MDNRNN:
     game = envs.info(cfg.env)
     return MDNRNN(
         z_dim=cfg.vae.z_dim,
@@ -86,14 +113,17 @@ def build_mdnrnn(cfg: Config) -> MDNRNN:
         discrete_actions=game.discrete,
         hidden=cfg.mdnrnn.hidden,
         gaussians=cfg.mdnrnn.gaussians,
+        reward_values=rewards,
     )
 
 
 def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cfg: Config,
            predict_reward: bool, device, sample: bool = True, rng: np.random.Generator | None = None,
            dropout: float = 0.0) -> dict:
-    """Mixture NLL of z_{t+1}, done BCE (positives weighted) and reward MSE over unmasked steps;
-    dropout > 0 runs M with per-sequence variational dropout (MDNRNN.forward_dropout)."""
+    """Mixture NLL of z_{t+1}, done BCE (positives weighted) and the reward's loss over unmasked
+    steps: squared error of the value, or cross-entropy over M's reward classes (mdnrnn.reward);
+    either way the absolute error of the expected reward too. dropout > 0 runs M with
+    per-sequence variational dropout (MDNRNN.forward_dropout)."""
     mu = torch.as_tensor(data.mu[idx], device=device)  # (batch, seq, z_dim)
     mu_next = torch.as_tensor(data.mu[idx + 1], device=device)
     if sample:
@@ -117,10 +147,18 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
     result = {"nll": nll, "done_loss": done_loss, "done_logit": out.done_logit, "done": done, "mask": m}
     total = nll + done_loss
     if predict_reward:
-        reward_err = (out.reward - torch.as_tensor(data.rewards[idx], device=device)) * m
-        result["reward_mse"] = reward_err.pow(2).sum() / n
+        rewards = torch.as_tensor(data.rewards[idx], device=device)
+        expected = model.expected_reward(out.reward)
+        reward_err = (expected - rewards) * m
         result["reward_mae"] = reward_err.abs().sum() / n
-        total = total + cfg.mdnrnn.reward_weight * result["reward_mse"]
+        result["reward_expected"], result["reward"], result["reward_out"] = expected, rewards, out.reward
+        if model.reward_values:
+            ce = F.cross_entropy(out.reward.flatten(0, 1), model.reward_classes(rewards).flatten(), reduction="none")
+            result["reward_nll"] = (ce.view_as(m) * m).sum() / n
+            total = total + cfg.mdnrnn.reward_weight * result["reward_nll"]
+        else:
+            result["reward_mse"] = reward_err.pow(2).sum() / n
+            total = total + cfg.mdnrnn.reward_weight * result["reward_mse"]
     result["loss"] = total
     return result
 
@@ -132,7 +170,8 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
     through M in chunks of similar length (about max_tokens padded steps each), so a large
     held-out set costs its own steps, not its count times the longest episode."""
     model.eval()
-    totals = dict.fromkeys(("nll", "steps", "tp", "predicted", "actual", "expected", "reward_abs"), 0.0)
+    totals = dict.fromkeys(("nll", "steps", "tp", "predicted", "actual", "expected", "reward_abs", "reward_nll",
+                            "won", "won_expected", "lost", "lost_expected"), 0.0)
     order = np.argsort(data.steps, kind="stable")
     start = 0
     while start < len(order):
@@ -157,6 +196,17 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
         totals["expected"] += torch.sigmoid(r["done_logit"] - math.log(cfg.mdnrnn.done_pos_weight))[m].sum().item()
         if predict_reward:
             totals["reward_abs"] += r["reward_mae"].item() * n
+            totals["reward_nll"] += r["reward_nll"].item() * n if "reward_nll" in r else 0.0
+            reward, expected = r["reward"][m], r["reward_expected"][m]
+            totals["won"] += reward.clamp(min=0).sum().item()
+            totals["lost"] -= reward.clamp(max=0).sum().item()
+            if model.reward_values:  # the expected points from each side's classes
+                p = F.softmax(r["reward_out"][m], dim=-1)
+                totals["won_expected"] += (p @ model.reward_table.clamp(min=0)).sum().item()
+                totals["lost_expected"] -= (p @ model.reward_table.clamp(max=0)).sum().item()
+            else:
+                totals["won_expected"] += expected.clamp(min=0).sum().item()
+                totals["lost_expected"] -= expected.clamp(max=0).sum().item()
     actual = totals["actual"]
     out = {
         "nll": totals["nll"] / totals["steps"],
@@ -170,6 +220,12 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
     }
     if predict_reward:
         out["reward_mae"] = totals["reward_abs"] / totals["steps"]
+        if model.reward_values:
+            out["reward_nll"] = totals["reward_nll"] / totals["steps"]
+        # points M expects along these real episodes over those they won (lost): 1 when the dream's
+        # rewards are calibrated on real play; None where the episodes won (lost) nothing
+        for side in ("won", "lost"):
+            out[f"points_{side}_expected_ratio"] = (totals[f"{side}_expected"] / totals[side]) if totals[side] else None
     return out
 
 
@@ -188,7 +244,7 @@ class MDNRNNTraining:
         self.predict_reward = not envs.info(cfg.env).survival_reward
         self.train_eps, self.val_eps = split_episodes(load_latents(run.latents), self.mc.val_fraction, cfg.seed)
         self.train_set, self.val_set = LatentSet.build(self.train_eps), LatentSet.build(self.val_eps)
-        self.model = build_mdnrnn(cfg).to(device)
+        self.model = build_mdnrnn(cfg, reward_values(cfg, self.train_eps) if self.predict_reward else ()).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.mc.lr)
         self.schedule = Schedule(self.mc.steps, self.mc.eval_every, 20)
         self.start: tuple[int, float] | None = None  # (step, time) this process started training at
@@ -227,11 +283,8 @@ class MDNRNNTraining:
             kind="mdnrnn",
             env=self.cfg.env,
             model=model.state_dict(),
-            meta={
-                "z_dim": model.z_dim, "action_dim": model.action_dim, "discrete_actions": model.discrete_actions,
-                "hidden": model.hidden, "gaussians": model.gaussians, "predict_reward": self.predict_reward,
-                "config": self.cfg.to_dict(), "history": history,
-            },
+            meta={**model.spec(), "predict_reward": self.predict_reward, "config": self.cfg.to_dict(),
+                  "history": history},
             state={"step": step, "optimizer": self.optimizer.state_dict()},
         )
 
@@ -244,6 +297,9 @@ class MDNRNNTraining:
             "done_recall": latest["done_recall"],
             "done_expected_ratio": latest.get("done_expected_ratio"),
             "reward_mae": latest.get("reward_mae"),
+            "reward_values": list(self.model.reward_values) or None,
+            "points_won_expected_ratio": latest.get("points_won_expected_ratio"),
+            "points_lost_expected_ratio": latest.get("points_lost_expected_ratio"),
             "steps_per_second": latest["steps_per_second"],
             "train_episodes": len(self.train_eps),
             "val_episodes": len(self.val_eps),
