@@ -34,16 +34,20 @@ COLOUR_TOLERANCE = 40
 
 
 def foreground_scores(frames: np.ndarray, recon: np.ndarray, background: np.ndarray) -> dict:
-    """Whole-frame and foreground MSE (values in [0, 1]) and the share of foreground pixels the
-    reconstruction draws: closer to the frame than to the background there."""
+    """Whole-frame and foreground MSE (values in [0, 1]), the share of foreground pixels the
+    reconstruction draws (closer to the frame than to the background there), and the share of
+    background pixels it paints as foreground (a V that hedges, drawing a paddle as a stripe down
+    every row it may be in, draws the paddle but paints the stripe)."""
     f, r, b = (x.astype(np.float64) / 255 for x in (frames, recon, background[None]))
     mask = foreground_mask(frames, background)
+    painted = foreground_mask(recon, background) & ~mask  # objects drawn where the frame has none
     to_frame = ((r - f) ** 2).sum(-1)
     to_background = ((r - b) ** 2).sum(-1)
     return {"mse": float(((r - f) ** 2).mean()),
             "foreground_mse": float(((r - f) ** 2)[mask].mean()) if mask.any() else float("nan"),
             "foreground_share": float(mask.mean()),
-            "foreground_drawn": float((to_frame < to_background)[mask].mean()) if mask.any() else float("nan")}
+            "foreground_drawn": float((to_frame < to_background)[mask].mean()) if mask.any() else float("nan"),
+            "background_painted": float(painted.sum() / max(1, (~mask).sum()))}
 
 
 def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box: tuple[slice, slice] | None = None,
@@ -117,10 +121,11 @@ def main() -> int:
     scores = foreground_scores(held, recon, background)
     print(f"{cfg.env}: V (z {vae.z_dim}) on {len(held)} held-out frames ({len(val_paths)} episodes), "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
-    print("| whole-frame MSE | foreground MSE | foreground share of pixels | foreground pixels V draws |")
-    print("|---:|---:|---:|---:|")
+    print("| whole-frame MSE | foreground MSE | foreground share of pixels | foreground pixels V draws "
+          "| background pixels V paints |")
+    print("|---:|---:|---:|---:|---:|")
     print(f"| {scores['mse']:.5f} | {scores['foreground_mse']:.5f} | {scores['foreground_share']:.4f} "
-          f"| {scores['foreground_drawn']:.3f} |")
+          f"| {scores['foreground_drawn']:.3f} | {scores['background_painted']:.4f} |")
     print("\n| object | frames showing it (train / held out) | probe R^2 from z, held out | probe error (px) "
           "| spread of its position (px) |")
     print("|---|---:|---:|---:|---:|")

@@ -234,6 +234,11 @@ def test_atari_v_check_finds_objects_foreground_and_linear_positions():
     erased = check.foreground_scores(frames, np.zeros_like(frames), background)  # a V that draws only the background
     kept = check.foreground_scores(frames, frames, background)
     assert erased["foreground_drawn"] == 0.0 and kept["foreground_drawn"] == 1.0 and kept["mse"] == 0.0
+    assert erased["background_painted"] == 0.0 and kept["background_painted"] == 0.0
+    smeared = frames.copy()
+    smeared[:, :, 30] = 236  # a column (clear of every ball) painted the ball's colour from top to bottom
+    assert check.foreground_scores(frames, smeared, background)["background_painted"] == pytest.approx(
+        3 * 64 / (3 * 64 * 64 - 3 * 4))
     assert erased["foreground_mse"] > 100 * erased["mse"]  # 4 of 4,096 pixels: the whole-frame error hides them
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 8))
