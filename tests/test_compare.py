@@ -248,3 +248,15 @@ def test_atari_v_check_finds_objects_foreground_and_linear_positions():
     # a coordinate that hardly moves (a paddle's column) does not drag the pooled score down
     fixed = np.column_stack([y[:, 0], 30 + 1e-3 * rng.normal(size=200)])
     assert check.ridge_probe(x[:150], fixed[:150], x[150:], fixed[150:], alpha=1e-3)["r2"] > 0.99
+
+
+def test_small_object_frames_show_one_square_where_they_say(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
+    spec = importlib.util.spec_from_file_location("v_small_objects", os.path.join(ROOT, "benchmarks", "v_small_objects.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    frames, where = bench.square_frames(5, 3, np.random.default_rng(0))
+    for frame, (row, col) in zip(frames, where.astype(int)):
+        square = (frame == bench.OBJECT).all(-1)
+        assert square.sum() == 9 and square[row : row + 3, col : col + 3].all()
+        assert ((frame == bench.FIELD).all(-1) | square).all()
