@@ -22,7 +22,7 @@ import torch
 from worldsim.apps.cli import run_main
 from worldsim.data.episodes import list_episodes, load_episode, split_episodes
 from worldsim.data.frames import foreground_mask
-from worldsim.models.vae import frames_to_tensor, load_vae
+from worldsim.models.vae import frames_to_tensor, load_vae, tensor_to_frames
 from worldsim.run import RunDir, resolve_device
 
 PONG_OBJECTS = ("ball:any@10-58,12-51", "player:92,186,92@10-58,52-63", "opponent:213,130,74@10-58,0-11")
@@ -97,7 +97,7 @@ def _encode(vae, frames: np.ndarray, device, batch: int = 256) -> tuple[np.ndarr
     for start in range(0, len(frames), batch):
         mu, _ = vae.encode(frames_to_tensor(frames[start : start + batch], device))
         mus.append(mu.cpu().numpy())
-        recons.append((vae.decode(mu).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+        recons.append(tensor_to_frames(vae.decode(mu)))
     return np.concatenate(mus), np.concatenate(recons)
 
 

@@ -18,7 +18,7 @@ import torch
 
 from atari_v_objects import ridge_probe
 from worldsim.apps.cli import run_main
-from worldsim.data.frames import foreground_mask
+from worldsim.data.frames import foreground_weights
 from worldsim.models.vae import ConvVAE, frames_to_tensor, vae_loss
 
 FIELD, OBJECT = (144, 72, 17), (92, 186, 92)
@@ -68,7 +68,7 @@ def main() -> int:
         z = mu if args.autoencoder else mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         weights = None
         if args.foreground_weight != 1.0:
-            weights = 1.0 + (args.foreground_weight - 1.0) * foreground_mask(x, background).float()
+            weights = foreground_weights(x, background, args.foreground_weight)
         loss, rec, kl = vae_loss(model.decode(z), x, mu, logvar, 0.5, weights, 0.0 if args.autoencoder else 1.0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -74,7 +74,7 @@ def test_v_and_m_hold_out_the_same_episodes(trained_doom_run):
 def test_foreground_weight_multiplies_the_error_of_object_pixels_only():
     """V's loss with foreground weights: an error on the object's pixels counts `weight` times in
     the total, one on the background once; the reported reconstruction stays unweighted."""
-    from worldsim.data.frames import foreground_mask
+    from worldsim.data.frames import foreground_mask, foreground_weights
     from worldsim.models.vae import vae_loss
 
     background = torch.full((1, 3, 8, 8), 0.5)
@@ -82,7 +82,7 @@ def test_foreground_weight_multiplies_the_error_of_object_pixels_only():
     frame[..., 2:4, 2:4] = 1.0  # a 2x2 white object
     mask = foreground_mask(frame, background)
     assert mask.sum() == 4 and mask.shape == (1, 1, 8, 8)
-    weights = 1.0 + (10.0 - 1.0) * mask.float()
+    weights = foreground_weights(frame, background, 10.0)
     mu = logvar = torch.zeros(1, 4)
     off_object = frame.clone()
     off_object[..., 2:4, 2:4] = 0.5  # the object erased: error 0.25 on 4 pixels x 3 channels

@@ -58,3 +58,9 @@ def foreground_mask(frames, background):
     if isinstance(frames, np.ndarray):
         return np.abs(frames.astype(np.int16) - background.astype(np.int16)).sum(-1) > FOREGROUND_LEVELS
     return (frames - background).abs().sum(1, keepdim=True) > FOREGROUND_LEVELS / 255
+
+
+def foreground_weights(x, background, weight: float):
+    """Per-pixel weights for V's loss (vae.foreground_weight): `weight` where float frames x
+    (n, 3, H, W) differ from the background (1, 3, H, W), 1 elsewhere. -> (n, 1, H, W)."""
+    return 1.0 + (weight - 1.0) * foreground_mask(x, background).float()

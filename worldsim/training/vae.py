@@ -11,7 +11,7 @@ import torch
 from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
 from worldsim.data.episodes import iter_valid_episodes, list_episodes, split_episodes
-from worldsim.data.frames import background_frame, count_frames, foreground_mask, iter_frame_batches
+from worldsim.data.frames import background_frame, count_frames, foreground_mask, foreground_weights, iter_frame_batches
 from worldsim.media import image_grid, save_png
 from worldsim.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames, vae_loss
 from worldsim.run import RunDir
@@ -106,7 +106,7 @@ class VAETraining:
         recon, mu, logvar = self.model(x)
         weights = None
         if self.background is not None:
-            weights = 1.0 + (self.vc.foreground_weight - 1.0) * foreground_mask(x, self.background).float()
+            weights = foreground_weights(x, self.background, self.vc.foreground_weight)
         loss, rec, kl = vae_loss(recon, x, mu, logvar, self.vc.kl_tolerance, weights, self.vc.kl_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
