@@ -64,11 +64,18 @@ def make(game: str, render_mode: str | None = None, evaluation: bool = False) ->
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
 
 
-DEFAULTS = {"collect": {"episodes": 200}, "vae": {"z_dim": 32},
+DEFAULTS = {"collect": {"episodes": 200}, "vae": {"z_dim": 32, "epochs": 2},
             "mdnrnn": {"hidden": 256, "steps": 5000, "reward": "classes"}, "iterate": {"rounds": 0}}
 """Sizes of an Atari world model: z 32 and LSTM 256 as for CarRacing; 200 random episodes of
-several hundred steps each (~100k-200k frames) for the `default` preset. M classifies the step's
-reward among the points the game pays (Pong's -1, 0, +1) rather than regressing it."""
+several hundred steps each (~100k-200k frames) for the `default` preset, and two passes of V over
+them (on Pong's 180k frames z holds the opponent and the ball after one, the agent's paddle only
+after two). M classifies the step's reward among the points the game pays (Pong's -1, 0, +1)
+rather than regressing it."""
+
+TUNING = {"vae": {"background_gain": 4.0, "foreground_weight": 10.0, "lr": 1e-3, "batch_size": 32}}
+"""V for a fixed-camera Atari screen (docs/RESULTS.md, "Atari: does V keep the ball?"): with the
+paper's V the ball and paddles (~1 % of the pixels) never reach z; reading the frame minus the
+background, counting object pixels 10x and taking more, faster steps, z holds their positions."""
 
 HOLD_STEPS = (1, 4)
 """The exploration policy holds each random action for 1-4 agent steps (4-16 frames)."""
@@ -96,4 +103,5 @@ def info(game: str) -> GameInfo:
         keys="buttons",
         key_aliases=KEY_ALIASES.get(game, {}),
         defaults=DEFAULTS,
+        tuning=TUNING,
     )

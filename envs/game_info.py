@@ -65,6 +65,10 @@ class GameInfo:
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Config values for fields a preset leaves unset ({section: {field: value}}, see
     worldsim.config.resolve): the paper's z and LSTM sizes, episode counts and M's steps."""
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Config values a new run of this game starts from in place of the paper's ({section: {field:
+    value}}, any preset, see worldsim.config.tune): what measurement showed the game needs (Atari's
+    V, docs/RESULTS.md). A value given on the command line wins; a stored run keeps its own."""
 
     def __post_init__(self):
         if self.controller_output not in CONTROLLER_OUTPUTS:

@@ -7,7 +7,7 @@ import envs
 from conftest import run_script
 from worldsim.apps.pipeline import STAGES
 from worldsim.checkpoint import load_checkpoint
-from worldsim.config import Config, make_config, resolve
+from worldsim.config import Config, VAEConfig, make_config, resolve
 from worldsim.io import read_json
 from worldsim.run import RunDir
 
@@ -93,7 +93,7 @@ def test_game_defaults_fill_only_the_fields_left_unset():
     value (an older run's config, a --section.field override) is never replaced."""
     for env in ("Doom", "CarRacing", "Atari/Pong"):
         cfg = resolve(make_config(env), envs.info(env))
-        assert cfg.mdnrnn.steps > 0 and cfg.collect.episodes > 0 and cfg.mdnrnn.hidden > 0
+        assert cfg.mdnrnn.steps > 0 and cfg.collect.episodes > 0 and cfg.mdnrnn.hidden > 0 and cfg.vae.epochs > 0
         assert cfg.iterate.rounds >= 0
     cfg = make_config("Doom")
     cfg.mdnrnn.steps, cfg.collect.episodes, cfg.iterate.rounds = 3000, 50, 2
@@ -198,3 +198,26 @@ def test_dream_fidelity_says_when_in_an_episode_each_world_ends_it(smoke_runs):
     ends = sum(n < 100 for n in lengths)
     assert rows["the run's controller, real game"].split(" | ")[1:] == [
         f"{100 * ends / sum(lengths):.2f} ({ends})", "–", "–", "–", "– |"]
+
+
+def test_a_new_run_starts_from_the_games_tuning_and_a_given_value_wins(tmp_path):
+    """Atari's measured V settings (envs.atari.TUNING) replace the paper's in a new run; a flag
+    given now wins; CarRacing keeps the paper's; a stored run keeps what it was started with."""
+    from worldsim.apps.cli import base_parser, config_from_args
+
+    parser = base_parser("test")
+    _, pong = config_from_args(parser.parse_args(["--env", "Atari/Pong", "--run-dir", str(tmp_path / "a")]))
+    for name, value in envs.info("Atari/Pong").tuning["vae"].items():
+        assert getattr(pong.vae, name) == value
+    assert pong.vae.background_gain > 0 and pong.vae.lr != VAEConfig().lr
+    _, given = config_from_args(parser.parse_args(["--env", "Atari/Pong", "--run-dir", str(tmp_path / "b"),
+                                                   "--vae.background_gain", "0"]))
+    assert given.vae.background_gain == 0 and given.vae.lr == pong.vae.lr
+    _, car = config_from_args(parser.parse_args(["--env", "CarRacing", "--run-dir", str(tmp_path / "c")]))
+    paper = VAEConfig()
+    assert (car.vae.lr, car.vae.batch_size, car.vae.foreground_weight, car.vae.background_gain) == (
+        paper.lr, paper.batch_size, paper.foreground_weight, paper.background_gain)
+    stored = make_config("Atari/Pong")  # an Atari run started before the tuning existed
+    RunDir(tmp_path / "d").open(stored)
+    _, kept = config_from_args(parser.parse_args(["--run-dir", str(tmp_path / "d")]))
+    assert kept.vae.background_gain == 0 and kept.vae.lr == VAEConfig().lr

@@ -115,3 +115,34 @@ def test_background_is_the_median_frame_and_foreground_what_differs(tmp_path):
     assert mask.sum(axis=(1, 2)).tolist() == [4] * 11
     tensor_mask = foreground_mask(frames_to_tensor(frames), frames_to_tensor(background[None]))
     np.testing.assert_array_equal(tensor_mask[:, 0].numpy(), mask)
+
+
+def test_a_v_that_subtracts_the_background_sees_only_what_differs_and_keeps_its_background(tmp_path):
+    """vae.background_gain: the encoder reads (frame - background) * gain, so the backdrop itself
+    encodes as an all-zero input would; the background travels in V's checkpoint."""
+    from worldsim.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    background = torch.rand(1, 3, 64, 64)
+    vae = ConvVAE(z_dim=8, channels=4, background_gain=4.0)
+    vae.set_background(background)
+    with torch.no_grad():
+        mu_backdrop, _ = vae.encode(background)
+        mu_zeros = vae.to_mu(vae.encoder(torch.zeros(1, 3, 64, 64)))
+        frame = background.clone()
+        frame[..., 30:32, 30:32] = 1.0  # a 2x2 object on the backdrop
+        mu_object, _ = vae.encode(frame)
+        object_alone = (frame - background) * 4.0
+        torch.testing.assert_close(mu_object, vae.to_mu(vae.encoder(object_alone)))
+    torch.testing.assert_close(mu_backdrop, mu_zeros)
+    path = tmp_path / "vae.pt"
+    save_checkpoint(path, kind="vae", env="Atari/Pong", model=vae.state_dict(), meta=vae.spec())
+    loaded = load_vae(path, "Atari/Pong")
+    assert loaded.background_gain == 4.0
+    torch.testing.assert_close(loaded.background, background)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(frame)[0], mu_object)
+    with pytest.raises(ValueError, match="no background"):
+        ConvVAE(z_dim=8, channels=4).set_background(background)
+    # a checkpoint written before the field existed still loads, reading whole frames
+    assert ConvVAE.from_spec({"z_dim": 8, "channels": 4}).background_gain == 0.0

@@ -37,8 +37,10 @@ class VAEConfig:
     """latent size (0: the paper's value for the game: 32 CarRacing, 64 Doom, 32 Atari)"""
     channels: int = 32
     """width of the first conv layer; the paper's encoder is 32/64/128/256"""
-    epochs: int = 1
-    """passes over the training frames (the default preset's ~250k Doom frames: one is enough)"""
+    epochs: int = 0
+    """passes over the training frames (0: the game's value: 1 for CarRacing and for Doom, whose
+    ~250k frames in the default preset are enough; 2 for Atari, whose V needs ~5,000 steps before z
+    holds the paddles, docs/RESULTS.md)"""
     batch_size: int = 100
     """frames per step (paper: 100)"""
     lr: float = 1e-4
@@ -52,6 +54,10 @@ class VAEConfig:
     training frames' median by more than 30 levels in sum (a fixed-camera game's paddles, ball and
     bullets: ~1 % of an Atari frame, which the summed error otherwise lets V erase); 1: the paper's
     loss, every pixel alike"""
+    background_gain: float = 0.0
+    """0: V's encoder reads the frame (the paper). > 0: it reads (frame - the training frames'
+    median) times this, on [0, 1] pixels, so a fixed-camera game's backdrop encodes as zeros and its
+    small objects are what the encoder sees from the first step (the median is saved with V)"""
     val_fraction: float = 0.05
     """share of episodes held out for validation"""
     buffer_episodes: int = 32
@@ -420,6 +426,18 @@ def resolve(cfg: Config, game: GameInfo) -> Config:
             unset = (-1,) if (section, name) == ("iterate", "rounds") else (0, "")
             if getattr(sub, name) in unset:
                 setattr(sub, name, value)
+    return cfg
+
+
+def tune(cfg: Config, game: GameInfo) -> Config:
+    """Start a new run from the game's measured settings (game.tuning) where they differ from the
+    paper's; for new runs only, before the command line's overrides."""
+    for section, values in game.tuning.items():
+        sub = getattr(cfg, section)
+        for name, value in values.items():
+            if not hasattr(sub, name):
+                raise ValueError(f"{game.name}: tuning names no config field {section}.{name}")
+            setattr(sub, name, value)
     return cfg
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import envs
-from worldsim.config import PRESETS, Config, add_override_arguments, apply_overrides, make_config, overrides_from_args, resolve
+from worldsim.config import PRESETS, Config, add_override_arguments, apply_overrides, make_config, overrides_from_args, resolve, tune
 from worldsim.run import RunDir, RunDirError, resolve_device
 
 # This module and the scripts import nothing heavy (torch, cma) at the top: every game process a
@@ -65,7 +65,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunDir, Config]:
     else:
         if env is None:
             raise RunDirError(f"{run.root}: not a worldsim run directory yet; give --env to start one")
-        cfg = make_config(env, args.preset or "default", seed=args.seed or 0)
+        cfg = tune(make_config(env, args.preset or "default", seed=args.seed or 0), envs.info(env))
     resolve(cfg, envs.info(cfg.env))  # also fills fields newer than a stored config
     if args.device is not None:
         cfg.device = args.device

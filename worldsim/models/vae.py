@@ -12,12 +12,20 @@ from worldsim.checkpoint import load_checkpoint
 
 
 class ConvVAE(nn.Module):
-    SPEC = ("z_dim", "channels")
+    SPEC = ("z_dim", "channels", "background_gain")
     """The constructor's arguments, as a checkpoint's metadata stores them (spec / from_spec)."""
 
-    def __init__(self, z_dim: int = 32, channels: int = 32):
+    def __init__(self, z_dim: int = 32, channels: int = 32, background_gain: float = 0.0):
+        """background_gain 0: the encoder reads the frame (the paper). > 0: it reads (frame -
+        background) * background_gain, where `background` (a buffer saved with the weights, set by
+        set_background) is the game's fixed backdrop, so a still scene encodes as zeros and a
+        small object is all the encoder sees; the decoder still draws the whole frame."""
         super().__init__()
-        self.z_dim, self.channels = z_dim, channels
+        if background_gain < 0:
+            raise ValueError(f"background_gain must be >= 0, got {background_gain}")
+        self.z_dim, self.channels, self.background_gain = z_dim, channels, float(background_gain)
+        if self.background_gain:
+            self.register_buffer("background", torch.zeros(1, 3, 64, 64))
         c = channels
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, 4, stride=2), nn.ReLU(),  # 31x31
@@ -43,10 +51,18 @@ class ConvVAE(nn.Module):
     @classmethod
     def from_spec(cls, spec: dict) -> "ConvVAE":
         """An untrained V of the sizes `spec` (spec() or a checkpoint's metadata) names."""
-        return cls(**{name: spec[name] for name in cls.SPEC})
+        return cls(**{name: spec[name] for name in cls.SPEC if name in spec})  # older checkpoints: defaults
+
+    def set_background(self, frame: torch.Tensor) -> None:
+        """frame: (1, 3, 64, 64) in [0, 1], the backdrop the encoder subtracts (background_gain > 0)."""
+        if not self.background_gain:
+            raise ValueError("this V reads whole frames (background_gain 0); it has no background to set")
+        self.background.copy_(frame.reshape(1, 3, 64, 64))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (batch, 3, 64, 64) in [0, 1] -> mu, logvar: (batch, z_dim)."""
+        if self.background_gain:
+            x = (x - self.background) * self.background_gain
         h = self.encoder(x)
         return self.to_mu(h), self.to_logvar(h)
 

@@ -74,11 +74,13 @@ class VAETraining:
         torch.manual_seed(cfg.seed)
         self.train_paths, val_paths = split_episodes(list_episodes(run.episodes), self.vc.val_fraction, cfg.seed)
         self.val_frames = held_out_frames(val_paths)
-        self.background = None  # (1, 3, 64, 64) in [0, 1], only where foreground pixels are weighted
-        if self.vc.foreground_weight != 1.0:
+        self.background = None  # (1, 3, 64, 64) in [0, 1], where foreground pixels are weighted or subtracted
+        if self.vc.foreground_weight != 1.0 or self.vc.background_gain:
             frame = background_frame(self.train_paths, BACKGROUND_FRAMES, np.random.default_rng(cfg.seed))
             self.background = frames_to_tensor(frame[None], device)
-        self.model = ConvVAE(self.vc.z_dim, self.vc.channels).to(device)
+        self.model = ConvVAE(self.vc.z_dim, self.vc.channels, self.vc.background_gain).to(device)
+        if self.vc.background_gain:
+            self.model.set_background(self.background)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.vc.lr)
         self.train_frames = count_frames(self.train_paths)
         self.steps_per_epoch = -(-self.train_frames // self.vc.batch_size)
@@ -105,7 +107,7 @@ class VAETraining:
         x = frames_to_tensor(next(self.batches), self.device)
         recon, mu, logvar = self.model(x)
         weights = None
-        if self.background is not None:
+        if self.vc.foreground_weight != 1.0:
             weights = foreground_weights(x, self.background, self.vc.foreground_weight)
         loss, rec, kl = vae_loss(recon, x, mu, logvar, self.vc.kl_tolerance, weights, self.vc.kl_weight)
         self.optimizer.zero_grad(set_to_none=True)
