@@ -176,6 +176,10 @@ def test_atari_info_uses_v5_defaults():
     assert info.family == "atari" and info.frame_skip == 4 and info.max_episode_steps == 27000
     assert info.action_space == gymnasium.spaces.Discrete(6)
     assert info.sticky_actions == 0.25
+    # one game's own default (Breakout's short random episodes) over the family's, the rest kept
+    breakout = envs.info("Atari/Breakout")
+    assert breakout.defaults["collect"]["episodes"] > info.defaults["collect"]["episodes"]
+    assert breakout.defaults["vae"] == info.defaults["vae"] and breakout.tuning == info.tuning
 
 
 def test_atari_records_without_sticky_actions_and_scores_agents_with_them():
