@@ -21,7 +21,7 @@ import torch
 
 from worldsim.apps.cli import run_main
 from worldsim.data.episodes import list_episodes, load_episode, split_episodes
-from worldsim.data.frames import foreground_mask
+from worldsim.data.frames import foreground_mask, object_centres, parse_object
 from worldsim.models.vae import frames_to_tensor, load_vae, tensor_to_frames
 from worldsim.run import RunDir, resolve_device
 
@@ -29,8 +29,6 @@ PONG_OBJECTS = ("ball:any@10-58,12-51", "player:92,186,92@10-58,52-63", "opponen
 """Pong at 64x64: the ball (blended into the field by the resize, so any foreground pixel between
 the paddles' columns, below the top wall and above the bottom one), the agent's green paddle on
 the right and the opponent's orange one on the left (the scores above are the same colours)."""
-COLOUR_TOLERANCE = 40
-"""A pixel shows an object where each channel is within this of the object's colour (resizing blends edges)."""
 
 
 def foreground_scores(frames: np.ndarray, recon: np.ndarray, background: np.ndarray) -> dict:
@@ -48,27 +46,6 @@ def foreground_scores(frames: np.ndarray, recon: np.ndarray, background: np.ndar
             "foreground_share": float(mask.mean()),
             "foreground_drawn": float((to_frame < to_background)[mask].mean()) if mask.any() else float("nan"),
             "background_painted": float(painted.sum() / max(1, (~mask).sum()))}
-
-
-def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box: tuple[slice, slice] | None = None,
-                   background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 2) mean (row, column) of the pixels of `colour` (None: foreground against `background`)
-    inside `box` (rows, columns) of each frame, and (n,) whether any shows."""
-    if colour is None:
-        near = foreground_mask(frames, background)
-    else:
-        near = (np.abs(frames.astype(np.int16) - np.array(colour, dtype=np.int16)) <= COLOUR_TOLERANCE).all(-1)
-    if box is not None:
-        inside = np.zeros(near.shape[1:], dtype=bool)
-        inside[box] = True
-        near = near & inside
-    rows, cols = np.arange(frames.shape[1]), np.arange(frames.shape[2])
-    count = near.sum(axis=(1, 2))
-    seen = count > 0
-    centres = np.zeros((len(frames), 2))
-    centres[seen, 0] = (near.sum(2) @ rows)[seen] / count[seen]
-    centres[seen, 1] = (near.sum(1) @ cols)[seen] / count[seen]
-    return centres, seen
 
 
 def ridge_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
@@ -130,13 +107,7 @@ def main() -> int:
           "| spread of its position (px) |")
     print("|---|---:|---:|---:|---:|")
     for spec in args.objects:
-        name, rest = spec.split(":")
-        colour, _, where = rest.partition("@")
-        rgb = None if colour == "any" else tuple(int(c) for c in colour.split(","))
-        box = None
-        if where:
-            (r0, r1), (c0, c1) = (tuple(int(v) for v in part.split("-")) for part in where.split(","))
-            box = (slice(r0, r1 + 1), slice(c0, c1 + 1))
+        name, rgb, box = parse_object(spec)
         y_train, seen_train = object_centres(train, rgb, box, background)
         y_held, seen_held = object_centres(held, rgb, box, background)
         if seen_train.sum() < 10 or seen_held.sum() < 10:

@@ -260,3 +260,34 @@ def test_small_object_frames_show_one_square_where_they_say(monkeypatch):
         square = (frame == bench.OBJECT).all(-1)
         assert square.sum() == 9 and square[row : row + 3, col : col + 3].all()
         assert ((frame == bench.FIELD).all(-1) | square).all()
+
+
+def test_object_turn_measures_how_far_the_actions_moved_a_paddle():
+    """The counterfactual check for a fixed-camera game: the move of one object's centre (Pong's
+    green paddle) between k steps of one action and k of the other; NaN where it is not drawn."""
+    from worldsim.apps.compare.counterfactual import object_turn
+    from worldsim.data.frames import parse_object
+
+    name, colour, box = parse_object("player:92,186,92@10-58,52-63")
+    assert name == "player" and box == (slice(10, 59), slice(52, 64))
+    field = np.zeros((3, 64, 64, 3), np.uint8)
+    field[...] = (144, 72, 17)
+    up, down = field.copy(), field.copy()
+    for i, (row_up, row_down) in enumerate([(12, 40), (30, 30), (44, 20)]):
+        up[i, row_up : row_up + 4, 60:62] = colour
+        down[i, row_down : row_down + 4, 60:62] = colour
+    down[2, :, :] = (144, 72, 17)  # the third start: the model lost the paddle
+    up[:, 5, 60:62] = colour  # the score's colour outside the box is not the paddle
+    as_tensor = lambda frames: torch.as_tensor(frames).permute(0, 3, 1, 2)  # noqa: E731
+    moved = object_turn(as_tensor(up), as_tensor(down), colour, box, "rows")
+    np.testing.assert_allclose(moved[:2], [28.0, 0.0])
+    assert np.isnan(moved[2])
+    floats = object_turn(as_tensor(up).float() / 255, as_tensor(down).float() / 255, colour, box, "rows")
+    np.testing.assert_allclose(floats[:2], moved[:2])
+    verdict = judge(moved, np.array([20.0, np.nan, 24.0]))
+    assert verdict["starts"] == 2 and verdict["starts_without_the_object"] == 1
+    assert verdict["right_way"] == 0.5 and verdict["turn_over_real"] == pytest.approx(14.0 / 22.0, abs=1e-4)
+    with pytest.raises(ValueError, match="NAME:R,G,B"):
+        parse_object("player:green@10-58,52-63")
+    with pytest.raises(ValueError, match="axis"):
+        object_turn(as_tensor(up), as_tensor(down), colour, box, "diagonal")

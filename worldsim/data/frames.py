@@ -64,3 +64,48 @@ def foreground_weights(x, background, weight: float):
     """Per-pixel weights for V's loss (vae.foreground_weight): `weight` where float frames x
     (n, 3, H, W) differ from the background (1, 3, H, W), 1 elsewhere. -> (n, 1, H, W)."""
     return 1.0 + (weight - 1.0) * foreground_mask(x, background).float()
+
+
+COLOUR_TOLERANCE = 40
+"""A pixel shows an object where each channel is within this of the object's colour (resizing blends edges)."""
+
+
+def parse_object(spec: str) -> tuple[str, tuple[int, int, int] | None, tuple[slice, slice] | None]:
+    """'NAME:R,G,B@R0-R1,C0-C1' (colour 'any': every foreground pixel; the box, inclusive rows and
+    columns of the 64x64 frame, may be left out) -> (name, colour or None, (rows, columns) or None)."""
+    name, sep, rest = spec.partition(":")
+    colour, _, where = rest.partition("@")
+    try:
+        rgb = None if colour == "any" else tuple(int(c) for c in colour.split(","))
+        box = None
+        if where:
+            (r0, r1), (c0, c1) = (tuple(int(v) for v in part.split("-")) for part in where.split(","))
+            box = (slice(r0, r1 + 1), slice(c0, c1 + 1))
+    except ValueError:
+        rgb = ()
+    if not sep or not name or (rgb is not None and len(rgb) != 3):
+        raise ValueError(f"object {spec!r}: expected NAME:R,G,B@R0-R1,C0-C1 (or NAME:any@...), "
+                         "e.g. player:92,186,92@10-58,52-63")
+    return name, rgb, box
+
+
+def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box: tuple[slice, slice] | None = None,
+                   background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (n, H, W, 3) frames -> (n, 2) mean (row, column) of the pixels of `colour` (None:
+    foreground against `background`) inside `box` (rows, columns) of each frame, and (n,) whether
+    any shows."""
+    if colour is None:
+        near = foreground_mask(frames, background)
+    else:
+        near = (np.abs(frames.astype(np.int16) - np.array(colour, dtype=np.int16)) <= COLOUR_TOLERANCE).all(-1)
+    if box is not None:
+        inside = np.zeros(near.shape[1:], dtype=bool)
+        inside[box] = True
+        near = near & inside
+    rows, cols = np.arange(frames.shape[1]), np.arange(frames.shape[2])
+    count = near.sum(axis=(1, 2))
+    seen = count > 0
+    centres = np.zeros((len(frames), 2))
+    centres[seen, 0] = (near.sum(2) @ rows)[seen] / count[seen]
+    centres[seen, 1] = (near.sum(1) @ cols)[seen] / count[seen]
+    return centres, seen

@@ -12,12 +12,13 @@ import torch
 
 import envs
 from worldsim.apps.compare.action_probe import action_conditioning
-from worldsim.apps.compare.counterfactual import judge, turn
+from worldsim.apps.compare.counterfactual import AXES, judge, object_turn, turn
 from worldsim.apps.compare.heldout import heldout_clips, heldout_overlap, spread
 from worldsim.apps.compare.memory_probe import memory_actions, out_and_back, real_game_paths
 from worldsim.apps.compare.predictors import VMPredictor, load_predictors
 from worldsim.apps.compare.report import horizon_plot, hwc, labelled, markdown, open_loop_video
 from worldsim.apps.compare.scores import HORIZONS, _batched, per_step_scores, summarise
+from worldsim.data.frames import parse_object
 from worldsim.io import atomic_write_with, write_json
 from worldsim.media import save_png, save_video
 from worldsim.run import RunDir
@@ -49,6 +50,12 @@ class CompareSettings:
     """real start frames of the memory check (held-out clip starts)"""
     memory_actions: tuple[int, int] | None = None
     """(left, right) action indices; None: the game's own (Doom TakeCover 0, 2)"""
+    counterfactual_object: str = ""
+    """'': the counterfactual check measures the view's horizontal turn (a first-person game).
+    NAME:R,G,B@R0-R1,C0-C1: it measures how far that object's centre moves instead (a fixed-camera
+    game), e.g. Pong's paddle player:92,186,92@10-58,52-63 or Breakout's paddle:200,72,72@56-59,0-63"""
+    counterfactual_axis: str = "columns"
+    """the object's coordinate the counterfactual check reads: rows (Pong's paddle) or columns"""
     real_seeds: int = 4
     """real-game episodes for the memory check's reference (0: skip the real game)"""
     video_clips: int = 4
@@ -71,6 +78,10 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
                          "must be at least 1")
     if s.video_format not in ("gif", "mp4"):
         raise ValueError(f"--video-format must be gif or mp4, not {s.video_format!r}")
+    if s.counterfactual_object:
+        parse_object(s.counterfactual_object)  # a malformed spec fails here, not after the models ran
+    if s.counterfactual_axis not in AXES:
+        raise ValueError(f"--counterfactual-axis must be one of {', '.join(AXES)}, not {s.counterfactual_axis!r}")
     t_start = time.perf_counter()
     run = RunDir(run_dir)
     cfg = run.load_config()
@@ -178,18 +189,30 @@ def _counterfactual(predictors, starts: torch.Tensor, left: int, right: int, k: 
     """From each start, k steps of `left` and k of `right` in every model; the real game's turn for
     the same actions from its own starts (seeds) is the reference (worldsim.apps.compare.counterfactual)."""
     result = {"steps": k, "actions": [left, right], "models": {}}
+    if s.counterfactual_object:
+        name, colour, box = parse_object(s.counterfactual_object)
+        if colour is None:
+            raise ValueError("--counterfactual-object needs the object's colour (R,G,B), not 'any'")
+        result["object"] = {"name": name, "spec": s.counterfactual_object, "axis": s.counterfactual_axis}
+
+        def measure(start, after_left, after_right):
+            return object_turn(after_left, after_right, colour, box, s.counterfactual_axis)
+    else:
+        measure = turn
     real = {}
     if s.real_seeds > 0:
         seeds = list(range(10_000, 10_000 + s.real_seeds))
         paths = {a: real_game_paths(env, [a] * k, seeds, progress) for a in (left, right)}
         if len(paths[left]) and len(paths[left]) == len(paths[right]):
-            real = {"turn_px": turn(paths[left][:, 0], paths[left][:, -1], paths[right][:, -1]).tolist(), "seeds": seeds}
+            real = {"turn_px": measure(paths[left][:, 0], paths[left][:, -1], paths[right][:, -1]).tolist(),
+                    "seeds": seeds}
             result["real_game"] = real
     for p in predictors:
         ends = {}
         for a in (left, right):
             actions = torch.full((len(starts), k), a, dtype=torch.long)
             ends[a] = _batched(p.open_loop, (starts, actions), s.batch, device, f"{p.name} {a} x {k}", progress)[:, -1]
-        turns = turn(starts, ends[left], ends[right])
-        result["models"][p.name] = {**judge(turns, np.array(real.get("turn_px", []))), "turn_px": turns.tolist()}
+        turns = measure(starts, ends[left], ends[right])
+        result["models"][p.name] = {**judge(turns, np.array(real.get("turn_px", []), dtype=float)),
+                                    "turn_px": turns.tolist()}
     return result

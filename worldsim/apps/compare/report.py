@@ -135,4 +135,18 @@ def markdown(results: dict) -> str:
         for name, r in rows.items():
             lines.append(f"| {name} | {r['out_mse']:.5f} | {r['back_mse']:.5f} | {r['back_over_out']:.2f} | "
                          f"{r['back_psnr']:.2f} | {r['back_ssim']:.3f} | {r['own_back_mse']:.5f} |")
+    cf = results.get("counterfactual", {})
+    if "models" in cf:
+        obj = cf.get("object")
+        what = (f"{obj['name']}'s move along {obj['axis']}" if obj else "the view's horizontal turn")
+        real = cf.get("real_game", {}).get("turn_px")
+        lines.append(f"\nCounterfactual: {cf['steps']} steps of action {cf['actions'][1]} against {cf['actions'][0]} "
+                     f"from the same start; {what}, in pixels"
+                     + (f" (real game from {len(real)} seeds' first frames: median {np.nanmedian(real):+.1f})"
+                        if real else "") + "\n")
+        lines.append("| model | right way | median size (px) | size / real | starts |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for name, r in cf["models"].items():
+            lines.append(f"| {name} | {r['right_way']:.3f} | {r['median_turn_px']:.2f} | {r['turn_over_real']:.3f} | "
+                         f"{r['starts']} |")
     return "\n".join(lines)
