@@ -56,11 +56,64 @@ STICKY_ACTIONS = 0.25
 """v5's repeat_action_probability: the standard protocol for scoring an agent (Machado et al. 2018)."""
 
 
+SERVED = ("Breakout",)
+"""Games where the ball comes into play only when FIRE is pressed, after the start and after each
+lost life. Where an agent is scored, the adapter presses FIRE for it there (ServeWithFire): the
+dream, learned from random play that presses FIRE within a few steps of every serve, never
+learned that the ball waits, so a dream-trained controller that never fires would stand beside a
+ball that never comes, until the 108,000-frame limit."""
+
+
+class ServeWithFire(gymnasium.Wrapper):
+    """Presses FIRE after a reset and after each lost life (the FireReset wrapper of DQN
+    reproductions), for PRESSES steps; the agent does not see those steps, their reward is added
+    to the step before."""
+
+    PRESSES = 2
+    """Steps of FIRE per serve: with sticky actions one step of FIRE can be lost entirely (all its
+    4 frames repeat the previous action, p = 0.25^4 = 0.004, and a lost serve stalls the game for
+    good); two make that 1.5e-5. Once the ball is in play, FIRE does nothing."""
+
+    def __init__(self, env: gymnasium.Env):
+        super().__init__(env)
+        self.fire = env.unwrapped.get_action_meanings().index("FIRE")
+        self.lives = 0
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self._serve()
+        if terminated or truncated:
+            return self.env.reset(**kwargs)
+        self.lives = info.get("lives", 0)
+        return obs, info
+
+    def _serve(self):
+        reward = 0.0
+        for _ in range(self.PRESSES):
+            obs, served, terminated, truncated, info = self.env.step(self.fire)
+            reward += served
+            if terminated or truncated:
+                break
+        return obs, reward, terminated, truncated, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = info.get("lives", 0)
+        if lives < self.lives and not (terminated or truncated):
+            obs, served, terminated, truncated, info = self._serve()
+            reward += served
+        self.lives = info.get("lives", 0)
+        return obs, reward, terminated, truncated, info
+
+
 def make(game: str, render_mode: str | None = None, evaluation: bool = False) -> gymnasium.Env:
-    """ALE/<game>-v5 with 64x64x3 uint8 observations (INTER_AREA resize); sticky actions only
-    for `evaluation` (see the module's docstring)."""
+    """ALE/<game>-v5 with 64x64x3 uint8 observations (INTER_AREA resize); sticky actions, and
+    the serve pressed in the games that need it (SERVED), only for `evaluation` (see the
+    module's docstring)."""
     env = gymnasium.make(f"ALE/{game}-v5", render_mode=render_mode,
                          repeat_action_probability=STICKY_ACTIONS if evaluation else 0.0)
+    if evaluation and game in SERVED:
+        env = ServeWithFire(env)
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
 
 

@@ -229,3 +229,23 @@ def test_importing_a_controller_or_the_config_loads_no_game():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_breakout_is_served_where_an_agent_is_scored():
+    """An agent that never presses FIRE still sees the ball come into play in the scored game
+    (ServeWithFire), after the start and after each lost life, and the episode ends; the recorded
+    game is left as it is."""
+    from envs.atari import ServeWithFire
+
+    scored = envs.make("Atari/Breakout", evaluation=True)
+    assert isinstance(scored.env, ServeWithFire)
+    obs, info = scored.reset(seed=0)
+    lives, steps, terminated, truncated = info["lives"], 0, False, False
+    while not (terminated or truncated) and steps < 3000:
+        obs, _, terminated, truncated, info = scored.step(0)  # NOOP, forever
+        steps += 1
+    scored.close()
+    assert terminated and info["lives"] == 0 and steps < 3000 and lives == 5
+    recorded = envs.make("Atari/Breakout")
+    assert not isinstance(recorded.env, ServeWithFire)
+    recorded.close()
