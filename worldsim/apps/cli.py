@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 import envs
-from worldsim.config import PRESETS, Config, add_override_arguments, apply_overrides, make_config, overrides_from_args, resolve, tune
+from worldsim.config import (PRESETS, Config, add_override_arguments, apply_overrides, make_config, overrides_from_args,
+                             resolve, tune)
 from worldsim.run import RunDir, RunDirError, resolve_device
 
 # This module and the scripts import nothing heavy (torch, cma) at the top: every game process a
