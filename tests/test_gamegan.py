@@ -18,11 +18,11 @@ from worldsim.models.gamegan import GameGAN
 from worldsim.models.gamegan.discriminators import (ActionDiscriminator, Discriminators, FrameDiscriminator,
                                                     TemporalDiscriminator)
 from worldsim.models.gamegan.dynamics import DynamicsEngine
-from worldsim.models.gamegan.losses import discriminator_loss, reconstruction_loss, wrong_actions
+from worldsim.models.gamegan.losses import change_weights, discriminator_loss, reconstruction_loss, wrong_actions
 from worldsim.models.gamegan.model import stored_config
 from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
 from worldsim.models.gamegan.memory import Memory
-from worldsim.models.gamegan.renderer import SimpleRenderer, SpecializedRenderer
+from worldsim.models.gamegan.renderer import MotionSkip, SimpleRenderer, SpecializedRenderer
 from worldsim.run import RunDir
 from worldsim.models.gamegan import load_gamegan
 from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, train_gamegan, warm_up_at
@@ -172,6 +172,56 @@ def test_reconstruction_loss_has_the_documented_scale():
     assert reconstruction_loss(fake, real, "l2", "mean").item() == pytest.approx(0.01, rel=1e-4)
     with pytest.raises(ValueError, match="recon_reduction"):
         reconstruction_loss(fake, real, "l2", "sum")
+
+
+def test_pixels_that_change_in_the_real_clip_weigh_change_weight():
+    before, after = torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)
+    after[0, 1, 10, 20] = 0.5  # one pixel changes (in one channel)
+    after[0, 0, 30, 30] = 0.03  # below the threshold: not a change
+    weights = change_weights(before, after, 10.0)
+    assert weights.shape == (1, 1, 64, 64) and weights[0, 0, 10, 20] == 10 and weights.sum() == 4095 + 10
+    fake = after + 0.1  # wrong by 0.1 everywhere: the changed pixel's 3 values count 10 times
+    weighted = reconstruction_loss(fake, after, "l2", "frame_sum", weights).item()
+    assert weighted == pytest.approx(0.01 * 3 * (4095 + 10), rel=1e-4)
+    assert reconstruction_loss(fake, after, "l2", "frame_sum", change_weights(before, after, 1.0)).item() == \
+        pytest.approx(reconstruction_loss(fake, after, "l2", "frame_sum").item())
+
+
+def test_the_motion_skip_carries_an_object_by_its_kernel():
+    """A kernel peaked 3 pixels off centre, chosen everywhere, moves a square 3 pixels; at
+    initialisation "stay" has most of the weight, and the choice is a distribution per pixel."""
+    torch.manual_seed(0)
+    skip = MotionSkip(hidden=8, kernels=2, radius=4)
+    frame = torch.zeros(1, 3, 64, 64)
+    frame[0, :, 30:34, 20:28] = 1.0
+    h = torch.randn(1, 8)
+    moved, choice = skip(h, frame)
+    assert choice.shape == (1, 3, 64, 64) and torch.allclose(choice.sum(1), torch.ones(1, 64, 64))
+    assert 0.75 < choice[:, 0].mean().item() < 0.82  # e^2 / (e^2 + 2)
+    torch.testing.assert_close(moved.sum(), frame.sum())  # kernels move pixels, they do not add any
+    with torch.no_grad():
+        skip.kernel_logits.weight.zero_()
+        bias = torch.full((2, 81), -30.0)
+        bias[0, 4 * 9 + 4 + 3] = 30.0  # kernel 1: three columns right of centre
+        bias[1, 40] = 30.0  # kernel 2: the centre
+        skip.kernel_logits.bias.copy_(bias.flatten())
+        skip.choice.bias.view(3, 256).copy_(torch.tensor([-30.0, 30.0, -30.0])[:, None])
+    moved, _ = skip(h, frame)
+    columns = (moved[0, 0] > 0.5).any(dim=0).nonzero().flatten()
+    assert columns.min().item() == 17 and columns.max().item() == 24  # 20..27 moved 3 to the left
+    with pytest.raises(ValueError, match="kernels >= 1"):
+        MotionSkip(8, 0, 4)
+
+
+def test_a_gamegan_with_the_motion_skip_steps_saves_its_choice_and_needs_the_copy_skip():
+    frames = torch.rand(2, 3, 64, 64)
+    model = GameGAN(dataclasses.replace(tiny(), skip=True, motion_kernels=2, motion_radius=3), 3, True)
+    _, out = model.step(model.init_state(frames), torch.tensor([0, 2]), torch.zeros(2, tiny().noise_dim))
+    assert out["motion"].shape == (2, 3, 64, 64) and out["frame"].shape == (2, 3, 64, 64)
+    assert model.renderer.motion.kernel_logits.out_features == 2 * 7 * 7
+    plain = GameGAN(dataclasses.replace(tiny(), skip=False, motion_kernels=2), 3, True)
+    assert plain.renderer.motion is None
+    assert stored_config({"gamegan": {}})["motion_kernels"] == 0  # checkpoints from before it: none
 
 
 def test_a_generated_frame_fed_back_is_read_without_a_gradient_unless_asked():
@@ -328,6 +378,30 @@ def test_training_runs_and_resumes_where_it_stopped(tiny_doom_run):
     cfg.gamegan.hidden *= 2
     with pytest.raises(CheckpointError, match="gamegan.hidden=32"):
         train_gamegan(run, cfg, torch.device("cpu"), progress=False)
+
+
+def test_a_gamegan_that_reads_the_foreground_trains_and_keeps_its_background(tiny_doom_run):
+    """gamegan.background_gain: training sets the median training frame as the background, the
+    checkpoint keeps it, and the encoder reads a frame equal to it as it reads black; the motion
+    skip and the change weight train alongside."""
+    from worldsim.data.frames import BACKGROUND_FRAMES, background_frame
+    from worldsim.data.episodes import list_episodes, split_episodes
+    run, cfg = tiny_doom_run
+    cfg = copy.deepcopy(cfg)
+    cfg.gamegan.name, cfg.gamegan.steps = "gamegan_foreground", 2
+    cfg.gamegan.background_gain, cfg.gamegan.motion_kernels, cfg.gamegan.change_weight = 4.0, 2, 5.0
+    report = train_gamegan(run, cfg, torch.device("cpu"), progress=False)
+    assert np.isfinite(report["val_one_step_mse"])
+    model, meta = load_gamegan(run.gamegan_checkpoint("gamegan_foreground"), env=cfg.env)
+    train, _ = split_episodes(list_episodes(run.episodes), cfg.gamegan.val_fraction, cfg.seed)
+    expected = background_frame(train, BACKGROUND_FRAMES, np.random.default_rng(cfg.seed))
+    torch.testing.assert_close(model.dynamics.background[0], torch.as_tensor(expected).permute(2, 0, 1).float() / 255)
+    with torch.no_grad():
+        torch.testing.assert_close(model.dynamics.read_frame(model.dynamics.background),
+                                   model.dynamics.norm(model.dynamics.encode(torch.zeros(1, 3, 64, 64))))
+    assert meta["gamegan"]["motion_kernels"] == 2 and model.renderer.motion is not None
+    with pytest.raises(ValueError, match="no background"):
+        GameGAN(tiny(), 3, True).dynamics.set_background(torch.zeros(1, 3, 64, 64))
 
 
 def test_saved_gamegan_reloads_bit_identically(tiny_doom_run, tmp_path):

@@ -219,6 +219,17 @@ class GameGANConfig:
     one-step error equal to its open-loop error (it ignored the frame), where the skip's one-step
     error fell to between a seventh (step 500) and a third (step 3,000) of its open-loop one over
     12-step clips (docs/RESULTS.md)"""
+    background_gain: float = 0.0
+    """> 0: the frame encoder reads (x_t - background) * gain, the background being the median of
+    2,000 training frames, kept in the checkpoint (as V's vae.background_gain; for fixed-camera
+    games). 0: it reads the frame (the paper)"""
+    motion_kernels: int = 0
+    """with the copy skip: shift kernels the skip can move the frame read by before keeping it (0:
+    the plain copy skip). The state picks, per pixel, "stay" or one of these kernels, each a
+    softmax over (2 * motion_radius + 1)^2 offsets predicted from h_t, so an object the action
+    moves can be carried along instead of redrawn (worldsim.models.gamegan.renderer.MotionSkip)"""
+    motion_radius: int = 4
+    """the motion kernels' reach, in pixels of the 64 x 64 frame"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""
@@ -233,6 +244,11 @@ class GameGANConfig:
     3 x 64 x 64 = 12,288 values, averaged over frames: the released code's form) or mean
     (averaged over values: 12,288x weaker for the same weight; worldsim's first form, with which
     the term was too weak to act). The cycle loss uses the same reduction"""
+    change_weight: float = 1.0
+    """weight of the pixels that change from the real x_t to the real x_{t+1} (any channel by more
+    than 1/16) in the reconstruction loss, relative to 1 for the others (1: every pixel alike). In
+    Breakout, 0.25 % of the pixels change per step and 82 % of the copy error is on the paddle's
+    rows; a model can halve that error by smearing the paddle without following the action"""
     recon_only_steps: int = 1500
     """warm start: the first N steps train the generator on reconstruction alone (noise fixed at
     0, every step teacher-forced, no discriminator), the path from the frame read to the frame

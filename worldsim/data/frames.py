@@ -39,6 +39,11 @@ def count_frames(paths: list[Path]) -> int:
     return sum(len(ep.actions) + 1 for _, ep in iter_valid_episodes(paths, ("actions",)))
 
 
+BACKGROUND_FRAMES = 2000
+"""Training frames whose median is a game's background (V's foreground weight and the encoders
+that read the frame minus the background: vae.background_gain, gamegan.background_gain)."""
+
+
 def background_frame(paths: list[Path], frames: int, rng: np.random.Generator) -> np.ndarray:
     """The game's background: the per-pixel median of up to `frames` frames drawn evenly from the
     episodes of `paths` (a fixed-camera game such as an Atari one; the median of a moving camera's

@@ -23,9 +23,10 @@ from worldsim.checkpoint import CheckpointError, load_checkpoint, save_checkpoin
 from worldsim.config import Config, GameGANConfig
 from worldsim.data.clips import fixed_clips, iter_clip_batches
 from worldsim.data.episodes import list_episodes, split_episodes
+from worldsim.data.frames import BACKGROUND_FRAMES, background_frame
 from worldsim.media import image_grid, save_png
 from worldsim.models.gamegan.discriminators import Discriminators
-from worldsim.models.gamegan.losses import discriminator_loss, generator_loss, reconstruction_loss, wrong_actions
+from worldsim.models.gamegan.losses import clip_reconstruction, discriminator_loss, generator_loss, wrong_actions
 from worldsim.models.gamegan.model import GameGAN, as_frames, stored_config, submodule_state
 from worldsim.models.vae import tensor_to_frames
 from worldsim.run import RunDir
@@ -34,7 +35,7 @@ from worldsim.training.loop import Schedule, train
 ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_embed", "memory", "memory_height",
                        "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
                        "map_size", "temporal_scales", "output", "encoder_norm", "kernel_temperature",
-                       "spectral_norm", "skip")
+                       "spectral_norm", "skip", "motion_kernels", "motion_radius", "background_gain")
 """GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values."""
 
 
@@ -126,7 +127,7 @@ class GameGANTrainer:
         noise = torch.zeros(*actions.shape[:2], self.gc.noise_dim, device=self.device)
         with self.autocast():
             out = self.g(real, actions, actions.shape[1], noise)
-            loss = reconstruction_loss(out["frames"], real[:, 1:], self.gc.recon_norm, self.gc.recon_reduction)
+            loss = clip_reconstruction(out["frames"], real, self.gc)
         self._learning_rate(self.gc.recon_only_lr or self.gc.lr)
         self.g_optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(self.gc.recon_weight * loss).backward()
@@ -207,8 +208,9 @@ def evaluate_gamegan(model: GameGAN, frames: np.ndarray, actions: np.ndarray, de
 def sample_grid(model: GameGAN, frames: np.ndarray, actions: np.ndarray, warm_up: int, device,
                 max_frames: int = 16) -> np.ndarray:
     """One held-out clip: real x_1..x_T, generated (teacher-forced frames framed in green), the
-    absolute error, the copy skip's keep mask (with gamegan.skip), then each component's image and
-    mask (specialized renderer)."""
+    absolute error, the copy skip's keep mask (with gamegan.skip), where the motion skip moves the
+    frame read (white: a kernel, black: "stay"; with gamegan.motion_kernels), then each
+    component's image and mask (specialized renderer)."""
     model.eval()
     real = as_frames(torch.as_tensor(frames[:1], device=device))
     a = torch.as_tensor(actions[:1], device=device)
@@ -222,6 +224,8 @@ def sample_grid(model: GameGAN, frames: np.ndarray, actions: np.ndarray, warm_up
     rows = [tensor_to_frames(target), generated, tensor_to_frames((out["frames"][0, :n] - target).abs())]
     if "keep" in out:  # the copy skip: white where the next frame keeps the frame read
         rows.append(tensor_to_frames(out["keep"][0, :n].expand(-1, 3, -1, -1)))
+    if "motion" in out:
+        rows.append(tensor_to_frames((1 - out["motion"][0, :n, :1]).expand(-1, 3, -1, -1)))
     if "components" in out:
         for k in range(out["components"].shape[2]):
             rows.append(tensor_to_frames(out["components"][0, :n, k]))
@@ -273,6 +277,9 @@ class GameGANTraining:
             raise ValueError(f"{len(self.train_paths)} training episodes cannot be shared by {world} processes")
         self.val_frames, self.val_actions = fixed_clips(self.val_paths, gc.clip_len, gc.val_clips)
         self.trainer = GameGANTrainer(gc, action_dim, discrete, self.flip_pairs, device, distributed=world > 1)
+        if gc.background_gain:  # a resumed checkpoint brings its own (the same: same episodes, same seed)
+            frame = background_frame(self.train_paths, BACKGROUND_FRAMES, np.random.default_rng(cfg.seed))
+            self.trainer.generator.dynamics.set_background(as_frames(frame[None]).to(device))
         self.meta = {"gamegan": dataclasses.asdict(gc), "action_dim": action_dim, "discrete_actions": discrete,
                      "flip_pairs": [list(p) for p in self.flip_pairs], "config": cfg.to_dict()}
         self.schedule = Schedule(gc.steps, gc.eval_every, gc.log_every)

@@ -11,7 +11,8 @@ import torch
 from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
 from worldsim.data.episodes import iter_valid_episodes, list_episodes, split_episodes
-from worldsim.data.frames import background_frame, count_frames, foreground_mask, foreground_weights, iter_frame_batches
+from worldsim.data.frames import (BACKGROUND_FRAMES, background_frame, count_frames, foreground_mask,
+                                  foreground_weights, iter_frame_batches)
 from worldsim.media import image_grid, save_png
 from worldsim.models.vae import ConvVAE, frames_to_tensor, tensor_to_frames, vae_loss
 from worldsim.run import RunDir
@@ -19,8 +20,6 @@ from worldsim.training import resume
 from worldsim.training.loop import Schedule, train
 
 VAL_FRAMES = 2000
-BACKGROUND_FRAMES = 2000
-"""Training frames whose median is the background that vae.foreground_weight measures against."""
 
 
 def held_out_frames(paths: list[Path], limit: int = VAL_FRAMES) -> np.ndarray:

@@ -49,15 +49,38 @@ def reduce_frames(error: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"gamegan.recon_reduction must be one of {', '.join(REDUCTIONS)}, not '{reduction}'")
 
 
-def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor, norm: str, reduction: str = "frame_sum") -> torch.Tensor:
+CHANGE_THRESHOLD = 1 / 16
+"""a pixel changes from one real frame to the next when a channel moves by more than this"""
+
+
+def change_weights(before: torch.Tensor, after: torch.Tensor, weight: float) -> torch.Tensor:
+    """Frames (..., 3, 64, 64) in [0, 1] -> per-pixel weights (..., 1, 64, 64): `weight` where any
+    channel differs from `before` to `after` by more than CHANGE_THRESHOLD, 1 elsewhere."""
+    changed = (after.float() - before.float()).abs().amax(dim=-3, keepdim=True) > CHANGE_THRESHOLD
+    return 1 + (weight - 1) * changed.float()
+
+
+def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor, norm: str, reduction: str = "frame_sum",
+                        weights: torch.Tensor | None = None) -> torch.Tensor:
     """Pixel error of generated frames against real ones (..., 3, 64, 64) in [0, 1]: squared (l2)
-    or absolute (l1), reduced as `reduction` (reduce_frames)."""
+    or absolute (l1), each pixel times `weights` (..., 1, 64, 64) when given (change_weights),
+    reduced as `reduction` (reduce_frames)."""
     diff = fake.float() - real.float()
     if norm == "l2":
-        return reduce_frames(diff.pow(2), reduction)
-    if norm == "l1":
-        return reduce_frames(diff.abs(), reduction)
-    raise ValueError(f"gamegan.recon_norm must be 'l2' or 'l1', not '{norm}'")
+        error = diff.pow(2)
+    elif norm == "l1":
+        error = diff.abs()
+    else:
+        raise ValueError(f"gamegan.recon_norm must be 'l2' or 'l1', not '{norm}'")
+    return reduce_frames(error if weights is None else error * weights, reduction)
+
+
+def clip_reconstruction(fake: torch.Tensor, real: torch.Tensor, cfg: GameGANConfig) -> torch.Tensor:
+    """The reconstruction term of a rollout: generated x_1..x_T (batch, T, 3, 64, 64) against the
+    real clip x_0..x_T (batch, T+1, 3, 64, 64), pixels that change in the real clip weighted by
+    cfg.change_weight."""
+    weights = change_weights(real[:, :-1], real[:, 1:], cfg.change_weight) if cfg.change_weight != 1 else None
+    return reconstruction_loss(fake, real[:, 1:], cfg.recon_norm, cfg.recon_reduction, weights)
 
 
 def cycle_loss(reread_static: torch.Tensor, static: torch.Tensor, reduction: str = "frame_sum") -> torch.Tensor:
@@ -126,7 +149,7 @@ def generator_loss(ds: Discriminators, real: torch.Tensor, actions: torch.Tensor
         "feature_match": feature_matching(fake_features, real_features),
         "g_action_rec": action_loss(transitions["action"], actions.flatten(0, 1), discrete),
         "g_noise_rec": noise_loss(transitions["noise"], out["noise"].flatten(0, 1)),
-        "recon": reconstruction_loss(fake, real[:, 1:], cfg.recon_norm, cfg.recon_reduction),
+        "recon": clip_reconstruction(fake, real, cfg),
     }
     weights = {"feature_match": cfg.feature_match_weight, "g_action_rec": cfg.action_weight,
                "g_noise_rec": cfg.noise_weight, "recon": cfg.recon_weight}

@@ -52,16 +52,17 @@ class GameGAN(nn.Module):
             raise ValueError(f"gamegan.renderer must be 'simple' or 'specialized', not '{config.renderer}'")
         read_dim = config.memory_dim if config.memory else 0
         self.dynamics = DynamicsEngine(config.hidden, action_dim, config.noise_dim, read_dim, config.channels,
-                                       config.action_embed, config.encoder_norm)
+                                       config.action_embed, config.encoder_norm, config.background_gain)
         self.memory = Memory(config.memory_height, config.memory_width, config.memory_dim, config.hidden,
                              action_dim, discrete_actions, flip_pairs, config.kernel_temperature) \
             if config.memory else None
         if config.renderer == "simple":
-            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, config.skip)
+            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, config.skip,
+                                           config.motion_kernels, config.motion_radius)
         else:
             self.renderer = SpecializedRenderer(config.hidden, read_dim, config.channels, config.components,
                                                 config.type_dim, config.attribute_dim, config.map_size, config.output,
-                                                config.skip)
+                                                config.skip, config.motion_kernels, config.motion_radius)
 
     @property
     def specialized(self) -> bool:
@@ -116,7 +117,8 @@ class GameGAN(nn.Module):
         x_t each step read; hidden (batch, T, hidden); noise (batch, T, noise_dim); with memory,
         alphas (batch, T, H, W) and reads (batch, T, D); with the specialized renderer, masks
         (batch, T, K, 1, 64, 64) and components (batch, T, K, 3, 64, 64); with the copy skip, keep
-        (batch, T, 1, 64, 64)."""
+        (batch, T, 1, 64, 64); with the motion skip, motion (batch, T, kernels + 1, 64, 64), the
+        per-pixel choice of "stay" (first) or a kernel."""
         x = as_frames(frames)
         b, steps = actions.shape[:2]
         needed = min(max(1, warm_up), steps)
@@ -125,7 +127,7 @@ class GameGAN(nn.Module):
         if noise is None:
             noise = torch.randn(b, steps, self.config.noise_dim, device=x.device)
         state = self.init_state(x[:, 0])
-        keep = ("frame", "masks", "components", "keep")
+        keep = ("frame", "masks", "components", "keep", "motion")
         record: dict[str, list[torch.Tensor]] = {"inputs": [], "hidden": [], "alphas": [], "reads": []}
         for t in range(steps):
             if 0 < t < warm_up:
@@ -167,7 +169,7 @@ def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.d
 
 
 LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False,
-                 "skip": False}
+                 "skip": False, "motion_kernels": 0, "motion_radius": 4, "background_gain": 0.0}
 """Architecture fields added after the first checkpoints were written, with the value those
 checkpoints were trained with (not today's default)."""
 

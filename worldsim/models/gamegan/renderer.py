@@ -62,15 +62,63 @@ class KeepMask(nn.Module):
         return torch.sigmoid(F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=False))
 
 
+class MotionSkip(nn.Module):
+    """The copy skip's moving part (gamegan.motion_kernels > 0): what the skip keeps is the frame
+    read moved, not the frame read itself. From the state h_t it predicts `kernels` shift kernels
+    of side 2 * radius + 1 (softmax-normalised, so each moves and blurs pixels without changing
+    their sum) and, per pixel, a choice among "stay" and each kernel (softmax over kernels + 1 at
+    low resolution, upsampled). A paddle that the action moves 3 pixels is one kernel peaked 3
+    pixels off centre, chosen on the paddle's rows; without it, the model has to redraw the paddle
+    from h_t at its new place (the approach of Finn et al. 2016's CDNA, for the skip only)."""
+
+    def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16):
+        super().__init__()
+        if kernels < 1 or radius < 1:
+            raise ValueError(f"the motion skip needs kernels >= 1 and radius >= 1, not {kernels} and {radius}")
+        self.kernels, self.radius, self.size = kernels, radius, size
+        side = 2 * radius + 1
+        self.kernel_logits = nn.Linear(hidden, kernels * side * side)
+        self.choice = nn.Linear(hidden, (kernels + 1) * size * size)
+        nn.init.zeros_(self.choice.weight)
+        with torch.no_grad():  # start by staying put: "stay" has e^2 / (e^2 + kernels) of the weight everywhere
+            self.choice.bias.view(kernels + 1, size * size).copy_(torch.tensor([2.0] + [0.0] * kernels)[:, None])
+
+    def forward(self, h: torch.Tensor, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """h (batch, hidden), frame (batch, C, H, W) -> (the frame moved (batch, C, H, W), the choice
+        (batch, kernels + 1, H, W) summing to 1 over its second axis, "stay" first)."""
+        b, c, height, width = frame.shape
+        side = 2 * self.radius + 1
+        kernels = F.softmax(self.kernel_logits(h).float().view(b, self.kernels, side * side), dim=-1)
+        weight = kernels.view(b, 1, self.kernels, side, side).expand(b, c, -1, -1, -1)
+        padded = F.pad(frame.float(), (self.radius,) * 4, mode="replicate").reshape(1, b * c, height + side - 1,
+                                                                                  width + side - 1)
+        moved = F.conv2d(padded, weight.reshape(b * c * self.kernels, 1, side, side), groups=b * c)
+        moved = moved.view(b, c, self.kernels, height, width)
+        logits = self.choice(h).float().view(b, self.kernels + 1, self.size, self.size)
+        choice = F.softmax(F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False), dim=1)
+        out = choice[:, :1] * frame.float() + (choice[:, None, 1:] * moved).sum(dim=2)
+        return out.to(frame.dtype), choice
+
+
 def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
-         previous: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    """Apply the copy skip to a renderer's output, when the renderer has one."""
+         previous: torch.Tensor | None, motion: MotionSkip | None = None) -> dict[str, torch.Tensor]:
+    """Apply the copy skip to a renderer's output, when the renderer has one (with the motion
+    skip, the share kept is of the frame read moved)."""
     if keep is None:
         return out
     if previous is None:
         raise ValueError("a renderer with the copy skip needs the frame the step read (previous=)")
     share = keep(h)
-    return {**out, "frame": share * previous + (1 - share) * out["frame"], "drawn": out["frame"], "keep": share}
+    extra = {}
+    if motion is not None:
+        previous, extra["motion"] = motion(h, previous)
+    return {**out, "frame": share * previous + (1 - share) * out["frame"], "drawn": out["frame"], "keep": share,
+            **extra}
+
+
+def motion_skip(hidden: int, skip: bool, kernels: int, radius: int, size: int) -> MotionSkip | None:
+    """The motion skip a renderer with these settings has (None without the copy skip or kernels)."""
+    return MotionSkip(hidden, kernels, radius, size) if skip and kernels else None
 
 
 def _doublings(size_from: int, size_to: int) -> int:
@@ -82,9 +130,10 @@ def _doublings(size_from: int, size_to: int) -> int:
 
 class SimpleRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
-                 skip: bool = False):
+                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4):
         super().__init__()
         self.keep = KeepMask(hidden) if skip else None
+        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16)
         self.output = check_output(output)
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
@@ -98,7 +147,7 @@ class SimpleRenderer(nn.Module):
         'keep')."""
         x = h if read is None else torch.cat([h, read], dim=-1)
         x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
-        return _mix({"frame": to_pixels(self.out(self.up(x)), self.output)}, self.keep, h, previous)
+        return _mix({"frame": to_pixels(self.out(self.up(x)), self.output)}, self.keep, h, previous, self.motion)
 
 
 class RenderComponent(nn.Module):
@@ -139,12 +188,13 @@ class RenderComponent(nn.Module):
 class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
                  type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
-                 skip: bool = False):
+                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state."""
         super().__init__()
         check_output(output)
         self.keep = KeepMask(hidden, map_size) if skip else None
+        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size)
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
         self.read_dim = read_dim
@@ -169,4 +219,4 @@ class SpecializedRenderer(nn.Module):
         up = F.interpolate(rough.flatten(0, 1), size=(64, 64), mode="bilinear", align_corners=False)
         masks = F.softmax(up.view(len(h), -1, 1, 64, 64) + torch.stack(refines, dim=1), dim=1)
         out = {"frame": (masks * components).sum(1), "masks": masks, "components": components, "sketch": rough.exp()}
-        return _mix(out, self.keep, h, previous)
+        return _mix(out, self.keep, h, previous, self.motion)
