@@ -129,10 +129,15 @@ GAME_DEFAULTS = {"Breakout": {"collect": {"episodes": 800}}}
 """Where one game differs from DEFAULTS: random Breakout loses its five balls in ~210 steps
 (Pong's episodes last ~900), so 800 episodes give V about as many frames, and steps, as Pong's 200."""
 
-TUNING = {"vae": {"background_gain": 4.0, "foreground_weight": 10.0, "lr": 1e-3, "batch_size": 32}}
-"""V for a fixed-camera Atari screen (docs/RESULTS.md, "Atari: does V keep the ball?"): with the
-paper's V the ball and paddles (~1 % of the pixels) never reach z; reading the frame minus the
-background, counting object pixels 10x and taking more, faster steps, z holds their positions."""
+TUNING = {"vae": {"background_gain": 4.0, "foreground_weight": 10.0, "lr": 1e-3, "batch_size": 32},
+          "gamegan": {"background_gain": 4.0, "motion_kernels": 2}}
+"""V and GameGAN for a fixed-camera Atari screen. V (docs/RESULTS.md, "Atari: does V keep the
+ball?"): with the paper's V the ball and paddles (~1 % of the pixels) never reach z; reading the
+frame minus the background, counting object pixels 10x and taking more, faster steps, z holds
+their positions. GameGAN ("Breakout: GameGAN that reads the foreground and moves what it
+keeps"): its frame encoder reads the frame minus the background too (the paddle's column from
+the encoded frame: R^2 0.02 -> 0.999), and the copy skip can move what it keeps by two learned
+shift kernels, so the paddle follows the action."""
 
 HOLD_STEPS = (1, 4)
 """The exploration policy holds each random action for 1-4 agent steps (4-16 frames)."""

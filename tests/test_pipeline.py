@@ -201,15 +201,18 @@ def test_dream_fidelity_says_when_in_an_episode_each_world_ends_it(smoke_runs):
 
 
 def test_a_new_run_starts_from_the_games_tuning_and_a_given_value_wins(tmp_path):
-    """Atari's measured V settings (envs.atari.TUNING) replace the paper's in a new run; a flag
-    given now wins; CarRacing keeps the paper's; a stored run keeps what it was started with."""
+    """Atari's measured V and GameGAN settings (envs.atari.TUNING) replace the paper's in a new
+    run; a flag given now wins; CarRacing keeps the paper's; a stored run keeps what it was
+    started with."""
     from worldsim.apps.cli import base_parser, config_from_args
 
     parser = base_parser("test")
     _, pong = config_from_args(parser.parse_args(["--env", "Atari/Pong", "--run-dir", str(tmp_path / "a")]))
-    for name, value in envs.info("Atari/Pong").tuning["vae"].items():
-        assert getattr(pong.vae, name) == value
+    for section, values in envs.info("Atari/Pong").tuning.items():
+        for name, value in values.items():
+            assert getattr(getattr(pong, section), name) == value
     assert pong.vae.background_gain > 0 and pong.vae.lr != VAEConfig().lr
+    assert pong.gamegan.background_gain > 0 and pong.gamegan.motion_kernels > 0
     _, given = config_from_args(parser.parse_args(["--env", "Atari/Pong", "--run-dir", str(tmp_path / "b"),
                                                    "--vae.background_gain", "0"]))
     assert given.vae.background_gain == 0 and given.vae.lr == pong.vae.lr
@@ -217,6 +220,7 @@ def test_a_new_run_starts_from_the_games_tuning_and_a_given_value_wins(tmp_path)
     paper = VAEConfig()
     assert (car.vae.lr, car.vae.batch_size, car.vae.foreground_weight, car.vae.background_gain) == (
         paper.lr, paper.batch_size, paper.foreground_weight, paper.background_gain)
+    assert (car.gamegan.background_gain, car.gamegan.motion_kernels) == (0, 0)
     stored = make_config("Atari/Pong")  # an Atari run started before the tuning existed
     RunDir(tmp_path / "d").open(stored)
     _, kept = config_from_args(parser.parse_args(["--run-dir", str(tmp_path / "d")]))
