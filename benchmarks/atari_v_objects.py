@@ -8,8 +8,12 @@ row and column, and the error in pixels beside the spread of the position). Obje
 positions come from the frames themselves: NAME:COLOUR@ROWS,COLUMNS takes the pixels of that
 colour (R,G,B; or "any": every foreground pixel) inside that box of the 64x64 frame.
 
+With --gamegan NAME the probes read GameGAN's encoded frame s_t (checkpoints/NAME.pt, on
+GameGAN's held-out episodes) instead of V's z: does the dynamics engine see the objects at all?
+
     python benchmarks/atari_v_objects.py --run-dir runs/atari-pong-default
     python benchmarks/atari_v_objects.py --run-dir DIR --objects ball:any@10-58,12-51 player:92,186,92@10-58,52-63
+    python benchmarks/atari_v_objects.py --run-dir DIR --gamegan gamegan --objects paddle:200,72,72@56-59,0-63
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import torch
 from worldsim.apps.cli import run_main
 from worldsim.data.episodes import list_episodes, load_episode, split_episodes
 from worldsim.data.frames import foreground_mask, object_centres, parse_object
+from worldsim.models.gamegan import load_gamegan
 from worldsim.models.vae import frames_to_tensor, load_vae, tensor_to_frames
 from worldsim.run import RunDir, resolve_device
 
@@ -78,32 +83,50 @@ def _encode(vae, frames: np.ndarray, device, batch: int = 256) -> tuple[np.ndarr
     return np.concatenate(mus), np.concatenate(recons)
 
 
+@torch.no_grad()
+def _read_frames(gamegan, frames: np.ndarray, device, batch: int = 256) -> np.ndarray:
+    """GameGAN's encoded frames s_t (n, hidden), as its dynamics engine's gates read them."""
+    return np.concatenate([gamegan.dynamics.read_frame(frames_to_tensor(frames[i : i + batch], device)).cpu().numpy()
+                           for i in range(0, len(frames), batch)])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--objects", nargs="+", default=list(PONG_OBJECTS), metavar="NAME:R,G,B")
     parser.add_argument("--frames", type=int, default=4000, help="frames drawn from each split (default 4000)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--gamegan", metavar="NAME",
+                        help="probe GameGAN checkpoints/NAME.pt's encoded frame, not V's z")
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = run.load_config()
     device = resolve_device(args.device)
-    vae = load_vae(run.vae_checkpoint, env=cfg.env, device=device)
-    train_paths, val_paths = split_episodes(list_episodes(run.episodes), cfg.vae.val_fraction, cfg.seed)
+    fraction = cfg.gamegan.val_fraction if args.gamegan else cfg.vae.val_fraction
+    train_paths, val_paths = split_episodes(list_episodes(run.episodes), fraction, cfg.seed)
     rng = np.random.default_rng(0)
     train, held = _frames(train_paths, args.frames, rng), _frames(val_paths, args.frames, rng)
     background = np.median(held, axis=0).astype(np.uint8)
-    z_train, _ = _encode(vae, train, device)
-    z_held, recon = _encode(vae, held, device)
-    scores = foreground_scores(held, recon, background)
-    print(f"{cfg.env}: V (z {vae.z_dim}) on {len(held)} held-out frames ({len(val_paths)} episodes), "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
-    print("| whole-frame MSE | foreground MSE | foreground share of pixels | foreground pixels V draws "
-          "| background pixels V paints |")
-    print("|---:|---:|---:|---:|---:|")
-    print(f"| {scores['mse']:.5f} | {scores['foreground_mse']:.5f} | {scores['foreground_share']:.4f} "
-          f"| {scores['foreground_drawn']:.3f} | {scores['background_painted']:.4f} |")
-    print("\n| object | frames showing it (train / held out) | probe R^2 from z, held out | probe error (px) "
+    where = f"on {len(held)} held-out frames ({len(val_paths)} episodes), " \
+            f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    if args.gamegan:
+        gamegan, _ = load_gamegan(run.gamegan_checkpoint(args.gamegan), env=cfg.env, device=device)
+        z_train, z_held = _read_frames(gamegan, train, device), _read_frames(gamegan, held, device)
+        read = "s_t"
+        print(f"{cfg.env}: GameGAN {args.gamegan}'s encoded frame s_t ({z_train.shape[1]} values) {where}")
+    else:
+        vae = load_vae(run.vae_checkpoint, env=cfg.env, device=device)
+        z_train, _ = _encode(vae, train, device)
+        z_held, recon = _encode(vae, held, device)
+        read = "z"
+        scores = foreground_scores(held, recon, background)
+        print(f"{cfg.env}: V (z {vae.z_dim}) {where}")
+        print("| whole-frame MSE | foreground MSE | foreground share of pixels | foreground pixels V draws "
+              "| background pixels V paints |")
+        print("|---:|---:|---:|---:|---:|")
+        print(f"| {scores['mse']:.5f} | {scores['foreground_mse']:.5f} | {scores['foreground_share']:.4f} "
+              f"| {scores['foreground_drawn']:.3f} | {scores['background_painted']:.4f} |")
+    print(f"\n| object | frames showing it (train / held out) | probe R^2 from {read}, held out | probe error (px) "
           "| spread of its position (px) |")
     print("|---|---:|---:|---:|---:|")
     for spec in args.objects:
