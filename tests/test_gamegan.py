@@ -380,6 +380,24 @@ def test_training_runs_and_resumes_where_it_stopped(tiny_doom_run):
         train_gamegan(run, cfg, torch.device("cpu"), progress=False)
 
 
+def test_a_completed_gamegan_trains_on_when_more_steps_are_asked(tiny_doom_run, capsys):
+    """A finished GameGAN stage is skipped, unless --gamegan.steps now asks for more than it ran:
+    then it resumes from its checkpoint and trains only the steps it had not."""
+    from worldsim.apps.pipeline import run_stage
+    run, cfg = tiny_doom_run
+    cfg = copy.deepcopy(cfg)
+    cfg.gamegan.name, cfg.gamegan.steps, cfg.gamegan.eval_every = "gamegan_more", 2, 1
+    run_stage("gamegan", run, cfg, torch.device("cpu"), progress=False)
+    cfg.gamegan.steps = 3
+    run_stage("gamegan", run, cfg, torch.device("cpu"), progress=False)
+    run_stage("gamegan", run, cfg, torch.device("cpu"), progress=False)  # nothing more asked
+    assert "[gamegan_more] already complete, skipped" in capsys.readouterr().out
+    logged = [r["step"] for r in read_scalars(run.logs / "gamegan_more.jsonl") if "g_loss" in r]
+    assert logged == [1, 2, 3]
+    _, meta = load_gamegan(run.gamegan_checkpoint("gamegan_more"), env=cfg.env)
+    assert meta["history"]["latest"]["step"] == 3 and run.stage("gamegan_more")["status"] == "complete"
+
+
 def test_a_gamegan_that_reads_the_foreground_trains_and_keeps_its_background(tiny_doom_run):
     """gamegan.background_gain: training sets the median training frame as the background, the
     checkpoint keeps it, and the encoder reads a frame equal to it as it reads black; the motion

@@ -91,7 +91,7 @@ def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progres
     """Run one stage unless it is already complete; record its metrics and wall time (the
     GameGAN stages under gamegan.name, so a run can hold several GameGAN variants)."""
     stage = stage_name(name, cfg)
-    if run.stage_complete(stage) and not force and not _more_rounds_asked(name, run, cfg):
+    if run.stage_complete(stage) and not force and not _more_asked(name, stage, run, cfg):
         print(f"[{stage}] already complete, skipped")
         return run.stage(stage)
     # Under torchrun every process runs the stage; only the first records it in report.json.
@@ -111,9 +111,16 @@ def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progres
     return run.stage(stage)
 
 
-def _more_rounds_asked(name: str, run: RunDir, cfg: Config) -> bool:
-    """A completed iterate stage runs again when --iterate.rounds now asks for more rounds."""
-    return name == "iterate" and run.stage(name).get("rounds", 0) < cfg.iterate.rounds
+def _more_asked(name: str, stage: str, run: RunDir, cfg: Config) -> bool:
+    """A completed stage runs again when the command line now asks for more of it: iterate when
+    --iterate.rounds asks for more rounds, a GameGAN when --gamegan.steps asks for more steps
+    than it ran (it resumes from its checkpoint)."""
+    if name == "iterate":
+        return run.stage(name).get("rounds", 0) < cfg.iterate.rounds
+    if name == "gamegan":
+        ran = run.stage(stage).get("config", {}).get("gamegan", {}).get("steps")
+        return ran is not None and ran < cfg.gamegan.steps
+    return False
 
 
 def stage_name(name: str, cfg: Config) -> str:
