@@ -418,6 +418,11 @@ def test_a_gamegan_that_reads_the_foreground_trains_and_keeps_its_background(tin
         torch.testing.assert_close(model.dynamics.read_frame(model.dynamics.background),
                                    model.dynamics.norm(model.dynamics.encode(torch.zeros(1, 3, 64, 64))))
     assert meta["gamegan"]["motion_kernels"] == 2 and model.renderer.motion is not None
+    cfg.gamegan.steps = 3  # resumed: the background comes back from the checkpoint
+    train_gamegan(run, cfg, torch.device("cpu"), progress=False)
+    resumed, meta = load_gamegan(run.gamegan_checkpoint("gamegan_foreground"), env=cfg.env)
+    assert meta["history"]["latest"]["step"] == 3
+    torch.testing.assert_close(resumed.dynamics.background, model.dynamics.background)
     with pytest.raises(ValueError, match="no background"):
         GameGAN(tiny(), 3, True).dynamics.set_background(torch.zeros(1, 3, 64, 64))
 

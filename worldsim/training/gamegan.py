@@ -277,7 +277,7 @@ class GameGANTraining:
             raise ValueError(f"{len(self.train_paths)} training episodes cannot be shared by {world} processes")
         self.val_frames, self.val_actions = fixed_clips(self.val_paths, gc.clip_len, gc.val_clips)
         self.trainer = GameGANTrainer(gc, action_dim, discrete, self.flip_pairs, device, distributed=world > 1)
-        if gc.background_gain:  # a resumed checkpoint brings its own (the same: same episodes, same seed)
+        if gc.background_gain and not self.checkpoint.is_file():  # a resumed checkpoint brings its own
             frame = background_frame(self.train_paths, BACKGROUND_FRAMES, np.random.default_rng(cfg.seed))
             self.trainer.generator.dynamics.set_background(as_frames(frame[None]).to(device))
         self.meta = {"gamegan": dataclasses.asdict(gc), "action_dim": action_dim, "discrete_actions": discrete,
