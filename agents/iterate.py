@@ -38,6 +38,9 @@ class MixedPolicy:
         self.controller.reset(mask)
         self.exploration.reset(mask)
 
+    def rewarded(self, rewards: np.ndarray) -> None:
+        self.controller.rewarded(rewards)
+
     def act(self, frames: np.ndarray) -> np.ndarray:
         z = self.controller.encode(frames)
         chosen = self.controller.choose(z).cpu().numpy()

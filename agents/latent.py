@@ -6,13 +6,16 @@ import numpy as np
 import torch
 
 from agents.controller import ControllerSpec
+from worldsim.models.mdnrnn import add_points
 from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel
 
 
 class LatentController:
     """Acts in the real game like C does in the dream: V encodes each frame to z (its mean),
-    M's LSTM carries h forward with the action taken, and C acts on [z, h].
+    M's LSTM carries h forward with the action taken, and C acts on [z, h]. A score-reading M
+    (mdnrnn.score_scale) reads the points the game has paid this episode, which the rollout
+    loop tells it (`rewarded`).
 
     params (num_params,): one controller in every game process; or (episodes, num_params): episode
     i is played by row i, the rows handed out in the order the runner starts episodes (slot by
@@ -25,6 +28,7 @@ class LatentController:
         self.params = self.per_episode[:1].expand(num_envs, -1).clone()  # (num_envs, num_params)
         self.started = 0  # episodes begun so far
         self.h, self.c = world.mdnrnn.initial_state(num_envs, world.device)  # (1, num_envs, hidden)
+        self.score = torch.zeros(num_envs, 2, device=world.device)  # (num_envs, 2) points won, lost so far
 
     def reset(self, mask: np.ndarray) -> None:
         """New episodes begin where `mask` is True: M's state starts at zero, and with one row of
@@ -32,6 +36,7 @@ class LatentController:
         mask_t = torch.as_tensor(mask, device=self.world.device)
         self.h[:, mask_t] = 0.0
         self.c[:, mask_t] = 0.0
+        self.score[mask_t] = 0.0
         if len(self.per_episode) > 1:
             for slot in np.flatnonzero(mask):
                 self.params[slot] = self.per_episode[min(self.started, len(self.per_episode) - 1)]
@@ -54,5 +59,9 @@ class LatentController:
     @torch.no_grad()
     def advance(self, z: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
         """Carry M's h forward with the actions taken; returns them for the game."""
-        self.h, self.c = self.world.mdnrnn.advance(z, actions, (self.h, self.c))
+        self.h, self.c = self.world.mdnrnn.advance(z, actions, (self.h, self.c), self.score)
         return actions.cpu().numpy()
+
+    def rewarded(self, rewards) -> None:
+        """Count what the game paid each row this step (before finished rows restart)."""
+        self.score = add_points(self.score, torch.as_tensor(rewards, dtype=torch.float32, device=self.world.device))

@@ -30,6 +30,11 @@ class Pilot:
     def reset(self, mask: np.ndarray) -> None:
         self.policy.reset(mask)
 
+    def rewarded(self, rewards: np.ndarray) -> None:
+        """Pass each step's rewards on to a policy that counts the score (envs.rollout.Policy)."""
+        if hasattr(self.policy, "rewarded"):
+            self.policy.rewarded(rewards)
+
     def act_one(self, obs: np.ndarray) -> Any:
         """The action for one observation: an int for a discrete game, a float32 vector for a Box."""
         action = to_numpy(self.act(np.asarray(obs)[None]))[0]

@@ -3,6 +3,7 @@
 
     python benchmarks/dream_fidelity.py --run-dir runs/doom-timed [--temperatures 1.0 1.15 1.3]
     python benchmarks/dream_fidelity.py --run-dir DIR --model gamegan --gamegan-name gamegan --episodes 64
+    python benchmarks/dream_fidelity.py --run-dir DIR --temperatures 1.0 --plot lengths.png
 
 1. The exploration policy that collected the random episodes plays the dream at each tau; its
    episode length and return there (and, in a game that pays points, the points won and lost
@@ -16,6 +17,8 @@
    reward is +1 per step, so a return is a length) for the run's controller, from the
    per-episode returns its evaluation recorded. Episodes that reach the time limit count as
    lived, not ended.
+
+--plot PATH draws check 1's episode lengths as histograms, real against each dream.
 
 If the first two match while a trained controller scores far higher in the dream than in the
 real game (report.json's evaluate stage, printed alongside), the controller has found behaviour
@@ -33,6 +36,7 @@ import torch
 from agents.exploration import make_exploration_policy
 from agents.rollout import SeesDreamFrames, rollout
 from worldsim.apps.cli import run_main
+from worldsim.media import pyplot, save_figure
 from worldsim.run import RunDir, resolve_device
 from worldsim.data.latents import load_latents
 from worldsim.data.episodes import split_episodes
@@ -82,12 +86,30 @@ def points_per_1000(steps: np.ndarray, returns: np.ndarray, lost: np.ndarray) ->
     return f"{(returns + lost).sum() * per:.1f} / {lost.sum() * per:.1f}"
 
 
+def plot_lengths(path: Path, title: str, lengths: dict[str, np.ndarray]) -> None:
+    """Histograms of episode lengths (steps), one outline per set of episodes, the same bins."""
+    top = max(float(np.percentile(v, 99)) for v in lengths.values())
+    bins = np.linspace(0, max(top, 1.0), 41)
+    fig, ax = pyplot().subplots(figsize=(7, 3.6))
+    for name, steps in lengths.items():
+        share = np.full(len(steps), 1.0 / len(steps))
+        ax.hist(np.minimum(steps, bins[-1]), bins=bins, weights=share, histtype="step", linewidth=1.8,
+                label=f"{name}: {steps.mean():.0f} ± {steps.std():.0f}")
+    ax.set_xlabel("episode length, steps (the last bin holds longer ones)")
+    ax.set_ylabel("share of episodes")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(path, fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 1.15, 1.3])
     parser.add_argument("--episodes", type=int, default=512, help="dream episodes per temperature")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--plot", type=Path, default=None, help="write the episode lengths' histograms here (PNG)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--model", choices=list(WORLD_MODELS), default="vm",
                         help="whose dream: vm (V+M's) or gamegan (GameGAN's pictures, M's [z, h], ends and rewards)")
@@ -106,6 +128,7 @@ def main() -> int:
     real_lost = np.array([float(-np.minimum(e.rewards, 0).sum()) for e in latents[:explored]])
     real_ended = np.array([bool(e.terminated[-1]) for e in latents[:explored]])
     rates = {"exploration, real game": (real_steps, real_ended)}
+    lengths = {"real game": real_steps}
     points = world.predict_reward  # a game that pays rewards (not +1 per step survived)
 
     print(f"\n{cfg.env}: the exploration policy, real ({explored} recorded episodes) and in the dream "
@@ -120,6 +143,7 @@ def main() -> int:
                                       cfg.collect.policy)
         steps, returns = played.steps, played.returns
         rates[f"exploration, dream tau {tau:g}"] = (steps, played.ended)
+        lengths[f"dream, tau {tau:g}"] = steps
         print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} "
               f"| {returns.mean():.1f} ± {returns.std():.1f} |"
               + (f" {points_per_1000(steps, returns, played.lost)} |" if points else ""))
@@ -159,6 +183,9 @@ def main() -> int:
                 rates[name] = (lengths, lengths < limit)
     print("\nEpisode ends per 100 steps lived, by the step count reached (ends in brackets)")
     print_end_rates(rates)
+    if args.plot:
+        plot_lengths(args.plot, f"{cfg.env}, exploration policy: episode lengths ({run.root.name})", lengths)
+        print(f"\nwrote {args.plot}")
     return 0
 
 

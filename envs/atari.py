@@ -139,6 +139,12 @@ keeps"): its frame encoder reads the frame minus the background too (the paddle'
 the encoded frame: R^2 0.02 -> 0.999), and the copy skip can move what it keeps by two learned
 shift kernels, so the paddle follows the action."""
 
+GAME_TUNING = {"Pong": {"mdnrnn": {"score_scale": 21.0}}}
+"""Where one game's measured settings add to TUNING. Pong ends when a side has 21 points, and V's
+drawing of the score is redrawn at every dream step, so an M that reads only z ended dream
+episodes at any step; an M that counts the points it pays (mdnrnn.score_scale) ends them where
+the game does (docs/RESULTS.md, "Pong: an M that counts the points")."""
+
 HOLD_STEPS = (1, 4)
 """The exploration policy holds each random action for 1-4 agent steps (4-16 frames)."""
 
@@ -165,6 +171,12 @@ def info(game: str) -> GameInfo:
         hold_steps=HOLD_STEPS,
         keys="buttons",
         key_aliases=KEY_ALIASES.get(game, {}),
-        defaults={section: {**values, **own.get(section, {})} for section, values in DEFAULTS.items()},
-        tuning=TUNING,
+        defaults=_merged(DEFAULTS, own),
+        tuning=_merged(TUNING, GAME_TUNING.get(game, {})),
     )
+
+
+def _merged(family: dict, own: dict) -> dict:
+    """{section: {field: value}} of the family, with one game's own values over them."""
+    return {section: {**family.get(section, {}), **own.get(section, {})} for section in {**family, **own}}
+

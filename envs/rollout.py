@@ -25,7 +25,9 @@ from tqdm.auto import tqdm
 class Policy(Protocol):
     """What plays a batch of games, real or dreamed: one action per row from the rows'
     observations (`act`: numpy frames in a real game, a dream's [z, h] tensor in a dream), and told
-    which rows began a new episode (`reset`, a numpy bool mask)."""
+    which rows began a new episode (`reset`, a numpy bool mask). A policy that keeps the score
+    (agents.latent.LatentController for a score-reading M) may also have `rewarded(rewards)`: the
+    loop then tells it each step's rewards (numpy, one per row) before finished rows restart."""
 
     def act(self, obs: Any) -> Any: ...
 
@@ -152,6 +154,7 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
     start(everything, first_seeds)
     record_first(obs, everything)
     compact = hasattr(games, "keep") and hasattr(policy, "keep")
+    counts_points = hasattr(policy, "rewarded")
     total = lost = None  # (rows,) reward and negative reward of each row's episode so far, in the games' reward dtype
     count = np.zeros(n, dtype=np.int64)  # (rows,) steps of each row's episode so far
     taken = 0
@@ -164,6 +167,8 @@ def rollout(games: Games, policy: Policy, episodes: int | None = None, *, seeds:
             if on_step is not None:
                 on_step(obs, actions, reward, terminated, truncated)
             reward, terminated, truncated = to_numpy(reward), to_numpy(terminated), to_numpy(truncated)
+            if counts_points:
+                policy.rewarded(reward)
             if total is None:
                 total, lost = np.zeros(n, dtype=reward.dtype), np.zeros(n, dtype=reward.dtype)
             live = episode_of >= 0

@@ -7,7 +7,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import worldsim  # noqa: F401  (registers worldsim/Dream-v0)
-from conftest import assert_dream_dropout
+from conftest import assert_dream_dropout, run_script
 from worldsim.dream import BatchedDream
 from worldsim.dream_env import DreamEnv, DreamVectorEnv
 from worldsim.run import RunDir, RunDirError
@@ -128,3 +128,66 @@ def test_a_dream_refuses_per_episode_seeds_rather_than_ignoring_them(smoke_runs)
     dream.reset(np.array([True, False]), seeds=[None, None])  # the shape the real games take, without seeds
     with pytest.raises(ValueError, match="own random stream"):
         dream.reset(None, seeds=[3, 4])
+
+
+class _ScriptedPong:
+    """Games for the rollout loop that pay a fixed script of points (+1 every 5th step, -1 every
+    3rd) on random frames, and never end."""
+
+    num_envs = 2
+
+    def __init__(self):
+        self.t, self.rng = 0, np.random.default_rng(0)
+
+    def _frames(self):
+        return self.rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+
+    def reset(self, mask=None, seeds=None):
+        return self._frames()
+
+    def step(self, actions):
+        self.t += 1
+        reward = 1.0 if self.t % 5 == 0 else -1.0 if self.t % 3 == 0 else 0.0
+        return self._frames(), np.array([reward, 0.0]), np.zeros(2, bool), np.zeros(2, bool)
+
+
+def test_a_score_reading_m_counts_the_points_in_the_dream_and_in_the_real_game(smoke_runs, tmp_path):
+    """With mdnrnn.score_scale, M reads the points won and lost so far: the dream counts what it
+    pays, the real-game controller what the game pays (told by the rollout loop), each from 0-0
+    at an episode's start; an M trained without the score is not resumed as one that reads it."""
+    from agents.controller import ControllerSpec
+    from agents.latent import LatentController
+    from agents.rollout import rollout
+    from worldsim.training.mdnrnn import MDNRNNTraining
+
+    run = tmp_path / "score"
+    fork = run_script("fork_run.py", "--from", str(smoke_runs["Atari/Pong"].root), "--to", str(run), "--share", "vae",
+                      "--mdnrnn.score_scale", "21")
+    assert fork.returncode == 0, fork.stderr[-3000:]
+    trained = run_script("train_world_model.py", "--run-dir", str(run), "--stages", "mdnrnn", "--no-progress")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    world = WorldModel.load(run)
+    assert world.mdnrnn.score_scale == 21 and world.mdnrnn.input_size == world.z_dim + world.mdnrnn.action_dim + 2
+
+    dream = BatchedDream(world, 64, temperature=1.0, seed=0)
+    dream.reset()
+    counted = torch.zeros(64, 2)
+    for t in range(20):
+        _, reward, _, _ = dream.step(torch.randint(world.mdnrnn.action_dim, (64,), generator=torch.Generator().manual_seed(t)))
+        counted += torch.stack([reward.clamp(min=0), (-reward).clamp(min=0)], dim=-1)
+    assert counted.abs().sum() > 0, "the dream paid something to count"
+    torch.testing.assert_close(dream.episodes.score, counted)
+    dream.reset(torch.arange(64) < 32)
+    assert dream.episodes.score[:32].abs().sum() == 0 and torch.equal(dream.episodes.score[32:], counted[32:])
+
+    spec = ControllerSpec.for_game(world.game, world.obs_dim)
+    controller = LatentController(world, spec, np.zeros(spec.num_params, np.float32), 2)
+    rollout(_ScriptedPong(), controller, steps=15)
+    assert controller.score.tolist() == [[3.0, 4.0], [0.0, 0.0]]  # steps 5, 10, 15 won; 3, 6, 9, 12 lost
+    controller.reset(np.array([True, False]))
+    assert controller.score.abs().sum() == 0
+
+    cfg = RunDir(run).load_config()
+    cfg.mdnrnn.score_scale = 0.0
+    with pytest.raises(ValueError, match="score divided by 21"):
+        MDNRNNTraining(RunDir(run), cfg, torch.device("cpu")).resume()

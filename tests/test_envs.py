@@ -179,7 +179,9 @@ def test_atari_info_uses_v5_defaults():
     # one game's own default (Breakout's short random episodes) over the family's, the rest kept
     breakout = envs.info("Atari/Breakout")
     assert breakout.defaults["collect"]["episodes"] > info.defaults["collect"]["episodes"]
-    assert breakout.defaults["vae"] == info.defaults["vae"] and breakout.tuning == info.tuning
+    assert breakout.defaults["vae"] == info.defaults["vae"] and breakout.tuning["vae"] == info.tuning["vae"]
+    # Pong ends at 21 points, so its M counts them; Breakout ends at the last ball, not a score
+    assert info.tuning["mdnrnn"]["score_scale"] == 21 and "mdnrnn" not in breakout.tuning
 
 
 def test_atari_records_without_sticky_actions_and_scores_agents_with_them():

@@ -94,21 +94,24 @@ def test_zero_temperature_is_the_mean_of_the_likeliest_component():
     assert torch.equal(sample_next_z(out, 0.0), torch.full((4000, 1), -3.0))
 
 
-def _trained_like_m(hidden=16, z_dim=6, gaussians=5):
+def _trained_like_m(hidden=16, z_dim=6, gaussians=5, score_scale=0.0):
     torch.manual_seed(0)
-    m = MDNRNN(z_dim=z_dim, action_dim=3, discrete_actions=True, hidden=hidden, gaussians=gaussians).eval()
+    m = MDNRNN(z_dim=z_dim, action_dim=3, discrete_actions=True, hidden=hidden, gaussians=gaussians,
+               score_scale=score_scale).eval()
     with torch.no_grad():  # spread the mixture logits so components really differ
         m.head.weight.mul_(8.0)
     return m
 
 
-def test_dream_stepper_matches_the_model_step_for_step():
-    m = _trained_like_m()
+@pytest.mark.parametrize("score_scale", [0.0, 3.0])
+def test_dream_stepper_matches_the_model_step_for_step(score_scale):
+    m = _trained_like_m(score_scale=score_scale)
     stepper = MDNStepper(m)
     z, a = torch.randn(7, 6), torch.tensor([0, 1, 2, 1, 0, 2, 1])
     h, c = torch.randn(7, 16), torch.randn(7, 16)
-    ref, (h_ref, c_ref) = m(z[:, None], a[:, None], (h[None], c[None]))
-    out, h1, c1 = stepper(z, a, h, c)
+    score = torch.tensor([[0, 0], [1, 0], [0, 2], [2, 2], [0, 0], [3, 1], [1, 3]], dtype=torch.float32) if score_scale else None
+    ref, (h_ref, c_ref) = m(z[:, None], a[:, None], (h[None], c[None]), score=None if score is None else score[:, None])
+    out, h1, c1 = stepper(z, a, h, c, score=score)
     torch.testing.assert_close(h1, h_ref[0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(c1, c_ref[0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(torch.log_softmax(out.logpi, -1), ref.logpi, rtol=1e-4, atol=1e-4)
@@ -116,7 +119,7 @@ def test_dream_stepper_matches_the_model_step_for_step():
     torch.testing.assert_close(out.logsigma, ref.logsigma, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(out.done_logit, ref.done_logit, rtol=1e-4, atol=1e-5)
     # the whole dream step at tau = 0: the likeliest component's mean
-    z0, h2, _, reward, done_logit = stepper.step(z, a, h, c, 0.0)
+    z0, h2, _, reward, done_logit = stepper.step(z, a, h, c, 0.0, score=score)
     expected = ref.mu[:, -1].gather(-1, ref.logpi[:, -1].argmax(-1, keepdim=True)).squeeze(-1)
     torch.testing.assert_close(z0, expected, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(h2, h_ref[0], rtol=1e-4, atol=1e-5)
@@ -327,3 +330,92 @@ def test_m_learns_which_action_wins_a_point():
     assert m.reward_values[int(out.reward[0, -1].argmax())] == 0.0
     assert m.reward_values[int(out.reward[1, -1].argmax())] == 1.0
     assert m.reward_values[int(out.reward[2, -1].argmax())] == -1.0
+
+
+def _first_to(points: int, rng, count: int, shown: bool = False):
+    """Latent episodes of a game that ends when either side has `points` points: action 1 wins a
+    point, action 2 loses one (each taken 1 step in 10). z is noise, so the score lives only in
+    the rewards paid before; or, `shown`, z's first two dimensions show it (won and lost / points),
+    as V's z shows Pong's score."""
+    from worldsim.data.latents import LatentEpisode
+
+    episodes = []
+    for _ in range(count):
+        actions, rewards, won, lost = [], [], 0, 0
+        while won < points and lost < points:
+            a = int(rng.choice(3, p=[0.8, 0.1, 0.1]))
+            actions.append(a)
+            rewards.append({0: 0.0, 1: 1.0, 2: -1.0}[a])
+            won, lost = won + (a == 1), lost + (a == 2)
+        steps = len(actions)
+        terminated = np.zeros(steps, bool)
+        terminated[-1] = True
+        mu = rng.normal(size=(steps + 1, 4)).astype(np.float32)
+        if shown:
+            from worldsim.models.mdnrnn import running_score
+
+            mu[:, :2] = running_score(np.array(rewards)) / points
+        episodes.append(LatentEpisode(mu=mu, logvar=np.full((steps + 1, 4), -4.0, np.float32),
+                                      actions=np.array(actions), rewards=np.array(rewards, np.float32),
+                                      terminated=terminated))
+    return episodes
+
+
+def test_running_score_counts_points_won_and_lost_before_each_step():
+    from worldsim.models.mdnrnn import add_points, running_score
+
+    score = running_score(np.array([0.0, 1.0, -1.0, 0.0, -1.0]))
+    assert score.tolist() == [[0, 0], [0, 0], [1, 0], [1, 1], [1, 1], [1, 2]]
+    paid = add_points(torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([-1.0, 1.0]))
+    assert paid.tolist() == [[1.0, 3.0], [1.0, 0.0]]
+
+
+def _fit_m(data, scale: float, steps: int = 500):
+    from worldsim.config import make_config
+    from worldsim.training.mdnrnn import build_mdnrnn, losses
+
+    torch.manual_seed(0)
+    cfg = make_config("Atari/Pong", "smoke")
+    cfg.vae.z_dim, cfg.mdnrnn.hidden, cfg.mdnrnn.score_scale = 4, 16, scale
+    m = build_mdnrnn(cfg, (-1.0, 0.0, 1.0))
+    optimizer = torch.optim.Adam(m.parameters(), lr=1e-2)
+    fit = np.random.default_rng(1)
+    for _ in range(steps):
+        w = data.windows(fit, 16, 12)
+        loss = losses(m, data, w["idx"], w["mask"], cfg, True, "cpu", rng=fit)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return m, cfg
+
+
+def test_an_m_that_reads_the_score_ends_the_game_when_its_count_reaches_the_end():
+    """Trained on windows that start mid-episode, an M that reads only (z, a) cannot know the
+    score, so it cannot tell which lost point ends the game; told the points won and lost so far
+    (mdnrnn.score_scale), its done head names the ending steps. It ends the game by the count it
+    is told, not by z's picture of the score (which a dream redraws): told 0-0, it ends nothing.
+    Such an M refuses to run without the score."""
+    import copy as copying
+
+    from worldsim.training.mdnrnn import LatentSet, evaluate_mdnrnn
+
+    rng = np.random.default_rng(0)
+    train, held = LatentSet.build(_first_to(3, rng, 160)), LatentSet.build(_first_to(3, rng, 32))
+    found = {}
+    for scale in (0.0, 3.0):
+        m, cfg = _fit_m(train, scale)
+        found[scale] = evaluate_mdnrnn(m, held, cfg, True, "cpu")
+    assert found[3.0]["done_recall"] >= 0.9 and found[3.0]["done_precision"] >= 0.9
+    assert (found[0.0]["done_precision"] or 0.0) < 0.5  # without the score: every lost point looks alike
+
+    train, held = LatentSet.build(_first_to(3, rng, 160, shown=True)), LatentSet.build(_first_to(3, rng, 32, True))
+    m, cfg = _fit_m(train, 3.0)
+    assert evaluate_mdnrnn(m, held, cfg, True, "cpu")["done_recall"] >= 0.9
+    untold = copying.copy(held)
+    untold.score = np.zeros_like(held.score)
+    assert (evaluate_mdnrnn(m, untold, cfg, True, "cpu")["done_recall"] or 0.0) <= 0.1
+
+    with pytest.raises(ValueError, match="reads the episode's score"):
+        m(torch.zeros(1, 1, 4), torch.zeros(1, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="score_scale"):
+        MDNRNN(z_dim=4, action_dim=3, discrete_actions=True, score_scale=-1.0)

@@ -201,9 +201,9 @@ def test_dream_fidelity_says_when_in_an_episode_each_world_ends_it(smoke_runs):
 
 
 def test_a_new_run_starts_from_the_games_tuning_and_a_given_value_wins(tmp_path):
-    """Atari's measured V and GameGAN settings (envs.atari.TUNING) replace the paper's in a new
-    run; a flag given now wins; CarRacing keeps the paper's; a stored run keeps what it was
-    started with."""
+    """Atari's measured V, GameGAN and (Pong's) M settings (envs.atari.TUNING, GAME_TUNING)
+    replace the paper's in a new run; a flag given now wins; CarRacing keeps the paper's; a
+    stored run keeps what it was started with."""
     from worldsim.apps.cli import base_parser, config_from_args
 
     parser = base_parser("test")
@@ -213,6 +213,7 @@ def test_a_new_run_starts_from_the_games_tuning_and_a_given_value_wins(tmp_path)
             assert getattr(getattr(pong, section), name) == value
     assert pong.vae.background_gain > 0 and pong.vae.lr != VAEConfig().lr
     assert pong.gamegan.background_gain > 0 and pong.gamegan.motion_kernels > 0
+    assert pong.mdnrnn.score_scale == 21
     _, given = config_from_args(parser.parse_args(["--env", "Atari/Pong", "--run-dir", str(tmp_path / "b"),
                                                    "--vae.background_gain", "0"]))
     assert given.vae.background_gain == 0 and given.vae.lr == pong.vae.lr
@@ -220,7 +221,7 @@ def test_a_new_run_starts_from_the_games_tuning_and_a_given_value_wins(tmp_path)
     paper = VAEConfig()
     assert (car.vae.lr, car.vae.batch_size, car.vae.foreground_weight, car.vae.background_gain) == (
         paper.lr, paper.batch_size, paper.foreground_weight, paper.background_gain)
-    assert (car.gamegan.background_gain, car.gamegan.motion_kernels) == (0, 0)
+    assert (car.gamegan.background_gain, car.gamegan.motion_kernels, car.mdnrnn.score_scale) == (0, 0, 0)
     stored = make_config("Atari/Pong")  # an Atari run started before the tuning existed
     RunDir(tmp_path / "d").open(stored)
     _, kept = config_from_args(parser.parse_args(["--run-dir", str(tmp_path / "d")]))

@@ -93,6 +93,13 @@ class MDNRNNConfig:
     the few distinct values the training episodes pay (Atari's points, e.g. Pong's -1, 0, +1), of
     which the dream draws one, so it pays whole points as the game does; '': the game's choice
     (classes for Atari, regression elsewhere)"""
+    score_scale: float = 0.0
+    """0: M reads (z_t, a_t), as in the paper. Else M also reads the episode's score so far, the
+    points won and the points lost before each step (each >= 0), divided by this many points
+    (Pong: 21, the score that ends a game), and its done head reads only that score and the
+    reward head's odds, not h (which holds V's picture of the score, redrawn at every dream
+    step). The dream counts the points it pays, the real-game controller those the game pays.
+    For a game that ends at a score (docs/RESULTS.md, "Pong: an M that counts the points")"""
     reward_weight: float = 1.0
     """weight of the reward loss (squared error, or cross-entropy in nats, per step) in M's loss"""
     val_fraction: float = 0.05

@@ -21,14 +21,15 @@ import math
 
 import torch
 
-from worldsim.models.mdnrnn import MDNStepper, dropout_mask
+from worldsim.models.mdnrnn import MDNStepper, add_points, dropout_mask
 from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel
 
 
 class DreamEpisodes:
-    """The [z, h] side of N dream episodes: V's z, M's LSTM state h and c, steps taken, and (with
-    world.dream_dropout) each episode's dropout mask over M's cell input [z, a, h]."""
+    """The [z, h] side of N dream episodes: V's z, M's LSTM state h and c, steps taken, the points
+    won and lost so far (what a score-reading M reads), and (with world.dream_dropout) each
+    episode's dropout mask over M's cell input [z, a, (score,) h]."""
 
     def __init__(self, world: WorldModel, num_envs: int, max_steps: int | None, generator: torch.Generator):
         self.world, self.num_envs, self.generator = world, num_envs, generator
@@ -38,10 +39,11 @@ class DreamEpisodes:
         self.h = torch.zeros(num_envs, world.mdnrnn.hidden, device=device)  # (num_envs, hidden)
         self.c = torch.zeros_like(self.h)
         self.t = torch.zeros(num_envs, dtype=torch.long, device=device)
-        self.drop = None  # (num_envs, z_dim + action_dim + hidden) or None: no dream dropout
+        self.score = torch.zeros(num_envs, 2, device=device)  # (num_envs, 2) points won, lost so far
+        self.drop = None  # (num_envs, M's input_size + hidden) or None: no dream dropout
         if world.dream_dropout > 0:
             m = world.mdnrnn
-            self.drop = torch.ones(num_envs, m.z_dim + m.action_dim + m.hidden, device=device)
+            self.drop = torch.ones(num_envs, m.input_size + m.hidden, device=device)
 
     @property
     def obs(self) -> torch.Tensor:
@@ -55,6 +57,7 @@ class DreamEpisodes:
         self.h[mask] = 0.0
         self.c[mask] = 0.0
         self.t[mask] = 0
+        self.score[mask] = 0.0
         if self.drop is not None:
             # each unit kept with probability 1 - p, scaled by 1 / (1 - p), as M was trained
             # (MDNRNN.forward_dropout), the same for the whole episode: each episode is its own
@@ -71,6 +74,7 @@ class DreamEpisodes:
         terminated = self._done(done_logit)
         if self.world.predict_reward:
             reward = self.world.mdnrnn.pay(reward, self.generator)
+            self.score = add_points(self.score, reward)
         else:
             reward = torch.ones(self.num_envs, device=self.z.device)
         truncated = (self.t >= self.max_steps) & ~terminated
@@ -90,7 +94,7 @@ class DreamEpisodes:
 
     def keep(self, mask: torch.Tensor) -> None:
         """Drop the episodes where `mask` is False."""
-        self.z, self.t = self.z[mask], self.t[mask]
+        self.z, self.t, self.score = self.z[mask], self.t[mask], self.score[mask]
         self.h, self.c = self.h[mask], self.c[mask]
         if self.drop is not None:
             self.drop = self.drop[mask]
@@ -178,7 +182,7 @@ class BatchedDream(Dream):
         truncated, each with num_envs rows; finished episodes stay finished until reset."""
         e = self.episodes
         e.z, e.h, e.c, reward, done_logit = self.m.step(e.z, self.actions(actions), e.h, e.c, self.temperature, self.generator,
-                                                        e.drop)
+                                                        e.drop, e.score)
         return e.finish_step(reward, done_logit)
 
     def keep(self, mask) -> None:

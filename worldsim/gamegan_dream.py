@@ -99,7 +99,7 @@ class BatchedGameGANDream(Dream):
         obs, reward, terminated, truncated, each with num_envs rows."""
         e = self.episodes
         actions = self.actions(actions)
-        out, e.h, e.c = self.m(e.z, actions, e.h, e.c, e.drop)
+        out, e.h, e.c = self.m(e.z, actions, e.h, e.c, e.drop, e.score)
         noise_dim = self.gamegan.config.noise_dim
         if self.temperature > 0:
             noise = self.temperature * torch.randn(self.num_envs, noise_dim, device=self.device,

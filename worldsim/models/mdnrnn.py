@@ -1,7 +1,10 @@
 """M: the World Models MDN-RNN. An LSTM reads (z_t, a_t) and predicts p(z_{t+1}) as a mixture of
 Gaussians per latent dimension, plus a done logit and (for games with a real reward) the reward:
 a regressed value (CarRacing's per-tile reward), or, for a game that pays a few values (Atari's
-points), logits over those values, of which the dream draws one."""
+points), logits over those values, of which the dream draws one. M may also read the episode's
+score so far (score_scale): the points won and lost before each step, for a game that ends at a
+score (Pong at 21). Its done head then reads only that score and its own reward odds, so the dream
+ends an episode when its count of points reaches the end, not when V's drawing of the score does."""
 from __future__ import annotations
 
 import math
@@ -9,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,16 +30,40 @@ class MDNOutput(NamedTuple):
     done_logit: torch.Tensor  # (batch, time)
 
 
+def running_score(rewards: np.ndarray) -> np.ndarray:
+    """An episode's rewards (T,) -> the score before each step and after the last (T+1, 2):
+    points won and points lost so far (each >= 0), what a score-reading M reads beside z."""
+    r = np.asarray(rewards, dtype=np.float64)
+    steps = np.stack([np.maximum(r, 0), np.maximum(-r, 0)], axis=-1)
+    return np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)]).astype(np.float32)
+
+
+def add_points(score: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
+    """The score (batch, 2) after a step that paid `reward` (batch,): won and lost counted apart."""
+    return score + torch.stack([reward.clamp(min=0), (-reward).clamp(min=0)], dim=-1)
+
+
 class MDNRNN(nn.Module):
     """reward_values: () to regress the reward; else the values it may take, and the head gives
-    logits over them (their order is the logits' order)."""
+    logits over them (their order is the logits' order). score_scale: 0, M reads (z, a) as in the
+    paper; else it also reads the episode's score so far, (points won, points lost) / score_scale
+    (see running_score), and every caller passes it. The done logit is then not read from h (where
+    z's picture of the score, which a dream redraws at every step, reaches it) but from
+    [score / score_scale, the reward head's odds] by a small MLP (done_from_score): the game ends
+    on the step that pays the deciding point."""
 
-    SPEC = ("z_dim", "action_dim", "discrete_actions", "hidden", "gaussians", "reward_values")
+    SPEC = ("z_dim", "action_dim", "discrete_actions", "hidden", "gaussians", "reward_values", "score_scale")
     """The constructor's arguments, as a checkpoint's metadata stores them (spec / from_spec)."""
 
+    DONE_WIDTH = 32
+    """hidden units of a score-reading M's done MLP"""
+
     def __init__(self, z_dim: int, action_dim: int, discrete_actions: bool, hidden: int = 256, gaussians: int = 5,
-                 reward_values: tuple[float, ...] = ()):
+                 reward_values: tuple[float, ...] = (), score_scale: float = 0.0):
         super().__init__()
+        if not (score_scale >= 0 and math.isfinite(score_scale)):
+            raise ValueError(f"M's score_scale must be 0 (off) or a positive number of points, got {score_scale}")
+        self.score_scale = float(score_scale)
         self.z_dim, self.action_dim, self.hidden, self.gaussians = z_dim, action_dim, hidden, gaussians
         self.discrete_actions = discrete_actions
         self.reward_values = tuple(float(v) for v in reward_values)
@@ -43,8 +71,14 @@ class MDNRNN(nn.Module):
             raise ValueError(f"reward classes must be two or more distinct values, got {self.reward_values}")
         self.reward_width = len(self.reward_values) or 1
         self.register_buffer("reward_table", torch.tensor(self.reward_values or (0.0,)), persistent=False)
-        self.lstm = nn.LSTM(z_dim + action_dim, hidden, batch_first=True)
+        self.input_size = z_dim + action_dim + (2 if self.score_scale else 0)
+        """the LSTM's input width: [z, a] or [z, a, score / score_scale]"""
+        self.lstm = nn.LSTM(self.input_size, hidden, batch_first=True)
         self.head = nn.Linear(hidden, 3 * z_dim * gaussians + self.reward_width + 1)
+        self.done_net = None
+        if self.score_scale:  # the head's own done column is then unused
+            self.done_net = nn.Sequential(nn.Linear(2 + self.reward_width, self.DONE_WIDTH), nn.Tanh(),
+                                          nn.Linear(self.DONE_WIDTH, 1))
 
     def spec(self) -> dict:
         """The constructor's arguments by name (JSON-friendly), for a checkpoint's metadata."""
@@ -82,15 +116,28 @@ class MDNRNN(nn.Module):
             return F.one_hot(actions.long(), self.action_dim).float()
         return actions.float()
 
+    def inputs(self, z: torch.Tensor, actions: torch.Tensor, score: torch.Tensor | None = None) -> torch.Tensor:
+        """What the LSTM reads: [z, a] (a one-hot where discrete), and for a score-reading M the
+        score (..., 2), points won and lost so far, divided by score_scale. -> (..., input_size)."""
+        parts = [z, self.encode_actions(actions)]
+        if self.score_scale:
+            if score is None:
+                raise ValueError(f"this M reads the episode's score so far (score_scale {self.score_scale:g}): "
+                                 "pass score, the points won and lost before each step")
+            parts.append(score.to(z.dtype) / self.score_scale)
+        return torch.cat(parts, dim=-1)
+
     def forward(
-        self, z: torch.Tensor, actions: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self, z: torch.Tensor, actions: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        score: torch.Tensor | None = None,
     ) -> tuple[MDNOutput, tuple[torch.Tensor, torch.Tensor]]:
-        """z: (batch, time, z_dim); actions: (batch, time) or (batch, time, action_dim)."""
-        h, state = self.lstm(torch.cat([z, self.encode_actions(actions)], dim=-1), state)
-        return self.read_out(h), state
+        """z: (batch, time, z_dim); actions: (batch, time) or (batch, time, action_dim); score
+        (batch, time, 2) for a score-reading M (see inputs)."""
+        h, state = self.lstm(self.inputs(z, actions, score), state)
+        return self.read_out(h, score), state
 
     def forward_dropout(self, z: torch.Tensor, actions: torch.Tensor, p: float,
-                        generator: torch.Generator | None = None) -> MDNOutput:
+                        generator: torch.Generator | None = None, score: torch.Tensor | None = None) -> MDNOutput:
         """forward() from a zero state with variational dropout (Gal & Ghahramani 2016) on the
         LSTM's inputs and its recurrent state: each sequence draws one mask over [z, a] and one
         over h, kept for all its steps, dropping each unit with probability p (kept ones scaled by
@@ -100,7 +147,7 @@ class MDNRNN(nn.Module):
         dropout); about twice as slow to train on a CPU."""
         if not 0.0 <= p < 1.0:
             raise ValueError(f"M's dropout must be in [0, 1), got {p}")
-        x = torch.cat([z, self.encode_actions(actions)], dim=-1)  # (batch, time, inputs)
+        x = self.inputs(z, actions, score)  # (batch, time, inputs)
         mask_x, mask_h = (dropout_mask((len(x), n), p, generator, x.device) for n in (x.shape[-1], self.hidden))
         lstm = self.lstm
         h = c = x.new_zeros(len(x), self.hidden)
@@ -109,22 +156,35 @@ class MDNRNN(nn.Module):
             h, c = torch.lstm_cell(x_t, (h * mask_h, c), lstm.weight_ih_l0, lstm.weight_hh_l0,
                                    lstm.bias_ih_l0, lstm.bias_hh_l0)
             hs.append(h)
-        return self.read_out(torch.stack(hs, dim=1))
+        return self.read_out(torch.stack(hs, dim=1), score)
 
-    def advance(self, z: torch.Tensor, actions: torch.Tensor,
-                state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of the LSTM alone (no mixture head): z (batch, z_dim), actions (batch, ...)."""
-        x = torch.cat([z, self.encode_actions(actions)], dim=-1)[:, None]
-        return self.lstm(x, state)[1]
+    def advance(self, z: torch.Tensor, actions: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
+                score: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the LSTM alone (no mixture head): z (batch, z_dim), actions (batch, ...),
+        score (batch, 2) for a score-reading M."""
+        return self.lstm(self.inputs(z, actions, score)[:, None], state)[1]
 
-    def read_out(self, h: torch.Tensor) -> MDNOutput:
-        """h: (batch, time, hidden) -> the mixture, reward and done predictions."""
+    def read_out(self, h: torch.Tensor, score: torch.Tensor | None = None) -> MDNOutput:
+        """h: (batch, time, hidden) -> the mixture, reward and done predictions (score (batch,
+        time, 2) for a score-reading M's done head)."""
         b, t, _ = h.shape
         out = self.head(h)
         mix = out[..., : 3 * self.z_dim * self.gaussians].view(b, t, self.z_dim, 3, self.gaussians)
         logpi = F.log_softmax(mix[..., 0, :], dim=-1)
-        return MDNOutput(logpi, mix[..., 1, :], mix[..., 2, :].clamp(-7.0, 5.0), out[..., -1 - self.reward_width : -1],
-                         out[..., -1])
+        reward = out[..., -1 - self.reward_width : -1]
+        return MDNOutput(logpi, mix[..., 1, :], mix[..., 2, :].clamp(-7.0, 5.0), reward,
+                         self.done_logit(out[..., -1], reward, score))
+
+    def done_logit(self, from_h: torch.Tensor, reward: torch.Tensor, score: torch.Tensor | None) -> torch.Tensor:
+        """The done logit (...): the head's column read from h (from_h, (...)), or for a
+        score-reading M the done MLP on [score / score_scale, the reward head's odds] (reward
+        (..., R) outputs; softmax of the classes, or the regressed value), the odds detached so
+        that the done loss does not bend the reward head."""
+        if self.done_net is None:
+            return from_h
+        odds = F.softmax(reward, dim=-1) if self.reward_values else reward
+        x = torch.cat([score.to(reward.dtype) / self.score_scale, odds.detach()], dim=-1)
+        return self.done_net(x)[..., 0]
 
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         zeros = torch.zeros(1, batch, self.hidden, device=device)
@@ -204,8 +264,9 @@ def _cell(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, b: torch.Tensor, he
 def _dream_step(z, actions, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int,
                 reward_width: int, mask=None):
     """One dream step of M: the cell, the head and a draw of z_{t+1} (head columns laid out
-    components first, see MDNStepper); mask, where given, scales the cell's input [z, a, h]
-    (per-episode dropout). -> (z_next, h, c, reward outputs (batch, reward_width), done_logit)."""
+    components first, see MDNStepper); `actions` is the rest of M's input after z (the encoded
+    action, and the scaled score for a score-reading M); mask, where given, scales the cell's
+    input [z, a, (score,) h] (per-episode dropout). -> (z_next, h, c, reward outputs (batch, reward_width), done_logit)."""
     h, c, out = _cell(_masked(torch.cat([z, actions, h], dim=-1), mask), c, w, b, head_w, head_b)
     mix = out[:, : -1 - reward_width].view(len(out), 3, gaussians, -1).permute(1, 2, 0, 3)  # (3, gaussians, batch, z_dim)
     z = draw_from_mixture(mix[0], mix[1], mix[2].clamp(-7.0, 5.0), u, eps, inv_tau, sqrt_tau)
@@ -230,7 +291,7 @@ class MDNStepper:
         hidden, z_dim, g = model.hidden, model.z_dim, model.gaussians
         scale = torch.ones(4 * hidden, device=lstm.weight_hh_l0.device)
         scale[2 * hidden : 3 * hidden] = 2.0  # gate order i, f, g, o: g's columns doubled (see _cell)
-        # (z_dim + action_dim + hidden, 4 * hidden): [x, h] @ w == x @ W_ih^T + h @ W_hh^T
+        # (input_size + hidden, 4 * hidden): [x, h] @ w == x @ W_ih^T + h @ W_hh^T
         self.w = (torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], dim=1).t() * scale).contiguous().to(dtype)
         self.b = (lstm.bias_ih_l0 + lstm.bias_hh_l0) * scale
         # The head's mixture columns reordered from (z_dim, 3, gaussians) to (3, gaussians, z_dim):
@@ -242,30 +303,36 @@ class MDNStepper:
 
     @torch.no_grad()
     def __call__(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
-                 mask: torch.Tensor | None = None):
+                 mask: torch.Tensor | None = None, score: torch.Tensor | None = None):
         """z (batch, z_dim), h and c (batch, hidden) -> (MDNOutput with time 1, h, c); mask
-        (batch, inputs + hidden) scales [z, a, h] where given. The mixture logits are left
-        unnormalised: sampling (sample_next_z) does not need it."""
+        (batch, input_size + hidden) scales [z, a, (score,) h] where given; score (batch, 2) for a
+        score-reading M. The mixture logits are left unnormalised: sampling (sample_next_z) does
+        not need it."""
         m = self.model
-        x = _masked(torch.cat([z, m.encode_actions(actions), h], dim=-1), mask)
+        x = _masked(torch.cat([m.inputs(z, actions, score), h], dim=-1), mask)
         h, c, out = self._run(_cell, x, c, self.w, self.b, self.head_w, self.head_b)
         r = m.reward_width
         mix = out[:, : -1 - r].view(len(out), 1, 3, m.gaussians, m.z_dim).transpose(-1, -2)  # (batch, 1, 3, z, g) view
-        output = MDNOutput(mix[:, :, 0], mix[:, :, 1], mix[:, :, 2].clamp(-7.0, 5.0), out[:, None, -1 - r : -1],
-                           out[:, None, -1])
+        reward = out[:, None, -1 - r : -1]
+        done = m.done_logit(out[:, None, -1], reward, None if score is None else score[:, None])
+        output = MDNOutput(mix[:, :, 0], mix[:, :, 1], mix[:, :, 2].clamp(-7.0, 5.0), reward, done)
         return output, h, c
 
     @torch.no_grad()
     def step(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor, temperature: float,
-             generator: torch.Generator | None = None, mask: torch.Tensor | None = None):
+             generator: torch.Generator | None = None, mask: torch.Tensor | None = None,
+             score: torch.Tensor | None = None):
         """A whole dream step: M's cell and head, then z_{t+1} drawn at `temperature` (noise from
-        `generator`); mask as in __call__. -> (z_next, h, c, reward outputs (batch, R; MDNRNN.pay turns
-        them into what the step pays), done_logit), each with batch rows."""
+        `generator`); mask and score as in __call__. -> (z_next, h, c, reward outputs (batch, R;
+        MDNRNN.pay turns them into what the step pays), done_logit), each with batch rows."""
         u = torch.rand(z.shape, device=z.device, generator=generator)
         eps = torch.randn(z.shape, device=z.device, generator=generator)
-        return self._run(_dream_step, z, self.model.encode_actions(actions), h, c, u, eps,
-                         *temperature_factors(temperature, z.device), self.w, self.b, self.head_w, self.head_b,
-                         self.model.gaussians, self.model.reward_width, mask)
+        m = self.model
+        x = m.inputs(z, actions, score)
+        z, h, c, reward, done = self._run(_dream_step, x[:, : m.z_dim], x[:, m.z_dim :], h, c, u, eps,
+                                          *temperature_factors(temperature, z.device), self.w, self.b, self.head_w,
+                                          self.head_b, m.gaussians, m.reward_width, mask)
+        return z, h, c, reward, m.done_logit(done, reward, score)
 
     def _run(self, fn, *args):
         """fn(*args), compiled by torch.compile when asked for and the batch is large enough."""

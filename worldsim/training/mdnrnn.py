@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 import envs
-from worldsim.checkpoint import save_checkpoint
+from worldsim.checkpoint import load_checkpoint, save_checkpoint
 from worldsim.config import Config
-from worldsim.models.mdnrnn import MDNRNN, mdn_nll
+from worldsim.models.mdnrnn import MDNRNN, mdn_nll, running_score
 from worldsim.run import RunDir
 from worldsim.training import resume
 from worldsim.training.loop import Schedule, train
@@ -48,6 +48,7 @@ class LatentSet:
     actions: np.ndarray  # (frames, ...) action taken at each frame (the final frame's is padding)
     rewards: np.ndarray  # (frames,) reward received on leaving each frame
     done: np.ndarray  # (frames,) the step leaving each frame ended the game
+    score: np.ndarray  # (frames, 2) points won and lost in the episode before leaving each frame
     starts: np.ndarray  # (episodes,) first frame of each episode
     steps: np.ndarray  # (episodes,) transitions in each episode
 
@@ -63,6 +64,7 @@ class LatentSet:
             actions=np.concatenate([pad(e.actions) for e in episodes]),
             rewards=np.concatenate([pad(e.rewards) for e in episodes]).astype(np.float32),
             done=np.concatenate([pad(e.terminated) for e in episodes]).astype(np.float32),
+            score=np.concatenate([running_score(e.rewards) for e in episodes]),
             starts=np.concatenate([[0], np.cumsum(steps + 1)[:-1]]),
             steps=steps,
         )
@@ -114,6 +116,7 @@ def build_mdnrnn(cfg: Config, rewards: tuple[float, ...] = ()) -> MDNRNN:
         hidden=cfg.mdnrnn.hidden,
         gaussians=cfg.mdnrnn.gaussians,
         reward_values=rewards,
+        score_scale=cfg.mdnrnn.score_scale,
     )
 
 
@@ -136,10 +139,11 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
     m = torch.as_tensor(mask, device=device, dtype=torch.float32)
     n = m.sum().clamp(min=1)
     actions = torch.as_tensor(data.actions[idx], device=device)
+    score = torch.as_tensor(data.score[idx], device=device) if model.score_scale else None
     if dropout:  # forward_dropout refuses a rate outside [0, 1)
-        out = model.forward_dropout(z, actions, dropout)
+        out = model.forward_dropout(z, actions, dropout, score=score)
     else:
-        out, _ = model(z, actions)
+        out, _ = model(z, actions, score=score)
     nll = (mdn_nll(out, z_next).mean(-1) * m).sum() / n
     done = torch.as_tensor(data.done[idx], device=device)
     pos_weight = torch.tensor(cfg.mdnrnn.done_pos_weight, device=device)
@@ -229,6 +233,14 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
     return out
 
 
+def _stored_score_scale(path, env: str) -> float | None:
+    """The score_scale of M's checkpoint at `path` (0 for one saved before M could read the
+    score); None where there is none."""
+    if not path.is_file():
+        return None
+    return float(load_checkpoint(path, kind="mdnrnn", env=env)["meta"].get("score_scale", 0.0))
+
+
 class MDNRNNTraining:
     """M as a worldsim.training.loop trainee: one step is one batch of windows of the encoded
     episodes (z sampled from V's posterior each time, as the paper does); held-out NLL, done
@@ -242,6 +254,9 @@ class MDNRNNTraining:
         check_windows(self.mc.windows)
         torch.manual_seed(cfg.seed)
         self.predict_reward = not envs.info(cfg.env).survival_reward
+        if self.mc.score_scale and not self.predict_reward:
+            raise ValueError(f"{cfg.env} pays +1 per step survived, which is no score for M to read: "
+                             "leave mdnrnn.score_scale at 0")
         self.train_eps, self.val_eps = split_episodes(load_latents(run.latents), self.mc.val_fraction, cfg.seed)
         self.train_set, self.val_set = LatentSet.build(self.train_eps), LatentSet.build(self.val_eps)
         self.model = build_mdnrnn(cfg, reward_values(cfg, self.train_eps) if self.predict_reward else ()).to(device)
@@ -250,6 +265,11 @@ class MDNRNNTraining:
         self.start: tuple[int, float] | None = None  # (step, time) this process started training at
 
     def resume(self) -> tuple[int, dict] | None:
+        stored = _stored_score_scale(self.checkpoint, self.cfg.env)
+        if stored is not None and stored != self.model.score_scale:
+            raise ValueError(f"{self.checkpoint} reads the score divided by {stored:g} (mdnrnn.score_scale), this "
+                             f"run asks for {self.model.score_scale:g}: keep it, or train a new M in a forked run "
+                             f"(scripts/fork_run.py --share vae)")
         ckpt = resume(self.checkpoint, "mdnrnn", self.cfg.env, self.model, self.optimizer, self.mc.lr)
         return (ckpt["state"]["step"], ckpt["meta"]["history"]) if ckpt else None
 

@@ -78,7 +78,10 @@ class VMPredictor:
     def one_step(self, frames, actions):
         b, steps = actions.shape[:2]
         mu = self.world.vae.encode(frames[:, :steps].flatten(0, 1))[0].view(b, steps, -1)
-        out, _ = self.world.mdnrnn(mu, actions)
+        # Held-out clips carry frames and actions, not the points paid before them: a
+        # score-reading M is told 0-0 throughout, as each open-loop dream here starts
+        score = mu.new_zeros(b, steps, 2) if self.world.mdnrnn.score_scale else None
+        out, _ = self.world.mdnrnn(mu, actions, score=score)
         z = out.mu.gather(-1, out.logpi.argmax(dim=-1, keepdim=True)).squeeze(-1)  # (B, T, z_dim)
         return self.world.vae.decode(z.flatten(0, 1)).view(b, steps, 3, 64, 64)
 
