@@ -9,9 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from worldsim.checkpoint import load_checkpoint
+from worldsim.models.foreground import ReadsForeground
 
 
-class ConvVAE(nn.Module):
+class ConvVAE(ReadsForeground, nn.Module):
     SPEC = ("z_dim", "channels", "background_gain")
     """The constructor's arguments, as a checkpoint's metadata stores them (spec / from_spec)."""
 
@@ -21,11 +22,8 @@ class ConvVAE(nn.Module):
         set_background) is the game's fixed backdrop, so a still scene encodes as zeros and a
         small object is all the encoder sees; the decoder still draws the whole frame."""
         super().__init__()
-        if background_gain < 0:
-            raise ValueError(f"background_gain must be >= 0, got {background_gain}")
-        self.z_dim, self.channels, self.background_gain = z_dim, channels, float(background_gain)
-        if self.background_gain:
-            self.register_buffer("background", torch.zeros(1, 3, 64, 64))
+        self.z_dim, self.channels = z_dim, channels
+        self.init_foreground(background_gain, "vae.background_gain")
         c = channels
         self.encoder = nn.Sequential(
             nn.Conv2d(3, c, 4, stride=2), nn.ReLU(),  # 31x31
@@ -53,17 +51,9 @@ class ConvVAE(nn.Module):
         """An untrained V of the sizes `spec` (spec() or a checkpoint's metadata) names."""
         return cls(**{name: spec[name] for name in cls.SPEC if name in spec})  # older checkpoints: defaults
 
-    def set_background(self, frame: torch.Tensor) -> None:
-        """frame: (1, 3, 64, 64) in [0, 1], the backdrop the encoder subtracts (background_gain > 0)."""
-        if not self.background_gain:
-            raise ValueError("this V reads whole frames (background_gain 0); it has no background to set")
-        self.background.copy_(frame.reshape(1, 3, 64, 64))
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (batch, 3, 64, 64) in [0, 1] -> mu, logvar: (batch, z_dim)."""
-        if self.background_gain:
-            x = (x - self.background) * self.background_gain
-        h = self.encoder(x)
+        h = self.encoder(self.foreground(x))
         return self.to_mu(h), self.to_logvar(h)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

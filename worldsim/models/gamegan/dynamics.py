@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from worldsim.models.foreground import ReadsForeground
+
 
 def frame_encoder(channels: int, out_dim: int) -> nn.Sequential:
     """(batch, 3, 64, 64) in [0, 1] -> (batch, out_dim): four stride-2 convs to 4x4, then linear."""
@@ -20,7 +22,7 @@ def frame_encoder(channels: int, out_dim: int) -> nn.Sequential:
     )
 
 
-class DynamicsEngine(nn.Module):
+class DynamicsEngine(ReadsForeground, nn.Module):
     def __init__(self, hidden: int, action_dim: int, noise_dim: int, read_dim: int = 0,
                  channels: int = 32, action_embed: int = 32, encoder_norm: bool = True, background_gain: float = 0.0):
         """action_dim: size of the encoded action (one-hot for discrete games); read_dim: size of
@@ -29,11 +31,7 @@ class DynamicsEngine(nn.Module):
         background_gain > 0: C reads (x_t - background) * gain, `background` a buffer saved with
         the weights (set_background), as V's vae.background_gain."""
         super().__init__()
-        if background_gain < 0:
-            raise ValueError(f"gamegan.background_gain must be >= 0, got {background_gain}")
-        self.background_gain = float(background_gain)
-        if self.background_gain:
-            self.register_buffer("background", torch.zeros(1, 3, 64, 64))
+        self.init_foreground(background_gain, "gamegan.background_gain")
         self.hidden, self.noise_dim, self.read_dim = hidden, noise_dim, read_dim
         self.encode = frame_encoder(channels, hidden)  # C(x_t)
         self.norm = nn.LayerNorm(hidden) if encoder_norm else nn.Identity()
@@ -49,15 +47,7 @@ class DynamicsEngine(nn.Module):
         frames with the object at opposite sides then give states that differ by ~3e-4 and frames
         by ~1e-6: nothing for a gradient to follow) and can grow to ~20 in training, where it
         saturates every gate for every frame; the layer norm keeps it at unit scale."""
-        if self.background_gain:
-            frame = (frame - self.background) * self.background_gain
-        return self.norm(self.encode(frame))
-
-    def set_background(self, frame: torch.Tensor) -> None:
-        """frame: (1, 3, 64, 64) in [0, 1], the backdrop C subtracts (background_gain > 0)."""
-        if not self.background_gain:
-            raise ValueError("this GameGAN reads whole frames (gamegan.background_gain 0); it has no background to set")
-        self.background.copy_(frame.reshape(1, 3, 64, 64))
+        return self.norm(self.encode(self.foreground(frame)))
 
     def initial_state(self, first_frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(h_{-1}, c_{-1}) from the first frame. A zero h would make the first step blind to its
