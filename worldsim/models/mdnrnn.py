@@ -261,13 +261,13 @@ def _cell(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, b: torch.Tensor, he
     return h, c, _linear(h, head_w, head_b)
 
 
-def _dream_step(z, actions, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int,
+def _dream_step(x, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int,
                 reward_width: int, mask=None):
-    """One dream step of M: the cell, the head and a draw of z_{t+1} (head columns laid out
-    components first, see MDNStepper); `actions` is the rest of M's input after z (the encoded
-    action, and the scaled score for a score-reading M); mask, where given, scales the cell's
-    input [z, a, (score,) h] (per-episode dropout). -> (z_next, h, c, reward outputs (batch, reward_width), done_logit)."""
-    h, c, out = _cell(_masked(torch.cat([z, actions, h], dim=-1), mask), c, w, b, head_w, head_b)
+    """One dream step of M: the cell on M's input x (MDNRNN.inputs: [z, a, (score)]) and h, the
+    head and a draw of z_{t+1} (head columns laid out components first, see MDNStepper); mask,
+    where given, scales the cell's input [x, h] (per-episode dropout). -> (z_next, h, c, reward
+    outputs (batch, reward_width), done logit from h)."""
+    h, c, out = _cell(_masked(torch.cat([x, h], dim=-1), mask), c, w, b, head_w, head_b)
     mix = out[:, : -1 - reward_width].view(len(out), 3, gaussians, -1).permute(1, 2, 0, 3)  # (3, gaussians, batch, z_dim)
     z = draw_from_mixture(mix[0], mix[1], mix[2].clamp(-7.0, 5.0), u, eps, inv_tau, sqrt_tau)
     return z, h, c, out[:, -1 - reward_width : -1], out[:, -1]
@@ -328,8 +328,7 @@ class MDNStepper:
         u = torch.rand(z.shape, device=z.device, generator=generator)
         eps = torch.randn(z.shape, device=z.device, generator=generator)
         m = self.model
-        x = m.inputs(z, actions, score)
-        z, h, c, reward, done = self._run(_dream_step, x[:, : m.z_dim], x[:, m.z_dim :], h, c, u, eps,
+        z, h, c, reward, done = self._run(_dream_step, m.inputs(z, actions, score), h, c, u, eps,
                                           *temperature_factors(temperature, z.device), self.w, self.b, self.head_w,
                                           self.head_b, m.gaussians, m.reward_width, mask)
         return z, h, c, reward, m.done_logit(done, reward, score)

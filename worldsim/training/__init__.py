@@ -12,14 +12,18 @@ def check_finite(value: float, stage: str, step: int, checkpoint) -> None:
         )
 
 
-def resume(path, kind: str, env: str, model, optimizer, lr: float) -> dict | None:
+def resume(path, kind: str, env: str, model, optimizer, lr: float, check=None) -> dict | None:
     """Load a training checkpoint into model and optimizer if there is one; returns it (with
-    'state' and 'meta') or None. A learning rate overridden on resume takes effect."""
+    'state' and 'meta') or None. A learning rate overridden on resume takes effect. check(meta),
+    where given, sees the checkpoint's metadata before any weights load (to refuse a checkpoint
+    of another form with a clear error)."""
     from worldsim.checkpoint import load_checkpoint
 
     if not path.is_file():
         return None
     ckpt = load_checkpoint(path, kind=kind, env=env)
+    if check is not None:
+        check(ckpt["meta"])
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["state"]["optimizer"])
     for group in optimizer.param_groups:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import envs
-from worldsim.checkpoint import load_checkpoint, save_checkpoint
+from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
 from worldsim.models.mdnrnn import MDNRNN, mdn_nll, running_score
 from worldsim.run import RunDir
@@ -233,14 +233,6 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
     return out
 
 
-def _stored_score_scale(path, env: str) -> float | None:
-    """The score_scale of M's checkpoint at `path` (0 for one saved before M could read the
-    score); None where there is none."""
-    if not path.is_file():
-        return None
-    return float(load_checkpoint(path, kind="mdnrnn", env=env)["meta"].get("score_scale", 0.0))
-
-
 class MDNRNNTraining:
     """M as a worldsim.training.loop trainee: one step is one batch of windows of the encoded
     episodes (z sampled from V's posterior each time, as the paper does); held-out NLL, done
@@ -265,13 +257,17 @@ class MDNRNNTraining:
         self.start: tuple[int, float] | None = None  # (step, time) this process started training at
 
     def resume(self) -> tuple[int, dict] | None:
-        stored = _stored_score_scale(self.checkpoint, self.cfg.env)
-        if stored is not None and stored != self.model.score_scale:
+        ckpt = resume(self.checkpoint, "mdnrnn", self.cfg.env, self.model, self.optimizer, self.mc.lr,
+                      check=self._same_score_scale)
+        return (ckpt["state"]["step"], ckpt["meta"]["history"]) if ckpt else None
+
+    def _same_score_scale(self, meta: dict) -> None:
+        """Refuse a checkpoint that reads the score otherwise (0: saved before M could read it)."""
+        stored = float(meta.get("score_scale", 0.0))
+        if stored != self.model.score_scale:
             raise ValueError(f"{self.checkpoint} reads the score divided by {stored:g} (mdnrnn.score_scale), this "
                              f"run asks for {self.model.score_scale:g}: keep it, or train a new M in a forked run "
                              f"(scripts/fork_run.py --share vae)")
-        ckpt = resume(self.checkpoint, "mdnrnn", self.cfg.env, self.model, self.optimizer, self.mc.lr)
-        return (ckpt["state"]["step"], ckpt["meta"]["history"]) if ckpt else None
 
     def untrained(self) -> dict:
         return evaluate_mdnrnn(self.model, self.val_set, self.cfg, self.predict_reward, self.device)
