@@ -11,6 +11,9 @@
 2. M's done head along M's held-out real episodes (its own validation split, teacher-forced,
    z = V's mean): the episode ends the dream would draw there (the sum of the per-step ending
    probabilities) over the ends that happened, for exploration and controller episodes apart.
+   For an M that reads the score (mdnrnn.score_scale), the share of ends its done head finds
+   (logit > 0) told the true score and told 0-0 throughout: whether it ends the game by the
+   count it is told or by z's picture of the score.
 
 3. When in an episode the dream ends it: episode ends per 100 steps lived, in spans of the
    episode's step count, real against dream, for the exploration policy and (in a game whose
@@ -28,6 +31,7 @@ shows at which point of the episode the dream stops ending it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +171,11 @@ def main() -> int:
             won, lost = metrics["points_won_expected_ratio"], metrics["points_lost_expected_ratio"]
             print(f"|   points M expects / points paid there: won {'–' if won is None else f'{won:.2f}'}, "
                   f"lost {'–' if lost is None else f'{lost:.2f}'} | | | |")
+        if world.mdnrnn.score_scale:  # does the done head end the game by the count, or by z's picture of it?
+            untold = dataclasses.replace(data, score=np.zeros_like(data.score))
+            for told, d in (("the true score", data), ("0–0 throughout", untold)):
+                found = evaluate_mdnrnn(world.mdnrnn, d, cfg, world.predict_reward, world.device)["done_recall"]
+                print(f"|   told {told}: ends found {'–' if found is None else f'{found:.2f}'} | | | |")
 
     evaluated = run.stage(args.evaluation)
     if evaluated.get("status") == "complete":

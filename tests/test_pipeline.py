@@ -184,6 +184,19 @@ def test_any_generation_can_be_exported_and_scored_in_both_worlds(smoke_runs, tm
     assert (fork / "evaluation_g1.png").stat().st_size > 1000
 
 
+def test_dream_fidelity_checks_what_a_score_reading_m_ends_the_game_by_and_draws_the_lengths(smoke_runs, tmp_path):
+    """Pong's M counts the points (its tuning): the fidelity check says what share of held-out
+    ends its done head finds told the true score and told 0-0, and --plot draws the lengths."""
+    run = smoke_runs["Atari/Pong"]
+    assert run.load_config().mdnrnn.score_scale == 21
+    plot = tmp_path / "lengths.png"
+    proc = run_script("benchmarks/dream_fidelity.py", "--run-dir", str(run.root), "--episodes", "4",
+                      "--temperatures", "1.0", "--device", "cpu", "--plot", str(plot))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "told the true score: ends found" in proc.stdout and "told 0–0 throughout: ends found" in proc.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_dream_fidelity_says_when_in_an_episode_each_world_ends_it(smoke_runs):
     run = smoke_runs["Doom"]
     proc = run_script("benchmarks/dream_fidelity.py", "--run-dir", str(run.root), "--episodes", "6",
