@@ -6,8 +6,9 @@
     python benchmarks/dream_fidelity.py --run-dir DIR --temperatures 1.0 --plot lengths.png
 
 1. The exploration policy that collected the random episodes plays the dream at each tau; its
-   episode length and return there (and, in a game that pays points, the points won and lost
-   per 1,000 steps) are set beside the same policy's recorded real episodes.
+   episode length (mean ± std, and median with quartiles) and return there (and, in a game that
+   pays points, the points won and lost per 1,000 steps) are set beside the same policy's
+   recorded real episodes.
 2. M's done head along M's held-out real episodes (its own validation split, teacher-forced,
    z = V's mean): the episode ends the dream would draw there (the sum of the per-step ending
    probabilities) over the ends that happened, for exploration and controller episodes apart.
@@ -84,6 +85,13 @@ def exploration_in_dream(world: WorldModel, episodes: int, temperature: float, m
     return rollout(dream, SeesDreamFrames(policy, dream))
 
 
+def quartiles(steps: np.ndarray) -> str:
+    """'median [25 %, 75 %]' of episode lengths: a mean alone hides a dream whose episodes split
+    into ones that end at once and ones that never end (its mean can match the real game's)."""
+    q1, median, q3 = np.percentile(steps, [25, 50, 75])
+    return f"{median:.0f} [{q1:.0f}, {q3:.0f}]"
+
+
 def points_per_1000(steps: np.ndarray, returns: np.ndarray, lost: np.ndarray) -> str:
     """'won / lost' points per 1,000 steps over a set of episodes."""
     per = 1000 / max(1, steps.sum())
@@ -137,9 +145,9 @@ def main() -> int:
 
     print(f"\n{cfg.env}: the exploration policy, real ({explored} recorded episodes) and in the dream "
           f"({args.episodes} episodes per tau)")
-    print("| where | steps | return |" + (" won / lost per 1,000 steps |" if points else ""))
-    print("|---|---:|---:|" + ("---:|" if points else ""))
-    print(f"| real game | {real_steps.mean():.0f} ± {real_steps.std():.0f} "
+    print("| where | steps | steps: median [25 %, 75 %] | return |" + (" won / lost per 1,000 steps |" if points else ""))
+    print("|---|---:|---:|---:|" + ("---:|" if points else ""))
+    print(f"| real game | {real_steps.mean():.0f} ± {real_steps.std():.0f} | {quartiles(real_steps)} "
           f"| {real_returns.mean():.1f} ± {real_returns.std():.1f} |"
           + (f" {points_per_1000(real_steps, real_returns, real_lost)} |" if points else ""))
     for tau in args.temperatures:
@@ -148,7 +156,7 @@ def main() -> int:
         steps, returns = played.steps, played.returns
         rates[f"exploration, dream tau {tau:g}"] = (steps, played.ended)
         lengths[f"dream, tau {tau:g}"] = steps
-        print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} "
+        print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} | {quartiles(steps)} "
               f"| {returns.mean():.1f} ± {returns.std():.1f} |"
               + (f" {points_per_1000(steps, returns, played.lost)} |" if points else ""))
 

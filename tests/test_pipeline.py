@@ -1,6 +1,7 @@
 """The main entry point, as a user runs it: end to end, resumable, and clear about bad input."""
 import shutil
 
+import numpy as np
 import pytest
 
 import envs
@@ -8,6 +9,7 @@ from conftest import run_script
 from worldsim.apps.pipeline import STAGES
 from worldsim.checkpoint import load_checkpoint
 from worldsim.config import Config, VAEConfig, make_config, resolve
+from worldsim.data.latents import load_latents
 from worldsim.io import read_json
 from worldsim.run import RunDir
 
@@ -202,6 +204,11 @@ def test_dream_fidelity_says_when_in_an_episode_each_world_ends_it(smoke_runs):
     proc = run_script("benchmarks/dream_fidelity.py", "--run-dir", str(run.root), "--episodes", "6",
                       "--temperatures", "1.15", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # the lengths table gives the median and quartiles beside the mean (a mean hides a split dream)
+    real_row = next(line for line in proc.stdout.splitlines() if line.startswith("| real game |"))
+    lengths = [len(e.actions) for e in load_latents(run.latents)][:run.stage("collect")["episodes"]]
+    q1, median, q3 = np.percentile(lengths, [25, 50, 75])
+    assert real_row.split(" | ")[2] == f"{median:.0f} [{q1:.0f}, {q3:.0f}]"
     table = proc.stdout.split("Episode ends per 100 steps lived")[1]
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
     assert {"exploration, real game", "exploration, dream tau 1.15", "the run's controller, real game",
