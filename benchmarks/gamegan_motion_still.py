@@ -1,0 +1,85 @@
+"""Is it the motion skip that makes a GameGAN's open loop drift? For each checkpoint with the
+motion skip (gamegan.motion_kernels > 0), the open loop from the held-out clips' first frames and
+their real actions (noise 0, as benchmarks/world_model_compare.py runs it), twice: with the
+motion skip as trained, and with it held still (every pixel's choice forced to "stay", so the
+copy skip keeps the frame read unmoved; the rest of the model unchanged). PSNR against the real
+frames at the given steps; copying the first frame for reference.
+
+    python benchmarks/gamegan_motion_still.py --run-dir runs/doom-gg16 --models gamegan_fg gamegan_motion_warm
+"""
+from __future__ import annotations
+
+import argparse
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from worldsim.apps.cli import run_main
+from worldsim.apps.compare.heldout import heldout_clips
+from worldsim.apps.compare.predictors import load_predictors
+from worldsim.apps.compare.scores import per_step_scores
+from worldsim.models.gamegan.renderer import MotionSkip
+from worldsim.run import RunDir, resolve_device
+
+
+@contextmanager
+def motion_held_still():
+    """Within the block every MotionSkip returns the frame it read unmoved (its choice as computed)."""
+    trained = MotionSkip.forward
+
+    def still(self, h, frame):
+        _, choice = trained(self, h, frame)
+        return frame, choice
+
+    MotionSkip.forward = still
+    try:
+        yield
+    finally:
+        MotionSkip.forward = trained
+
+
+def open_loop_psnr(predictor, held, steps: list[int], batch: int) -> list[float]:
+    """Mean PSNR over the clips at each open-loop step in `steps` (1-based)."""
+    n = len(held.frames)
+    generated = torch.cat([predictor.open_loop(held.frames[i:i + batch, 0], held.actions[i:i + batch])
+                           for i in range(0, n, batch)])
+    psnr = per_step_scores(generated, held.frames[:, 1:])["psnr"].mean(axis=0)
+    return [float(psnr[s - 1]) for s in steps]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--models", nargs="+", required=True, help="GameGAN checkpoints (checkpoints/NAME.pt)")
+    parser.add_argument("--clips", type=int, default=64)
+    parser.add_argument("--horizon", type=int, default=32)
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 8, 16, 32], help="open-loop steps reported")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    if max(args.steps) > args.horizon or min(args.steps) < 1:
+        raise ValueError(f"--steps must lie within 1..--horizon ({args.horizon})")
+    run = RunDir(args.run_dir)
+    cfg = run.load_config()
+    held = heldout_clips(run, cfg, args.clips, args.horizon)
+    predictors = load_predictors(run, cfg, args.models, resolve_device(args.device))
+    print(f"open-loop PSNR (dB) on {len(held.frames)} held-out clips of {held.actions.shape[1]} steps")
+    print("| model | motion skip | " + " | ".join(f"@{s}" for s in args.steps) + " |")
+    print("|---|---|" + "---:|" * len(args.steps))
+    copy = per_step_scores(held.frames[:, :1].expand_as(held.frames[:, 1:]), held.frames[:, 1:])["psnr"].mean(axis=0)
+    print("| *copy the first frame* | | " + " | ".join(f"{float(copy[s - 1]):.2f}" for s in args.steps) + " |")
+    for p in predictors:
+        if not any(isinstance(m, MotionSkip) for m in p.model.modules()):
+            raise ValueError(f"{p.name} has no motion skip (gamegan.motion_kernels 0)")
+        with torch.no_grad():
+            rows = {"as trained": open_loop_psnr(p, held, args.steps, args.batch)}
+            with motion_held_still():
+                rows["held still"] = open_loop_psnr(p, held, args.steps, args.batch)
+        for mode, psnr in rows.items():
+            print(f"| {p.name} | {mode} | " + " | ".join(f"{v:.2f}" for v in psnr) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
