@@ -145,7 +145,8 @@ def main() -> int:
 
     print(f"\n{cfg.env}: the exploration policy, real ({explored} recorded episodes) and in the dream "
           f"({args.episodes} episodes per tau)")
-    print("| where | steps | steps: median [25 %, 75 %] | return |" + (" won / lost per 1,000 steps |" if points else ""))
+    print("| where | steps | steps: median [25 %, 75 %] | return |"
+          + (" won / lost per 1,000 steps |" if points else ""))
     print("|---|---:|---:|---:|" + ("---:|" if points else ""))
     print(f"| real game | {real_steps.mean():.0f} ± {real_steps.std():.0f} | {quartiles(real_steps)} "
           f"| {real_returns.mean():.1f} ± {real_returns.std():.1f} |"
