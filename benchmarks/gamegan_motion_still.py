@@ -13,12 +13,11 @@ import argparse
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
 
 from worldsim.apps.cli import run_main
 from worldsim.apps.compare.heldout import heldout_clips
 from worldsim.apps.compare.predictors import load_predictors
-from worldsim.apps.compare.scores import per_step_scores
+from worldsim.apps.compare.scores import _batched, per_step_scores
 from worldsim.models.gamegan.renderer import MotionSkip
 from worldsim.run import RunDir, resolve_device
 
@@ -39,11 +38,11 @@ def motion_held_still():
         MotionSkip.forward = trained
 
 
-def open_loop_psnr(predictor, held, steps: list[int], batch: int) -> list[float]:
-    """Mean PSNR over the clips at each open-loop step in `steps` (1-based)."""
-    n = len(held.frames)
-    generated = torch.cat([predictor.open_loop(held.frames[i:i + batch, 0], held.actions[i:i + batch])
-                           for i in range(0, n, batch)])
+def open_loop_psnr(predictor, held, steps: list[int], batch: int, device) -> list[float]:
+    """Mean PSNR over the clips at each open-loop step in `steps` (1-based), the frames batched,
+    scaled and rounded to 8 bits exactly as world_model_compare.py does."""
+    generated = _batched(predictor.open_loop, (held.frames[:, 0], held.actions), batch, device,
+                         predictor.name, progress=False)
     psnr = per_step_scores(generated, held.frames[:, 1:])["psnr"].mean(axis=0)
     return [float(psnr[s - 1]) for s in steps]
 
@@ -63,7 +62,8 @@ def main() -> int:
     run = RunDir(args.run_dir)
     cfg = run.load_config()
     held = heldout_clips(run, cfg, args.clips, args.horizon)
-    predictors = load_predictors(run, cfg, args.models, resolve_device(args.device))
+    device = resolve_device(args.device)
+    predictors = load_predictors(run, cfg, args.models, device)
     print(f"open-loop PSNR (dB) on {len(held.frames)} held-out clips of {held.actions.shape[1]} steps")
     print("| model | motion skip | " + " | ".join(f"@{s}" for s in args.steps) + " |")
     print("|---|---|" + "---:|" * len(args.steps))
@@ -72,10 +72,9 @@ def main() -> int:
     for p in predictors:
         if not any(isinstance(m, MotionSkip) for m in p.model.modules()):
             raise ValueError(f"{p.name} has no motion skip (gamegan.motion_kernels 0)")
-        with torch.no_grad():
-            rows = {"as trained": open_loop_psnr(p, held, args.steps, args.batch)}
-            with motion_held_still():
-                rows["held still"] = open_loop_psnr(p, held, args.steps, args.batch)
+        rows = {"as trained": open_loop_psnr(p, held, args.steps, args.batch, device)}
+        with motion_held_still():
+            rows["held still"] = open_loop_psnr(p, held, args.steps, args.batch, device)
         for mode, psnr in rows.items():
             print(f"| {p.name} | {mode} | " + " | ".join(f"{v:.2f}" for v in psnr) + " |")
     return 0
