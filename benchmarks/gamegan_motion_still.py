@@ -1,9 +1,11 @@
 """Is it the motion skip that makes a GameGAN's open loop drift? For each checkpoint with the
 motion skip (gamegan.motion_kernels > 0), the open loop from the held-out clips' first frames and
-their real actions (noise 0, as benchmarks/world_model_compare.py runs it), twice: with the
-motion skip as trained, and with it held still (every pixel's choice forced to "stay", so the
-copy skip keeps the frame read unmoved; the rest of the model unchanged). PSNR against the real
-frames at the given steps; copying the first frame for reference.
+their real actions (noise 0, as benchmarks/world_model_compare.py runs it): with the motion skip
+as trained; sharpened (a soft-trained skip's moves made whole-pixel shifts, as
+gamegan.motion_sharp trains them; skipped for models trained sharp); and held still (every
+pixel's choice forced to "stay", so the copy skip keeps the frame read unmoved; the rest of the
+model unchanged). PSNR against the real frames at the given steps; copying the first frame for
+reference.
 
     python benchmarks/gamegan_motion_still.py --run-dir runs/doom-gg16 --models gamegan_fg gamegan_motion_warm
 """
@@ -36,6 +38,20 @@ def motion_held_still():
         yield
     finally:
         MotionSkip.forward = trained
+
+
+@contextmanager
+def motion_sharpened(model):
+    """Within the block every MotionSkip of `model` moves by whole-pixel shifts (its sharp mode)."""
+    skips = [m for m in model.modules() if isinstance(m, MotionSkip)]
+    trained = [m.sharp for m in skips]
+    for m in skips:
+        m.sharp = True
+    try:
+        yield
+    finally:
+        for m, sharp in zip(skips, trained):
+            m.sharp = sharp
 
 
 def open_loop_psnr(predictor, held, steps: list[int], batch: int, device) -> list[float]:
@@ -73,6 +89,9 @@ def main() -> int:
         if not any(isinstance(m, MotionSkip) for m in p.model.modules()):
             raise ValueError(f"{p.name} has no motion skip (gamegan.motion_kernels 0)")
         rows = {"as trained": open_loop_psnr(p, held, args.steps, args.batch, device)}
+        if not p.model.config.motion_sharp:
+            with motion_sharpened(p.model):
+                rows["sharpened"] = open_loop_psnr(p, held, args.steps, args.batch, device)
         with motion_held_still():
             rows["held still"] = open_loop_psnr(p, held, args.steps, args.batch, device)
         for mode, psnr in rows.items():

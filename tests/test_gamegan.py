@@ -25,7 +25,7 @@ from worldsim.models.gamegan.memory import Memory
 from worldsim.models.gamegan.renderer import MotionSkip, SimpleRenderer, SpecializedRenderer
 from worldsim.run import RunDir
 from worldsim.models.gamegan import load_gamegan
-from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, train_gamegan, warm_up_at
+from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, recon_only_warm_up, train_gamegan, warm_up_at
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest
@@ -162,6 +162,16 @@ def test_teacher_forcing_never_drops_below_its_floor():
     assert GameGANConfig().warm_up_floor >= 1 and make_config("Doom", "paper").gamegan.warm_up_floor >= 1
 
 
+def test_the_open_loop_warm_start_hands_steps_to_the_model_by_its_midpoint():
+    """gamegan.recon_only_open_loop: teacher forcing falls from every step of the clip to the floor
+    over the warm start's first half; without it, every warm-start step is teacher-forced."""
+    gc = dataclasses.replace(GameGANConfig(), clip_len=12, warm_up_floor=3, recon_only_steps=1000)
+    assert {recon_only_warm_up(step, gc) for step in range(1000)} == {12}
+    values = [recon_only_warm_up(step, dataclasses.replace(gc, recon_only_open_loop=True)) for step in range(1000)]
+    assert values[0] == 12 and values[250] == 6 and set(values[500:]) == {3}
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
 def test_reconstruction_loss_has_the_documented_scale():
     """Frames wrong by 0.1 at every one of their 3 x 64 x 64 values: frame_sum gives 12,288 x 0.01
     per frame under l2 (12,288 x 0.1 under l1), whatever the number of frames; mean gives 0.01."""
@@ -211,6 +221,35 @@ def test_the_motion_skip_carries_an_object_by_its_kernel():
     assert columns.min().item() == 17 and columns.max().item() == 24  # 20..27 moved 3 to the left
     with pytest.raises(ValueError, match="kernels >= 1"):
         MotionSkip(8, 0, 4)
+
+
+def test_the_sharp_motion_skip_moves_without_blurring_and_still_learns():
+    """Ten moves by a kernel that leans 1 pixel right: the soft skip smears the square, the sharp
+    one (gamegan.motion_sharp) carries it 10 pixels whole; its gradient still reaches the kernels."""
+    torch.manual_seed(0)
+    frame = torch.zeros(1, 3, 64, 64)
+    frame[0, :, 30:34, 20:28] = 1.0
+    h = torch.randn(1, 8)
+    moved = {}
+    for sharp in (False, True):
+        skip = MotionSkip(hidden=8, kernels=1, radius=2, sharp=sharp)
+        with torch.no_grad():
+            skip.kernel_logits.weight.zero_()
+            skip.kernel_logits.bias.copy_(torch.zeros(25))
+            skip.kernel_logits.bias[2 * 5 + 2 + 1] = 2.0  # one column right of centre: most likely, not all
+            skip.choice.weight.zero_()
+            skip.choice.bias.view(2, 256).copy_(torch.tensor([-1.0, 1.0])[:, None])  # "move" wins, softly
+        x = frame
+        for _ in range(10):
+            x, _ = skip(h, x)
+        moved[sharp] = x
+    assert moved[False].max().item() < 0.9  # the soft moves blur the square
+    columns = (moved[True][0, 0] > 0.5).any(dim=0).nonzero().flatten()
+    assert columns.min().item() == 10 and columns.max().item() == 17  # 20..27 moved 10 to the left, whole
+    assert set(moved[True].unique().tolist()) == {0.0, 1.0}
+    x, _ = skip(h, frame)
+    (x * torch.linspace(0, 1, 64)).sum().backward()
+    assert skip.kernel_logits.bias.grad.abs().sum().item() > 0 and skip.choice.bias.grad.abs().sum().item() > 0
 
 
 def test_a_gamegan_with_the_motion_skip_steps_saves_its_choice_and_needs_the_copy_skip():

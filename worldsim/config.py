@@ -237,6 +237,10 @@ class GameGANConfig:
     moves can be carried along instead of redrawn (worldsim.models.gamegan.renderer.MotionSkip)"""
     motion_radius: int = 4
     """the motion kernels' reach, in pixels of the 64 x 64 frame"""
+    motion_sharp: bool = False
+    """the motion skip's moves are whole-pixel shifts (one-hot kernel and per-pixel choice in the
+    forward pass, the softmaxes' gradients in the backward pass), so moving the frame does not
+    blur it; soft kernels blur as they shift, and an open loop compounds the blur"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""
@@ -260,6 +264,12 @@ class GameGANConfig:
     """warm start: the first N steps train the generator on reconstruction alone (noise fixed at
     0, every step teacher-forced, no discriminator), the path from the frame read to the frame
     drawn; then adversarial training with the schedule below"""
+    recon_only_open_loop: bool = False
+    """false: every step of the warm start is teacher-forced (it never reads a frame it drew, so
+    its open loop meets its own errors only after it). true: the warm start's teacher forcing
+    decays linearly from every step to warm_up_floor over its first half; in its second half
+    each clip's later steps read the model's own frames (detached, as detach_input), and learn
+    to draw the real next frame from them"""
     recon_only_lr: float = 1e-3
     """the generator's Adam learning rate in the reconstruction warm start (0: lr). On the
     synthetic moving square, 300 warm-start steps at 1e-3 beat copying the frame (one-step MSE

@@ -35,7 +35,7 @@ from worldsim.training.loop import Schedule, train
 ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_embed", "memory", "memory_height",
                        "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
                        "map_size", "temporal_scales", "output", "encoder_norm", "kernel_temperature",
-                       "spectral_norm", "skip", "motion_kernels", "motion_radius", "background_gain")
+                       "spectral_norm", "skip", "motion_kernels", "motion_radius", "motion_sharp", "background_gain")
 """GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values."""
 
 
@@ -55,6 +55,14 @@ def warm_up_at(step: int, start: int, decay_steps: int, floor: int = 0) -> int:
     if decay_steps <= 0:
         return max(floor, start)
     return max(floor, math.ceil(start * (1 - step / decay_steps)))
+
+
+def recon_only_warm_up(step: int, gc) -> int:
+    """Teacher-forced steps at warm-start step `step`: every step (clip_len), or, with
+    gamegan.recon_only_open_loop, clip_len decayed to warm_up_floor over the warm start's first half."""
+    if not gc.recon_only_open_loop:
+        return gc.clip_len
+    return warm_up_at(step, gc.clip_len, gc.recon_only_steps // 2, min(gc.warm_up_floor, gc.clip_len))
 
 
 def parse_flip_pairs(text: str, game: envs.GameInfo) -> list[tuple[int, int]]:
@@ -118,15 +126,16 @@ class GameGANTrainer:
         self.step += 1
         return {"d_loss": d_loss, "g_loss": g_loss, **d_parts, **g_parts}
 
-    def reconstruction_step(self, frames, actions) -> dict[str, float]:
-        """The warm start's step: the generator alone on reconstruction, every step reading the
-        real x_t (teacher-forced) with the noise at 0, so the output must follow the input."""
+    def reconstruction_step(self, frames, actions, warm: int | None = None) -> dict[str, float]:
+        """The warm start's step: the generator alone on reconstruction with the noise at 0, the
+        first `warm` steps (None: every step) reading the real x_t (teacher-forced), the others
+        the frame the model drew, so the output must follow the input."""
         real = as_frames(torch.as_tensor(frames, device=self.device))
         actions = torch.as_tensor(actions, device=self.device)
         self.generator.train()
         noise = torch.zeros(*actions.shape[:2], self.gc.noise_dim, device=self.device)
         with self.autocast():
-            out = self.g(real, actions, actions.shape[1], noise)
+            out = self.g(real, actions, actions.shape[1] if warm is None else warm, noise)
             loss = clip_reconstruction(out["frames"], real, self.gc)
         self._learning_rate(self.gc.recon_only_lr or self.gc.lr)
         self.g_optimizer.zero_grad(set_to_none=True)
@@ -308,8 +317,8 @@ class GameGANTraining:
         frames, actions = next(self.batches)
         t0 = time.perf_counter()
         if step < gc.recon_only_steps:
-            self.warm = gc.clip_len
-            parts = self.trainer.reconstruction_step(frames, actions)
+            self.warm = recon_only_warm_up(step, gc)
+            parts = self.trainer.reconstruction_step(frames, actions, self.warm)
         else:
             self.warm = warm_up_at(step - gc.recon_only_steps, gc.warm_up, gc.warm_up_decay_steps, gc.warm_up_floor)
             parts = self.trainer.train_step(frames, actions, self.warm)

@@ -69,13 +69,18 @@ class MotionSkip(nn.Module):
     their sum) and, per pixel, a choice among "stay" and each kernel (softmax over kernels + 1 at
     low resolution, upsampled). A paddle that the action moves 3 pixels is one kernel peaked 3
     pixels off centre, chosen on the paddle's rows; without it, the model has to redraw the paddle
-    from h_t at its new place (the approach of Finn et al. 2016's CDNA, for the skip only)."""
+    from h_t at its new place (the approach of Finn et al. 2016's CDNA, for the skip only).
 
-    def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16):
+    sharp: the moves are whole-pixel shifts. The forward pass takes each kernel's most likely
+    offset and each pixel's most likely choice (one-hot); the backward pass takes the softmaxes'
+    gradients (straight-through). A soft kernel blurs as it shifts, and an open loop that moves
+    the frame it generated compounds the blur step by step; a one-hot shift only moves pixels."""
+
+    def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16, sharp: bool = False):
         super().__init__()
         if kernels < 1 or radius < 1:
             raise ValueError(f"the motion skip needs kernels >= 1 and radius >= 1, not {kernels} and {radius}")
-        self.kernels, self.radius, self.size = kernels, radius, size
+        self.kernels, self.radius, self.size, self.sharp = kernels, radius, size, sharp
         side = 2 * radius + 1
         self.kernel_logits = nn.Linear(hidden, kernels * side * side)
         self.choice = nn.Linear(hidden, (kernels + 1) * size * size)
@@ -89,6 +94,8 @@ class MotionSkip(nn.Module):
         b, c, height, width = frame.shape
         side = 2 * self.radius + 1
         kernels = F.softmax(self.kernel_logits(h).float().view(b, self.kernels, side * side), dim=-1)
+        if self.sharp:
+            kernels = straight_through(kernels, dim=-1)
         weight = kernels.view(b, 1, self.kernels, side, side).expand(b, c, -1, -1, -1)
         padded = F.pad(frame.float(), (self.radius,) * 4, mode="replicate").reshape(1, b * c, height + side - 1,
                                                                                   width + side - 1)
@@ -96,8 +103,17 @@ class MotionSkip(nn.Module):
         moved = moved.view(b, c, self.kernels, height, width)
         logits = self.choice(h).float().view(b, self.kernels + 1, self.size, self.size)
         choice = F.softmax(F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False), dim=1)
+        if self.sharp:
+            choice = straight_through(choice, dim=1)
         out = choice[:, :1] * frame.float() + (choice[:, None, 1:] * moved).sum(dim=2)
         return out.to(frame.dtype), choice
+
+
+def straight_through(probs: torch.Tensor, dim: int) -> torch.Tensor:
+    """The one-hot of `probs`' largest entry along `dim` in the forward pass, `probs`' gradient in
+    the backward pass."""
+    hard = torch.zeros_like(probs).scatter_(dim, probs.argmax(dim=dim, keepdim=True), 1.0)
+    return hard + probs - probs.detach()
 
 
 def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
@@ -116,9 +132,10 @@ def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
             **extra}
 
 
-def motion_skip(hidden: int, skip: bool, kernels: int, radius: int, size: int) -> MotionSkip | None:
+def motion_skip(hidden: int, skip: bool, kernels: int, radius: int, size: int,
+                sharp: bool = False) -> MotionSkip | None:
     """The motion skip a renderer with these settings has (None without the copy skip or kernels)."""
-    return MotionSkip(hidden, kernels, radius, size) if skip and kernels else None
+    return MotionSkip(hidden, kernels, radius, size, sharp) if skip and kernels else None
 
 
 def _doublings(size_from: int, size_to: int) -> int:
@@ -130,10 +147,10 @@ def _doublings(size_from: int, size_to: int) -> int:
 
 class SimpleRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
-                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4):
+                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False):
         super().__init__()
         self.keep = KeepMask(hidden) if skip else None
-        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16)
+        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16, motion_sharp)
         self.output = check_output(output)
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
@@ -188,13 +205,13 @@ class RenderComponent(nn.Module):
 class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
                  type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
-                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4):
+                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state."""
         super().__init__()
         check_output(output)
         self.keep = KeepMask(hidden, map_size) if skip else None
-        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size)
+        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size, motion_sharp)
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
         self.read_dim = read_dim
