@@ -262,8 +262,8 @@ class GameGANConfig:
     rows; a model can halve that error by smearing the paddle without following the action"""
     recon_only_steps: int = 1500
     """warm start: the first N steps train the generator on reconstruction alone (noise fixed at
-    0, every step teacher-forced, no discriminator), the path from the frame read to the frame
-    drawn; then adversarial training with the schedule below"""
+    0, teacher-forced as recon_only_open_loop says, no discriminator), the path from the frame
+    read to the frame drawn; then adversarial training with the schedule below"""
     recon_only_open_loop: bool = False
     """false: every step of the warm start is teacher-forced (it never reads a frame it drew, so
     its open loop meets its own errors only after it). true: the warm start's teacher forcing

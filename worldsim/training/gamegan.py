@@ -1,5 +1,6 @@
 """Train GameGAN on clips of the recorded episodes: first a reconstruction-only warm start
-(gamegan.recon_only_steps: every step teacher-forced, noise 0, no discriminator), then one
+(gamegan.recon_only_steps: every step teacher-forced, or with gamegan.recon_only_open_loop its
+later steps reading the frames drawn; noise 0, no discriminator), then one
 discriminator step per generator step, hinge losses, Adam (0, 0.9), teacher forcing decaying to
 its floor (gamegan.warm_up_floor); mixed precision on CUDA and
 DistributedDataParallel under torchrun (only rank 0 writes files). Resumable from
