@@ -53,16 +53,22 @@ def foreground_scores(frames: np.ndarray, recon: np.ndarray, background: np.ndar
             "background_painted": float(painted.sum() / max(1, (~mask).sum()))}
 
 
+def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """A ridge regression from x (n, d) to y (n, k): weights (d, k) and bias (k,), y ~ x @ w + b."""
+    mean_x, mean_y = x.mean(0), y.mean(0)
+    a, b = x - mean_x, y - mean_y
+    w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ b)
+    return w, mean_y - mean_x @ w
+
+
 def ridge_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
                 alpha: float = 1.0) -> dict[str, float]:
     """A ridge regression from x to positions y (n, k), fitted on the training set and scored on
     the test set: r2, the share of the positions' variance it explains, pooled over the k
     coordinates (so a paddle's fixed column, with next to no variance, neither helps nor hurts),
     and rmse, the distance from prediction to truth (pixels for positions in pixels)."""
-    mean_x, mean_y = x_train.mean(0), y_train.mean(0)
-    a, b = x_train - mean_x, y_train - mean_y
-    w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ b)
-    pred = (x_test - mean_x) @ w + mean_y
+    w, bias = ridge_fit(x_train, y_train, alpha)
+    pred = x_test @ w + bias
     residual = ((y_test - pred) ** 2).sum()
     total = ((y_test - y_test.mean(0)) ** 2).sum()
     return {"r2": float(1 - residual / max(total, 1e-12)), "rmse": float(np.sqrt(residual / len(y_test)))}

@@ -1,0 +1,207 @@
+"""Is a linear controller on V's z enough to play a paddle game? Plays the real game (scored as
+agents are: sticky actions, the serve pressed; seeds from the evaluation's own stream) with
+policies that move the paddle toward the ball's column (or where it is heading), side by side:
+
+- frame: reads the ball's and the paddle's columns from the frame itself, the ball's velocity
+  from the frame before (an upper line for tracking with what these pixels show);
+- z: reads both columns from V's z (its mean, as C does) by ridge probes fitted on V's training
+  frames, the ball's velocity from the previous frame's z. Its rule, RIGHT when ball + lead x
+  velocity - paddle > dead zone, LEFT when < -dead zone, else NOOP, is an argmax over linear
+  functions of [z_t, z_t-1] with biases: C's own form (agents.controller). C reads [z_t, h_t]
+  instead, and M's h_t is computed from z_t-1 and the action, so a C that moves like this
+  tracker exists if h_t keeps z_t-1's ball column (with lead 0 the tracker is C's form on z_t
+  alone, with zero weights on h);
+- random: the exploration policy that recorded the data;
+- NOOP, LEFT, RIGHT: that one action at every step (the paddle left where it starts, or parked
+  against a wall): what a controller scores that has learned only to hold one button.
+
+If the z tracker scores far above the dream-trained controller, V's z holds what a linear C
+needs and the limit lies in the dream or the search; if it scores like random play, V's z does
+not hold the ball well enough for any linear C.
+
+    python benchmarks/atari_tracker.py --run-dir runs/breakout --episodes 100
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from atari_v_objects import _encode, _frames, ridge_fit, ridge_probe
+
+import envs
+from agents.collect import episode_seed
+from agents.controller import ControllerSpec
+from agents.evaluate import one_torch_thread
+from agents.exploration import EpisodeSeeded
+from envs.runner import run_episodes, slot_count
+from worldsim.apps.cli import run_main
+from worldsim.data.episodes import list_episodes, split_episodes
+from worldsim.data.frames import object_centres, parse_object
+from worldsim.models.vae import frames_to_tensor, load_vae
+from worldsim.run import RunDir, resolve_device
+
+BREAKOUT_BALL = "ball:any@29-56,3-60"
+"""Breakout at 64x64: the ball between the bricks and the paddle (any foreground pixel there)."""
+BREAKOUT_PADDLE = "paddle:200,72,72@56-59,0-63"
+
+
+class FrameTracker:
+    """Toward the ball's column as the frame shows it, led by `lead` steps of the ball's column
+    velocity and held back by `brake` steps of the paddle's (the paddle keeps moving for a step
+    or two after its button is let go); NOOP while no ball shows."""
+
+    def __init__(self, ball: str, paddle: str, background: np.ndarray, moves: tuple[int, int, int],
+                 dead_zone: float, lead: float = 0.0, brake: float = 0.0):
+        self.ball, self.paddle = parse_object(ball)[1:], parse_object(paddle)[1:]
+        self.background, self.moves, self.dead_zone = background, moves, dead_zone
+        self.lead, self.brake = lead, brake
+        self.last = None  # (rows, 2): the ball's and the paddle's columns a step ago (nan: unseen)
+
+    def reset(self, mask: np.ndarray) -> None:
+        if self.last is not None:
+            self.last[mask] = np.nan
+
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        ball, seen = object_centres(frames, *self.ball, self.background)
+        paddle, _ = object_centres(frames, *self.paddle, self.background)
+        now = np.stack([np.where(seen, ball[:, 1], np.nan), paddle[:, 1]], axis=1)
+        if self.last is None:
+            self.last = np.full_like(now, np.nan)
+        velocity = np.nan_to_num(now - self.last)
+        self.last = now
+        gap = np.where(seen, now[:, 0] + self.lead * velocity[:, 0] - now[:, 1] - self.brake * velocity[:, 1], 0.0)
+        noop, right, left = self.moves
+        return np.where(gap > self.dead_zone, right, np.where(gap < -self.dead_zone, left, noop))
+
+
+class OneAction:
+    """The same action at every step."""
+
+    def __init__(self, action: int):
+        self.action = action
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Nothing to clear."""
+
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        return np.full(len(frames), self.action)
+
+
+class LatentTracker:
+    """C's linear argmax (agents.controller) on [z_t, z_t-1], V's means of this frame and the one
+    before (the first frame of an episode stands in for its predecessor), with weights that move
+    toward the ball (tracker_params)."""
+
+    def __init__(self, vae, spec: ControllerSpec, params: np.ndarray, device):
+        self.vae, self.spec, self.device = vae, spec, device
+        self.params = torch.as_tensor(params, dtype=torch.float32, device=device)[None]
+        self.last = None  # (rows, z_dim): the previous frame's z
+        self.fresh = None  # (rows,): rows whose episode has just begun
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.fresh = mask.copy() if self.fresh is None else self.fresh | mask
+
+    @torch.no_grad()
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        z = self.vae.encode(frames_to_tensor(frames, self.device))[0]
+        if self.last is None:
+            self.last = z.clone()
+        if self.fresh is not None:
+            self.last[torch.as_tensor(self.fresh, device=self.device)] = z[torch.as_tensor(self.fresh, device=self.device)]
+            self.fresh[:] = False
+        obs = torch.cat([z, self.last], dim=1)
+        self.last = z
+        return self.spec.actions(self.params.expand(len(z), -1), obs).cpu().numpy()
+
+
+def tracker_params(w_gap: np.ndarray, b_gap: float, actions: int, moves: tuple[int, int, int],
+                   dead_zone: float) -> np.ndarray:
+    """C's parameters (agents.controller's layout: weights (actions, inputs) row by row, then the
+    biases) whose argmax is RIGHT when gap = w_gap . inputs + b_gap > dead_zone, LEFT when gap <
+    -dead_zone, else NOOP; every other action's bias is far below."""
+    noop, right, left = moves
+    w = np.zeros((actions, len(w_gap)))
+    b = np.full(actions, -1e6)
+    w[right], b[right] = w_gap, b_gap - dead_zone
+    w[left], b[left] = -w_gap, -b_gap - dead_zone
+    b[noop] = 0.0
+    return np.concatenate([w.ravel(), b])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--ball", default=BREAKOUT_BALL, metavar="NAME:any@ROWS,COLUMNS")
+    parser.add_argument("--paddle", default=BREAKOUT_PADDLE, metavar="NAME:R,G,B@ROWS,COLUMNS")
+    parser.add_argument("--dead-zone", type=float, default=1.0, help="pixels of the 64x64 frame (default 1)")
+    parser.add_argument("--lead", type=float, default=0.0,
+                        help="both trackers aim this many steps of the ball's column velocity ahead (default 0)")
+    parser.add_argument("--brake", type=float, default=0.0,
+                        help="the frame tracker also subtracts this many steps of the paddle's velocity (default 0)")
+    parser.add_argument("--frames", type=int, default=4000, help="frames drawn from each split for the probes")
+    parser.add_argument("--policies", nargs="+", default=["frame", "z", "random"],
+                        choices=["frame", "z", "random", "NOOP", "LEFT", "RIGHT"])
+    parser.add_argument("--workers", type=int, default=0, help="game processes (0: one per core)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    run = RunDir(args.run_dir)
+    cfg = run.load_config()
+    game = envs.info(cfg.env)
+    labels = list(game.action_labels)
+    missing = [name for name in ("NOOP", "RIGHT", "LEFT") if name not in labels]
+    if missing:
+        raise ValueError(f"{cfg.env} has no {', '.join(missing)} action; its actions: {', '.join(labels)}")
+    moves = (labels.index("NOOP"), labels.index("RIGHT"), labels.index("LEFT"))
+    device = resolve_device(args.device)
+    vae = load_vae(run.vae_checkpoint, env=cfg.env, device=device)
+
+    train_paths, val_paths = split_episodes(list_episodes(run.episodes), cfg.vae.val_fraction, cfg.seed)
+    rng = np.random.default_rng(0)
+    train, held = _frames(train_paths, args.frames, rng), _frames(val_paths, args.frames, rng)
+    background = np.median(held, axis=0).astype(np.uint8)
+    z_train, z_held = _encode(vae, train, device)[0], _encode(vae, held, device)[0]
+    columns = {}
+    for spec in (args.ball, args.paddle):
+        name, rgb, box = parse_object(spec)
+        (y_train, seen_train), (y_held, seen_held) = (object_centres(f, rgb, box, background) for f in (train, held))
+        w, b = ridge_fit(z_train[seen_train], y_train[seen_train, 1:])
+        score = ridge_probe(z_train[seen_train], y_train[seen_train, 1:], z_held[seen_held], y_held[seen_held, 1:])
+        columns[name] = (w[:, 0], float(b[0]))
+        print(f"{name}'s column from z: R^2 {score['r2']:.3f}, error {score['rmse']:.1f} px on "
+              f"{seen_held.sum()} held-out frames")
+    (w_ball, b_ball), (w_paddle, b_paddle) = columns.values()
+    # gap = ball_t + lead * (ball_t - ball_t-1) - paddle_t, each column read from z by its probe
+    w_gap = np.concatenate([(1 + args.lead) * w_ball - w_paddle, -args.lead * w_ball])
+    spec = ControllerSpec(2 * vae.z_dim, game.num_actions, "argmax")
+    params = tracker_params(w_gap, b_ball - b_paddle, game.num_actions, moves, args.dead_zone)
+
+    seeds = [episode_seed(cfg.evaluate.seed, i, stream=2) for i in range(args.episodes)]
+    print(f"\n{cfg.env}: {args.episodes} real episodes per policy (sticky actions {game.sticky_actions}), "
+          f"dead zone {args.dead_zone:g} px, lead {args.lead:g} steps, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print("| policy | return | median [min, max] | steps per episode | seconds |")
+    print("|---|---:|---:|---:|---:|")
+    for name in args.policies:
+        if name == "frame":
+            policy = FrameTracker(args.ball, args.paddle, background, moves, args.dead_zone, args.lead, args.brake)
+        elif name == "z":
+            policy = LatentTracker(vae, spec, params, device)
+        elif name in labels:
+            policy = OneAction(labels.index(name))
+        else:
+            policy = EpisodeSeeded(game, slot_count(args.workers, len(seeds)))
+        start = time.perf_counter()
+        with one_torch_thread():
+            results = run_episodes(cfg.env, seeds, policy, workers=args.workers, progress=name, evaluation=True)
+        returns = np.array([r.total_reward for r in results])
+        steps = np.array([r.steps for r in results])
+        print(f"| {name} | {returns.mean():.2f} ± {returns.std():.2f} | {np.median(returns):g} "
+              f"[{returns.min():g}, {returns.max():g}] | {steps.mean():.0f} | {time.perf_counter() - start:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
