@@ -3,7 +3,9 @@ trained V and M), so a different M, C or GameGAN can be tried on the same data w
 recording or training it again. Shared parts are symbolic links, nothing is copied; the new
 run gets the source's config with --section.field overrides applied, and the report entries of
 the shared stages, so the pipeline skips them. Checkpoints are written atomically (a new file
-replaces the link), so training in the fork never changes the source run.
+replaces the link), so training in the fork never changes the source run. A fork that does not
+share V (--share with no names) trains its own V and encodes into its own latents folder; --vae.*
+overrides need that, since a shared V would ignore them.
 
 When --collect.episodes asks for more episodes than the source recorded, the fork links each
 episode and latent file on its own instead of the folders, and leaves collect and encode to
@@ -39,7 +41,8 @@ def main() -> int:
     add_override_arguments(parser)
     args = parser.parse_args()
     target = fork(RunDir(args.source), RunDir(args.target), args.share, overrides_from_args(args))
-    print(f"{target.root}: shares {', '.join(['episodes', 'latents', *args.share])} with {args.source}")
+    shared = ["episodes", *(["latents"] if "vae" in args.share else []), *args.share]
+    print(f"{target.root}: shares {', '.join(shared)} with {args.source}")
     if not target.stage_complete("collect"):
         print(f"{target.root}: will record episodes up to --collect.episodes "
               f"{target.load_config().collect.episodes} and encode the new ones")

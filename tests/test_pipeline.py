@@ -149,6 +149,26 @@ def test_a_fork_can_record_more_episodes_and_encode_only_those(smoke_runs, tmp_p
     assert {p.name: p.read_bytes() for p in source.latents.iterdir()} == latents_before
 
 
+def test_a_fork_with_its_own_v_encodes_into_its_own_latents(smoke_runs, tmp_path):
+    """A V override needs a V of the fork's own (a shared one would ignore it); that V's latents
+    go to the fork's own folder, so the source's M data stays the source V's."""
+    source = smoke_runs["Doom"]
+    latents_before = {p.name: p.read_bytes() for p in source.latents.iterdir()}
+    refused = run_script("fork_run.py", "--from", str(source.root), "--to", str(tmp_path / "shared"),
+                         "--vae.kl_weight", "0.5")
+    assert refused.returncode != 0 and "shared V" in refused.stderr and not (tmp_path / "shared").exists()
+    fork = tmp_path / "own-v"
+    proc = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork), "--share", "--vae.kl_weight", "0.5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (fork / "episodes").is_symlink() and not (fork / "latents").exists()
+    assert set(read_json(fork / "report.json")["stages"]) == {"collect"}
+    proc = run_script("train_world_model.py", "--run-dir", str(fork), "--stages", "vae", "encode", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (fork / "latents").is_symlink()
+    assert sorted(p.name for p in (fork / "latents").iterdir()) == sorted(latents_before)
+    assert {p.name: p.read_bytes() for p in source.latents.iterdir()} == latents_before
+
+
 def test_a_fork_trains_the_shared_m_further_with_dropout_without_touching_the_source(smoke_runs, tmp_path):
     source = smoke_runs["Doom"]
     m_before = (source.checkpoints / "mdnrnn.pt").read_bytes()

@@ -26,11 +26,18 @@ def fork(source: RunDir, target: RunDir, share: list[str], overrides: dict) -> R
             raise ValueError(f"cannot share '{name}'; shareable: {', '.join(SHAREABLE)}")
         if not getattr(source, SHAREABLE[name][0]).is_file():
             raise RunDirError(f"{source.root} has no trained {name} ({getattr(source, SHAREABLE[name][0])})")
+    if "mdnrnn" in share and "vae" not in share:
+        raise ValueError("an M reads its own V's z: --share mdnrnn needs --share vae mdnrnn")
+    if "vae" in share and any(key.startswith("vae.") for key in overrides):
+        raise ValueError(f"{sorted(k for k in overrides if k.startswith('vae.'))} would not act on a shared V; "
+                         "fork with --share and no names to train a new V")
     cfg = apply_overrides(source.load_config(), overrides)
     recorded = list_episodes(source.episodes) if source.episodes.is_dir() else []
     grow = cfg.collect.episodes > len(recorded)
     target.checkpoints.mkdir(parents=True)
-    folders = {target.episodes: source.episodes, target.latents: source.latents}
+    folders = {target.episodes: source.episodes}
+    if "vae" in share:  # a V of the fork's own encodes into the fork's own latents, not the source's
+        folders[target.latents] = source.latents
     links = {getattr(target, SHAREABLE[n][0]): getattr(source, SHAREABLE[n][0]) for n in share}
     if grow:  # file by file, so the fork can add episodes and latents without touching the source's
         for own, theirs in folders.items():
