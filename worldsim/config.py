@@ -58,6 +58,10 @@ class VAEConfig:
     """0: V's encoder reads the frame (the paper). > 0: it reads (frame - the training frames'
     median) times this, on [0, 1] pixels, so a fixed-camera game's backdrop encodes as zeros and its
     small objects are what the encoder sees from the first step (the median is saved with V)"""
+    keypoints: int = 0
+    """0: the paper's V. K > 0: z's first 2K entries are K image positions (x, y in [-1, 1]), each
+    read by a spatial softmax and drawn back as a blob, so a small object's position is a coordinate
+    of z that a linear C or probe reads directly (at most z_dim / 2; needs background_gain > 0)"""
     val_fraction: float = 0.05
     """share of episodes held out for validation"""
     buffer_episodes: int = 32

@@ -46,7 +46,7 @@ def evaluate_vae(model: ConvVAE, frames: np.ndarray, kl_tolerance: float, device
         x = frames_to_tensor(frames[start : start + batch], device)
         mu, logvar = model.encode(x)
         recon = model.decode(mu)
-        _, rec, kl = vae_loss(recon, x, mu, logvar, kl_tolerance)
+        _, rec, kl = vae_loss(recon, x, mu, logvar, kl_tolerance, positions=model.positions)
         sums["reconstruction"] += rec.item() * len(x)
         sums["kl"] += kl.item() * len(x)
         if background is not None:
@@ -77,7 +77,7 @@ class VAETraining:
         if self.vc.foreground_weight != 1.0 or self.vc.background_gain:
             frame = background_frame(self.train_paths, BACKGROUND_FRAMES, np.random.default_rng(cfg.seed))
             self.background = frames_to_tensor(frame[None], device)
-        self.model = ConvVAE(self.vc.z_dim, self.vc.channels, self.vc.background_gain).to(device)
+        self.model = ConvVAE(self.vc.z_dim, self.vc.channels, self.vc.background_gain, self.vc.keypoints).to(device)
         if self.vc.background_gain:
             self.model.set_background(self.background)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.vc.lr)
@@ -108,7 +108,8 @@ class VAETraining:
         weights = None
         if self.vc.foreground_weight != 1.0:
             weights = foreground_weights(x, self.background, self.vc.foreground_weight)
-        loss, rec, kl = vae_loss(recon, x, mu, logvar, self.vc.kl_tolerance, weights, self.vc.kl_weight)
+        loss, rec, kl = vae_loss(recon, x, mu, logvar, self.vc.kl_tolerance, weights, self.vc.kl_weight,
+                                 self.model.positions)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
