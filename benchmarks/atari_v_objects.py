@@ -8,6 +8,10 @@ row and column, and the error in pixels beside the spread of the position). Obje
 positions come from the frames themselves: NAME:COLOUR@ROWS,COLUMNS takes the pixels of that
 colour (R,G,B; or "any": every foreground pixel) inside that box of the 64x64 frame.
 
+For a V with keypoints (vae.keypoints), a second table says which object each keypoint follows:
+the correlation of its x with each object's column and of its y with the object's row, on the
+held-out frames that show the object, beside how much the position moves (its std in [-1, 1]).
+
 With --gamegan NAME the probes read GameGAN's encoded frame s_t (checkpoints/NAME.pt, on
 GameGAN's held-out episodes) instead of V's z: does the dynamics engine see the objects at all?
 
@@ -135,10 +139,12 @@ def main() -> int:
     print(f"\n| object | frames showing it (train / held out) | probe R^2 from {read}, held out | probe error (px) "
           "| spread of its position (px) |")
     print("|---|---:|---:|---:|---:|")
+    held_centres = {}
     for spec in args.objects:
         name, rgb, box = parse_object(spec)
         y_train, seen_train = object_centres(train, rgb, box, background)
         y_held, seen_held = object_centres(held, rgb, box, background)
+        held_centres[name] = (y_held, seen_held)
         if seen_train.sum() < 10 or seen_held.sum() < 10:
             print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | too few | | |")
             continue
@@ -146,7 +152,29 @@ def main() -> int:
         spread = float(np.sqrt(((y_held[seen_held] - y_held[seen_held].mean(0)) ** 2).sum(1).mean()))
         print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | {probe['r2']:.3f} | {probe['rmse']:.1f} "
               f"| {spread:.1f} |")
+    if not args.gamegan and vae.keypoints:
+        print_keypoints(z_held, vae.keypoints, held_centres)
     return 0
+
+
+def print_keypoints(z: np.ndarray, keypoints: int, centres: dict) -> None:
+    """Which object each keypoint follows: per keypoint, its x's correlation with each object's
+    column and its y's with the object's row (held-out frames showing the object), and the std of
+    x and y. centres: name -> (positions (n, 2) as row, column; shown (n,) bool)."""
+    names = list(centres)
+    print("\n| keypoint | std of x / y | " + " | ".join(f"corr with {n}: column / row" for n in names) + " |")
+    print("|---|---:|" + "---:|" * len(names))
+    for k in range(keypoints):
+        x, y = z[:, 2 * k], z[:, 2 * k + 1]
+        cells = []
+        for name in names:
+            rows_cols, shown = centres[name]
+            if shown.sum() < 10 or x[shown].std() == 0 or y[shown].std() == 0:
+                cells.append("–")
+                continue
+            cells.append(f"{np.corrcoef(x[shown], rows_cols[shown, 1])[0, 1]:+.2f} / "
+                         f"{np.corrcoef(y[shown], rows_cols[shown, 0])[0, 1]:+.2f}")
+        print(f"| {k} | {x.std():.3f} / {y.std():.3f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

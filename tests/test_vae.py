@@ -172,6 +172,7 @@ def test_a_keypoint_v_puts_a_small_objects_position_in_z(tmp_path):
     keypoint draws the dot and holds its column and row as z's first two entries (correlation >
     0.95 on new frames); it survives a checkpoint."""
     from worldsim.checkpoint import save_checkpoint
+    from worldsim.data.frames import foreground_weights
     from worldsim.models.vae import vae_loss
 
     def dots(n, gen):
@@ -189,7 +190,7 @@ def test_a_keypoint_v_puts_a_small_objects_position_in_z(tmp_path):
     for _ in range(600):
         frames, _, _ = dots(32, gen)
         recon, mu, logvar = vae(frames)
-        weights = 1 + 99 * ((frames - 0.3).abs().sum(1, keepdim=True) > 0)
+        weights = foreground_weights(frames, vae.background, 100.0)
         loss, _, _ = vae_loss(recon, frames, mu, logvar, 0.5, weights, positions=vae.positions)
         optimizer.zero_grad()
         loss.backward()

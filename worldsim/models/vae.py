@@ -18,9 +18,9 @@ from worldsim.models.foreground import ReadsForeground
 
 KEYPOINT_SIGMA = 0.02
 """The fixed standard deviation of a keypoint position in z (positions span [-1, 1], so 0.02 is
-0.64 of a 64-pixel frame's pixels). Learned from the dense features like z's other entries, six
-of eight stayed at 0.93-0.99 on Breakout, and the positions followed neither the ball nor the
-paddle (docs/RESULTS.md, "Breakout: a V whose z holds positions")."""
+0.64 of a 64-pixel frame's pixels). Learned from the dense features like z's other entries, it
+stayed near the prior's on Breakout, and the positions found no more of the paddle than a V
+without keypoints (docs/RESULTS.md, "Breakout: a V whose z holds positions")."""
 KEYPOINT_SHARPNESS = 10.0
 """The initial factor on the keypoint maps' logits (learned, as a log): a fresh conv's logits
 vary by ~0.1, whose softmax is nearly uniform, so every position would start at the centre."""
@@ -28,8 +28,8 @@ FOREGROUND_START = 10.0
 """The keypoint maps' logits start at this on every 4x4 patch (the 31x31 grid of V's first conv)
 that differs from the background, and near 0 elsewhere (foreground_presence): each position starts
 on the game's objects, all alike, before the maps learn which to follow. Without a start, on a dot
-moving over a grey backdrop, the positions fled the dot and the dot was never drawn. Weighted by
-the difference's energy instead of alike, on Breakout, the bright paddle took two of four
+moving over a grey backdrop, the positions drifted off the dot and the dot was not drawn.
+Weighted by the difference's energy instead of alike, on Breakout, the bright paddle took the
 positions and the dim 1-pixel ball none (docs/RESULTS.md); alike, the ball still took none."""
 BLOB_WIDTHS = (1.0, 4.0)
 """Standard deviations, in cells of the decoder's 30x30 grid, of the blobs drawn at each keypoint
@@ -72,8 +72,8 @@ class ConvVAE(ReadsForeground, nn.Module):
             nn.Conv2d(4 * c, 8 * c, 4, stride=2), nn.ReLU(),  # 2x2
             nn.Flatten(),
         )
-        self.to_mu = nn.Linear(32 * c, z_dim - 2 * keypoints)
-        self.to_logvar = nn.Linear(32 * c, z_dim - 2 * keypoints)
+        self.to_mu = nn.Linear(32 * c, z_dim - self.positions)
+        self.to_logvar = nn.Linear(32 * c, z_dim - self.positions)
         self.from_z = nn.Linear(z_dim, 32 * c)  # the paper's dense 1024 for c=32
         self.decoder = nn.Sequential(
             nn.ConvTranspose2d(32 * c, 4 * c, 5, stride=2), nn.ReLU(),  # 5x5
