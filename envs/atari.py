@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 
 import ale_py
+import cv2
 import gymnasium
-from gymnasium.wrappers import ResizeObservation
+import numpy as np
+from gymnasium.wrappers import ResizeObservation, TransformObservation
 
 from envs.game_info import GameInfo
 
@@ -106,14 +108,35 @@ class ServeWithFire(gymnasium.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+GROWN = {"Breakout": (7, 5)}
+"""Games whose sprites are grown before the resize, as (rows, columns) of the screen's pixels:
+each channel's maximum over that box (a grey dilation). Breakout's ball is 2 x 4 pixels of the
+210 x 160 screen, less than one pixel of the 64 x 64 frame after the area resize, at half its
+brightness; grown to 6 x 10 it covers 2-3 whole pixels. Grown on a black screen, objects keep
+their colour and grow; their positions are unchanged."""
+
+
+def frame_preparation(game: str) -> str:
+    """GameInfo.frames: "grown RxC, area" for a game in GROWN, else "area" (every Atari run
+    recorded before GROWN existed)."""
+    return f"grown {GROWN[game][0]}x{GROWN[game][1]}, area" if game in GROWN else "area"
+
+
+def grow_objects(frame: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """Each channel's maximum over a rows x columns box around each pixel."""
+    return cv2.dilate(frame, np.ones((rows, columns), np.uint8))
+
+
 def make(game: str, render_mode: str | None = None, evaluation: bool = False) -> gymnasium.Env:
-    """ALE/<game>-v5 with 64x64x3 uint8 observations (INTER_AREA resize); sticky actions, and
-    the serve pressed in the games that need it (SERVED), only for `evaluation` (see the
-    module's docstring)."""
+    """ALE/<game>-v5 with 64x64x3 uint8 observations (INTER_AREA resize, after growing the
+    sprites of the games in GROWN); sticky actions, and the serve pressed in the games that need
+    it (SERVED), only for `evaluation` (see the module's docstring)."""
     env = gymnasium.make(f"ALE/{game}-v5", render_mode=render_mode,
                          repeat_action_probability=STICKY_ACTIONS if evaluation else 0.0)
     if evaluation and game in SERVED:
         env = ServeWithFire(env)
+    if game in GROWN:
+        env = TransformObservation(env, lambda frame: grow_objects(frame, *GROWN[game]), env.observation_space)
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
 
 
@@ -171,6 +194,7 @@ def info(game: str) -> GameInfo:
         hold_steps=HOLD_STEPS,
         keys="buttons",
         key_aliases=KEY_ALIASES.get(game, {}),
+        frames=frame_preparation(game),
         defaults=_merged(DEFAULTS, own),
         tuning=_merged(TUNING, GAME_TUNING.get(game, {})),
     )

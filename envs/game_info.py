@@ -62,6 +62,11 @@ class GameInfo:
     brake), "buttons" (the action whose label presses the held buttons), or "" (no mapping)."""
     key_aliases: dict[str, str] = field(default_factory=dict)
     """Buttons read as others when pressed: Pong's paddle goes up with ALE's RIGHT."""
+    frames: str = ""
+    """How the adapter makes its 64x64 frame from the screen, where that has changed over time
+    (Atari: "area" resize, or "grown RxC, area" for games whose sprites are grown first). A run
+    records it when it collects; its later stages refuse to go on when the game now makes its frames
+    another way (worldsim.apps.pipeline.check_frames)."""
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Config values for fields a preset leaves unset ({section: {field: value}}, see
     worldsim.config.resolve): the paper's z and LSTM sizes, episode counts and M's steps."""

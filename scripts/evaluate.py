@@ -15,7 +15,7 @@ from worldsim.apps.cli import run_main
 
 def main() -> int:
     from agents.evaluate import evaluate_controller, print_scores
-    from worldsim.apps.pipeline import run_stage
+    from worldsim.apps.pipeline import check_frames, run_stage
     from worldsim.run import RunDir, resolve_device
     from worldsim.world_model import WorldModel
 
@@ -38,6 +38,7 @@ def main() -> int:
     if args.controller is None:
         result = run_stage("evaluate", run, cfg, device, force=True)
     else:
+        check_frames(run, cfg.env)
         plot = args.plot or run.root / f"evaluation_{args.controller.stem}.png"
         result = evaluate_controller(WorldModel.load(run.root, device), cfg, args.controller, plot=plot)
         run.update_stage(f"evaluate {args.controller}", status="complete", **result)

@@ -239,8 +239,13 @@ def test_breakout_is_served_where_an_agent_is_scored():
     game is left as it is."""
     from envs.atari import ServeWithFire
 
+    def wrappers(env):
+        while isinstance(env, gymnasium.Wrapper):
+            yield env
+            env = env.env
+
     scored = envs.make("Atari/Breakout", evaluation=True)
-    assert isinstance(scored.env, ServeWithFire)
+    assert any(isinstance(w, ServeWithFire) for w in wrappers(scored))
     obs, info = scored.reset(seed=0)
     lives, steps, terminated, truncated = info["lives"], 0, False, False
     while not (terminated or truncated) and steps < 3000:
@@ -249,5 +254,32 @@ def test_breakout_is_served_where_an_agent_is_scored():
     scored.close()
     assert terminated and info["lives"] == 0 and steps < 3000 and lives == 5
     recorded = envs.make("Atari/Breakout")
-    assert not isinstance(recorded.env, ServeWithFire)
+    assert not any(isinstance(w, ServeWithFire) for w in wrappers(recorded))
     recorded.close()
+
+
+def test_breakouts_ball_shows_whole_in_the_64x64_frame_where_it_is_on_the_screen():
+    """Breakout's ball, 2 x 4 pixels of the 210 x 160 screen, would be under one pixel of the
+    64 x 64 frame at half its colour; the adapter grows the sprites before the resize
+    (envs.atari.GROWN), so every frame of the ball in flight shows it at its own colour on at
+    least two pixels, centred within a pixel of where the screen has it."""
+    ball_colour = np.array([200, 72, 72])
+    env = envs.make("Atari/Breakout")
+    env.reset(seed=3)
+    shown = 0
+    for step in range(60):
+        frame, _, terminated, truncated, _ = env.step(1 if step < 2 else 0)  # FIRE serves, then NOOP
+        screen = env.unwrapped.ale.getScreenRGB()
+        rows, cols = np.nonzero((screen[105:180, 8:152] == ball_colour).all(-1))  # between bricks and paddle
+        if len(rows) == 0:
+            continue
+        whole = (frame[30:56, 3:61] == ball_colour).all(-1)
+        assert whole.sum() >= 2, f"step {step}: the ball shows on {whole.sum()} pixels at its colour"
+        centre = np.argwhere(whole).mean(0) + (30, 3)
+        truth = ((rows.mean() + 105 + 0.5) * 64 / 210 - 0.5, (cols.mean() + 8 + 0.5) * 64 / 160 - 0.5)
+        assert np.abs(centre - truth).max() < 1.0, (step, centre, truth)
+        shown += 1
+        if terminated or truncated:
+            break
+    env.close()
+    assert shown >= 10

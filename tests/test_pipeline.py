@@ -266,3 +266,27 @@ def test_a_new_run_starts_from_the_games_tuning_and_a_given_value_wins(tmp_path)
     RunDir(tmp_path / "d").open(stored)
     _, kept = config_from_args(parser.parse_args(["--run-dir", str(tmp_path / "d")]))
     assert kept.vae.background_gain == 0 and kept.vae.lr == VAEConfig().lr
+
+
+def test_a_run_recorded_from_frames_made_another_way_is_refused_before_any_later_stage(tmp_path):
+    """Breakout's frames are now grown before the resize; a Breakout run recorded before (its
+    collect record names no frames: Atari's were then "area") is refused by every stage after
+    collect with a message that says what changed and what to do, while a run recorded today
+    and an older Pong run (whose frames did not change) go on."""
+    from worldsim.apps.pipeline import FramesChangedError, check_frames, run_stage
+
+    old = RunDir(tmp_path / "old")
+    old.open(make_config("Atari/Breakout", "smoke"))
+    old.update_stage("collect", status="complete", episodes=1)
+    with pytest.raises(FramesChangedError, match=r"'area'.*'grown 7x5, area'.*--run-dir NEW_RUN"):
+        run_stage("vae", old, old.load_config(), "cpu", progress=False)
+    assert old.stage("vae") == {}  # refused before it started
+
+    today = RunDir(tmp_path / "today")
+    today.open(make_config("Atari/Breakout", "smoke"))
+    today.update_stage("collect", status="complete", episodes=1, frames=envs.info("Atari/Breakout").frames)
+    check_frames(today, "Atari/Breakout")
+    pong = RunDir(tmp_path / "pong")
+    pong.open(make_config("Atari/Pong", "smoke"))
+    pong.update_stage("collect", status="complete", episodes=1)
+    check_frames(pong, "Atari/Pong")

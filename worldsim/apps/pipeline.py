@@ -12,12 +12,13 @@ from typing import Callable
 
 import torch
 
+import envs
 from agents.collect import collect
 from agents.controller_training import train_controller_in_gamegan_dream, train_controller_stage
 from agents.evaluate import evaluate_gamegan_transfer, evaluate_transfer
 from agents.iterate import iterate
 from worldsim.config import Config
-from worldsim.run import RunDir
+from worldsim.run import RunDir, RunDirError
 from worldsim.training.encode import encode_run
 from worldsim.training.gamegan import train_gamegan
 from worldsim.training.mdnrnn import train_mdnrnn
@@ -32,7 +33,7 @@ def _collect(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> 
                     max_steps=c.max_steps, seed=cfg.seed, progress=progress, exploration=c.policy,
                     ray_address=cfg.ray.address)
     seconds = stats.pop("seconds")
-    return {"episodes": c.episodes, **stats, "frames_per_second": stats["frames_recorded"] / seconds if seconds else None}
+    return {"episodes": c.episodes, "frames": envs.info(cfg.env).frames, **stats, "frames_per_second": stats["frames_recorded"] / seconds if seconds else None}
 
 
 def _encode(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> dict:
@@ -86,11 +87,36 @@ WORLD_MODEL_STAGES: dict[str, list[str]] = {
 """The stages `train_world_model.py --world-model X` runs."""
 
 
+class FramesChangedError(RunDirError):
+    """The run's episodes were recorded from frames made another way than the game makes them now
+    (shown as one line by the scripts, as a wrong run directory is)."""
+
+
+def check_frames(run: RunDir, env: str) -> None:
+    """Refuse to go on with a run whose episodes were recorded from frames made another way than
+    `env` makes them today (GameInfo.frames): its models would be scored, or trained further, on
+    frames unlike the ones they learned. A collect record without "frames" predates the field:
+    Atari's frames were then "area", the other games' "" (unchanged)."""
+    record = run.stage("collect")
+    if record.get("status") != "complete":
+        return
+    game = envs.info(env)
+    recorded = record.get("frames", "area" if game.family == "atari" else "")
+    if recorded != game.frames:
+        raise FramesChangedError(
+            f"{run.root}: its episodes were recorded from {env} frames made as {recorded!r}, and the game now "
+            f"makes them as {game.frames!r} (envs/{game.family}.py); record new episodes in a new run, "
+            f"e.g. python scripts/train_world_model.py --env {env} --run-dir NEW_RUN")
+
+
 def run_stage(name: str, run: RunDir, cfg: Config, device: torch.device, progress: bool = True,
               force: bool = False) -> dict:
     """Run one stage unless it is already complete; record its metrics and wall time (the
-    GameGAN stages under gamegan.name, so a run can hold several GameGAN variants)."""
+    GameGAN stages under gamegan.name, so a run can hold several GameGAN variants). A stage after
+    collect first checks that the game still makes its frames as they were recorded."""
     stage = stage_name(name, cfg)
+    if name != "collect":
+        check_frames(run, cfg.env)
     if run.stage_complete(stage) and not force and not _more_asked(name, stage, run, cfg):
         print(f"[{stage}] already complete, skipped")
         return run.stage(stage)
