@@ -15,11 +15,19 @@ policies that move the paddle toward the ball's column (or where it is heading),
 - NOOP, LEFT, RIGHT: that one action at every step (the paddle left where it starts, or parked
   against a wall): what a controller scores that has learned only to hold one button.
 
+With --zh-controller PATH it also writes the lead-0 tracker on C's own input, [z_t, h_t] (ridge
+probes of both columns from [z, h], M's h run over whole training episodes as C sees it), as a
+controller checkpoint: `python scripts/evaluate.py --run-dir RUN --controller PATH` then scores
+one and the same C in the real game and in the dream. A C of this form exists in CMA-ES's search
+space; if it scores well in the real game but the dream pays it no more than holding a button,
+the dream cannot teach tracking, whatever the search.
+
 If the z tracker scores far above the dream-trained controller, V's z holds what a linear C
 needs and the limit lies in the dream or the search; if it scores like random play, V's z does
 not hold the ball well enough for any linear C.
 
     python benchmarks/atari_tracker.py --run-dir runs/breakout --episodes 100
+    python benchmarks/atari_tracker.py --run-dir RUN --policies --zh-controller RUN/zh_tracker.pt
 """
 from __future__ import annotations
 
@@ -29,17 +37,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from atari_v_objects import _encode, _frames, ridge_fit, ridge_probe
+from atari_v_objects import _encode, _episode_states, _frames, ridge_fit, ridge_probe
 
 import envs
 from agents.collect import episode_seed
-from agents.controller import ControllerSpec
+from agents.controller import ControllerSpec, save_controller
 from agents.evaluate import one_torch_thread
 from agents.exploration import EpisodeSeeded
 from envs.runner import run_episodes, slot_count
 from worldsim.apps.cli import run_main
+from worldsim.apps.pipeline import check_frames
 from worldsim.data.episodes import list_episodes, split_episodes
 from worldsim.data.frames import object_centres, parse_object
+from worldsim.models.mdnrnn import load_mdnrnn
 from worldsim.models.vae import frames_to_tensor, load_vae
 from worldsim.run import RunDir, resolve_device
 
@@ -131,6 +141,37 @@ def tracker_params(w_gap: np.ndarray, b_gap: float, actions: int, moves: tuple[i
     return np.concatenate([w.ravel(), b])
 
 
+def save_zh_tracker(path: Path, run: RunDir, vae, objects: tuple[str, str], paths: tuple[list, list], limit: int,
+                    background: np.ndarray, moves: tuple[int, int, int], dead_zone: float, device) -> None:
+    """Write C (agents.controller: argmax of W [z, h] + b, the run's own input) that moves the
+    paddle toward the ball with lead 0, its columns read from [z_t, h_t] by ridge probes fitted
+    on whole training episodes (`paths`: training, held out; `limit` frames of each)."""
+    cfg = run.load_config()
+    game = envs.info(cfg.env)
+    mdnrnn, _ = load_mdnrnn(run.mdnrnn_checkpoint, env=cfg.env, device=device)
+    rng = np.random.default_rng(1)
+    (frames_train, *states_train), (frames_held, *states_held) = (
+        _episode_states(vae, mdnrnn, p, limit, rng, device) for p in paths)
+    x_train, x_held = np.hstack(states_train), np.hstack(states_held)
+    columns = []
+    for spec in objects:
+        name, rgb, box = parse_object(spec)
+        (y_train, seen_train), (y_held, seen_held) = (object_centres(f, rgb, box, background)
+                                                      for f in (frames_train, frames_held))
+        w, b = ridge_fit(x_train[seen_train], y_train[seen_train, 1:])
+        score = ridge_probe(x_train[seen_train], y_train[seen_train, 1:], x_held[seen_held], y_held[seen_held, 1:])
+        columns.append((w[:, 0], float(b[0])))
+        print(f"{name}'s column from [z, h]: R^2 {score['r2']:.3f}, error {score['rmse']:.1f} px on "
+              f"{seen_held.sum()} held-out frames (whole episodes)")
+    (w_ball, b_ball), (w_paddle, b_paddle) = columns
+    spec = ControllerSpec(x_train.shape[1], game.num_actions, "argmax")
+    params = tracker_params(w_ball - w_paddle, b_ball - b_paddle, game.num_actions, moves, dead_zone)
+    save_controller(path, cfg.env, spec, params, {"made_by": "benchmarks/atari_tracker.py --zh-controller",
+                                                  "dead_zone": dead_zone})
+    print(f"wrote {path}: the lead-0 tracker on [z, h] as C; score it with "
+          f"python scripts/evaluate.py --run-dir {run.root} --controller {path}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True)
@@ -143,13 +184,16 @@ def main() -> int:
     parser.add_argument("--brake", type=float, default=0.0,
                         help="the frame tracker also subtracts this many steps of the paddle's velocity (default 0)")
     parser.add_argument("--frames", type=int, default=4000, help="frames drawn from each split for the probes")
-    parser.add_argument("--policies", nargs="+", default=["frame", "z", "random"],
+    parser.add_argument("--zh-controller", type=Path, metavar="PATH",
+                        help="also write the lead-0 tracker on [z, h] as a controller checkpoint (needs the run's M)")
+    parser.add_argument("--policies", nargs="*", default=["frame", "z", "random"],
                         choices=["frame", "z", "random", "NOOP", "LEFT", "RIGHT"])
     parser.add_argument("--workers", type=int, default=0, help="game processes (0: one per core)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = run.load_config()
+    check_frames(run, cfg.env)  # its V plays the real game: the frames must be made as they were recorded
     game = envs.info(cfg.env)
     labels = list(game.action_labels)
     missing = [name for name in ("NOOP", "RIGHT", "LEFT") if name not in labels]
@@ -178,6 +222,12 @@ def main() -> int:
     w_gap = np.concatenate([(1 + args.lead) * w_ball - w_paddle, -args.lead * w_ball])
     spec = ControllerSpec(2 * vae.z_dim, game.num_actions, "argmax")
     params = tracker_params(w_gap, b_ball - b_paddle, game.num_actions, moves, args.dead_zone)
+
+    if args.zh_controller:
+        if cfg.controller.inputs != "zh":
+            raise ValueError(f"--zh-controller builds a C on [z, h]; this run's C reads {cfg.controller.inputs}")
+        save_zh_tracker(args.zh_controller, run, vae, (args.ball, args.paddle), (train_paths, val_paths),
+                        args.frames, background, moves, args.dead_zone, device)
 
     seeds = [episode_seed(cfg.evaluate.seed, i, stream=2) for i in range(args.episodes)]
     print(f"\n{cfg.env}: {args.episodes} real episodes per policy (sticky actions {game.sticky_actions}), "

@@ -12,11 +12,17 @@ For a V with keypoints (vae.keypoints), a second table says which object each ke
 the correlation of its x with each object's column and of its y with the object's row, on the
 held-out frames that show the object, beside how much the position moves (its std in [-1, 1]).
 
+With --m, a third table asks what C can read: the same probes from M's LSTM state h and from
+[z, h] (C's input), on whole episodes, h as C sees it at each step (M run over the episode's z
+and actions from a zero state): if h holds the ball's position where z does not, a linear C on
+[z, h] can find it.
+
 With --gamegan NAME the probes read GameGAN's encoded frame s_t (checkpoints/NAME.pt, on
 GameGAN's held-out episodes) instead of V's z: does the dynamics engine see the objects at all?
 
     python benchmarks/atari_v_objects.py --run-dir runs/atari-pong-default
     python benchmarks/atari_v_objects.py --run-dir DIR --objects ball:any@10-58,12-51 player:92,186,92@10-58,52-63
+    python benchmarks/atari_v_objects.py --run-dir DIR --m --objects ball:any@31-55,5-58 paddle:200,72,72@56-60,0-63
     python benchmarks/atari_v_objects.py --run-dir DIR --gamegan gamegan --objects paddle:200,72,72@56-59,0-63
 """
 from __future__ import annotations
@@ -31,6 +37,7 @@ from worldsim.apps.cli import run_main
 from worldsim.data.episodes import list_episodes, load_episode, split_episodes
 from worldsim.data.frames import foreground_mask, object_centres, parse_object
 from worldsim.models.gamegan import load_gamegan
+from worldsim.models.mdnrnn import load_mdnrnn, running_score
 from worldsim.models.vae import frames_to_tensor, load_vae, tensor_to_frames
 from worldsim.run import RunDir, resolve_device
 
@@ -100,6 +107,49 @@ def _read_frames(gamegan, frames: np.ndarray, device, batch: int = 256) -> np.nd
                            for i in range(0, len(frames), batch)])
 
 
+@torch.no_grad()
+def _episode_states(vae, mdnrnn, paths: list[Path], limit: int, rng: np.random.Generator,
+                    device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole episodes, in random order until `limit` frames: their frames, V's mean z of each, and
+    M's h as C reads it beside z_t (the LSTM's output after z_0..z_t-1 and a_0..a_t-1; zeros at
+    t = 0)."""
+    frames, zs, hs = [], [], []
+    for path in rng.permutation(np.array(paths, dtype=object)):
+        episode = load_episode(path)
+        z, _ = _encode(vae, episode.frames, device)
+        z_t = torch.as_tensor(z, device=device)
+        actions = torch.as_tensor(episode.actions, device=device)
+        score = torch.as_tensor(running_score(episode.rewards)[:-1], device=device)[None] if mdnrnn.score_scale else None
+        h, _ = mdnrnn.lstm(mdnrnn.inputs(z_t[None, :-1], actions[None], score))
+        frames.append(episode.frames)
+        zs.append(z)
+        hs.append(np.concatenate([np.zeros((1, mdnrnn.hidden), np.float32), h[0].cpu().numpy()]))
+        if sum(len(f) for f in frames) >= limit:
+            break
+    return np.concatenate(frames), np.concatenate(zs), np.concatenate(hs)
+
+
+def print_state_probes(vae, run: RunDir, env: str, paths: tuple[list[Path], list[Path]], limit: int,
+                       objects: list[str], background: np.ndarray, device) -> None:
+    """Probe R^2 (held out) of each object's position from z, from M's h and from [z, h]."""
+    mdnrnn, _ = load_mdnrnn(run.mdnrnn_checkpoint, env=env, device=device)
+    rng = np.random.default_rng(1)
+    train, held = (_episode_states(vae, mdnrnn, p, limit, rng, device) for p in paths)
+    print("\n| object | frames showing it (train / held out, whole episodes) | probe R^2 from z | from h "
+          "| from [z, h] (C's input) |")
+    print("|---|---:|---:|---:|---:|")
+    for spec in objects:
+        name, rgb, box = parse_object(spec)
+        (y_train, seen_train), (y_held, seen_held) = (object_centres(f, rgb, box, background) for f, _, _ in (train, held))
+        if seen_train.sum() < 10 or seen_held.sum() < 10:
+            print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | too few | | |")
+            continue
+        r2 = [ridge_probe(x_train[seen_train], y_train[seen_train], x_held[seen_held], y_held[seen_held])["r2"]
+              for x_train, x_held in ((train[1], held[1]), (train[2], held[2]),
+                                      (np.hstack(train[1:]), np.hstack(held[1:])))]
+        print(f"| {name} | {seen_train.sum()} / {seen_held.sum()} | " + " | ".join(f"{v:.3f}" for v in r2) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True)
@@ -108,6 +158,7 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--gamegan", metavar="NAME",
                         help="probe GameGAN checkpoints/NAME.pt's encoded frame, not V's z")
+    parser.add_argument("--m", action="store_true", help="also probe from M's h and [z, h], C's input")
     args = parser.parse_args()
     run = RunDir(args.run_dir)
     cfg = run.load_config()
@@ -154,6 +205,8 @@ def main() -> int:
               f"| {spread:.1f} |")
     if not args.gamegan and vae.keypoints:
         print_keypoints(z_held, vae.keypoints, held_centres)
+    if args.m and not args.gamegan:
+        print_state_probes(vae, run, cfg.env, (train_paths, val_paths), args.frames, args.objects, background, device)
     return 0
 
 

@@ -220,6 +220,38 @@ def test_horizontal_shift_finds_how_far_the_picture_moved():
     assert verdict["right_way"] == 0.75 and verdict["median_turn_px"] == 3.5 and verdict["turn_over_real"] == 0.5
 
 
+def test_c_input_probe_reads_h_as_c_sees_it(tmp_path):
+    """atari_v_objects --m and atari_tracker --zh-controller read [z_t, h_t] off recorded
+    episodes; h_t must be what C reads beside z_t in a rollout: zeros at the first frame, then M's
+    state after z_0..z_t-1 and a_0..a_t-1 (here, for a score-reading M, with the score so far)."""
+    spec = importlib.util.spec_from_file_location("atari_v_objects", os.path.join(ROOT, "benchmarks", "atari_v_objects.py"))
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    from worldsim.data.episodes import Episode, save_episode
+    from worldsim.models.mdnrnn import MDNRNN, running_score
+    from worldsim.models.vae import ConvVAE, frames_to_tensor
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    steps = 7
+    episode = Episode(rng.integers(0, 256, (steps + 1, 64, 64, 3), dtype=np.uint8), rng.integers(0, 4, steps),
+                      np.array([0, 1, 0, -1, 0, 1, 0], np.float32), np.zeros(steps, bool), np.zeros(steps, bool))
+    save_episode(tmp_path / "ep_000000.npz", episode)
+    vae = ConvVAE(z_dim=8, channels=4).eval()
+    mdnrnn = MDNRNN(8, 4, True, hidden=16, score_scale=21.0).eval()
+    frames, z, h = check._episode_states(vae, mdnrnn, [tmp_path / "ep_000000.npz"], 100, rng, "cpu")
+    assert frames.shape == (steps + 1, 64, 64, 3) and z.shape == (steps + 1, 8) and h.shape == (steps + 1, 16)
+    with torch.no_grad():
+        mu = vae.encode(frames_to_tensor(episode.frames))[0]
+        np.testing.assert_allclose(z, mu.numpy(), atol=1e-5)
+        score = torch.as_tensor(running_score(episode.rewards))
+        state = mdnrnn.initial_state(1)
+        assert not h[0].any()
+        for t in range(steps):  # C's rollout: h_t+1 from z_t, a_t and the score before step t
+            state = mdnrnn.advance(mu[t : t + 1], torch.as_tensor(episode.actions[t : t + 1]), state, score[t : t + 1])
+            np.testing.assert_allclose(h[t + 1], state[0][0, 0].numpy(), atol=1e-5)
+
+
 def test_atari_v_check_finds_objects_foreground_and_linear_positions():
     spec = importlib.util.spec_from_file_location("atari_v_objects", os.path.join(ROOT, "benchmarks", "atari_v_objects.py"))
     check = importlib.util.module_from_spec(spec)
