@@ -77,9 +77,11 @@ def evaluate_gamegan_transfer(run, cfg, device: torch.device, progress: bool = T
                                plot=run.evaluation_plot("gamegan", cfg.gamegan.name))
 
 
-def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = True, plot: Path | None = None) -> dict:
+def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = True, plot: Path | None = None,
+                        temperature: float | None = None) -> dict:
     """A controller in the real game and in world's dream (V+M's, or GameGAN's for a
-    GameGANWorld; at the temperature it was trained at), mean and std over cfg.evaluate.episodes
+    GameGANWorld; at `temperature`, by default the one it was trained at, else the run's
+    controller.temperature), mean and std over cfg.evaluate.episodes
     episodes each, and every episode's return; real-game seeds come from a stream that
     collection and training never use. With `plot`, draws both return distributions there."""
     spec, params, meta = load_controller(checkpoint, env=cfg.env, obs_dim=world.obs_dim)
@@ -88,7 +90,8 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
     real = evaluate_in_real_game(world, spec, params, seeds, cfg.ray.workers_or(e.workers),
                                  progress="real game" if progress else None, max_steps=e.max_steps,
                                  ray_address=cfg.ray.address)
-    temperature = meta.get("temperature", cfg.controller.temperature)
+    if temperature is None:
+        temperature = meta.get("temperature", cfg.controller.temperature)
     dream = evaluate_in_dream(world, spec, params, e.episodes, temperature, seed=e.seed,
                               max_steps=e.max_steps or cfg.controller.max_steps or None)
     result = {

@@ -1,6 +1,6 @@
 """Evaluate a run's dream-trained controller in the real game and in the dream.
 
-    python scripts/evaluate.py --run-dir DIR --episodes 100 [--seed S] [--controller PATH]
+    python scripts/evaluate.py --run-dir DIR --episodes 100 [--seed S] [--controller PATH [--temperature T]]
 
 Prints mean ± std of both and records them, with every episode's return, under
 stages.evaluate in DIR/report.json (for another controller file, under stages."evaluate PATH").
@@ -26,9 +26,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="parallel game processes (default: one per core)")
     parser.add_argument("--device", help="auto, cpu or cuda (default: the run's config)")
     parser.add_argument("--controller", type=Path, help="a controller checkpoint other than the run's own")
+    parser.add_argument("--temperature", type=float, help="with --controller: the dream's temperature (default: the one "
+                        "the controller was trained at, else the run's controller.temperature)")
     parser.add_argument("--plot", type=Path, help="where to draw the returns (with --controller; default: "
                         "DIR/evaluation_<controller file name>.png)")
     args = parser.parse_args()
+    if args.temperature is not None and args.controller is None:
+        parser.error("--temperature needs --controller (the run's own controller is scored at the temperature it was trained at)")
     run = RunDir(args.run_dir)
     cfg = run.load_config()
     for name in ("episodes", "seed", "workers"):
@@ -39,9 +43,12 @@ def main() -> int:
         result = run_stage("evaluate", run, cfg, device, force=True)
     else:
         check_frames(run, cfg.env)
-        plot = args.plot or run.root / f"evaluation_{args.controller.stem}.png"
-        result = evaluate_controller(WorldModel.load(run.root, device), cfg, args.controller, plot=plot)
-        run.update_stage(f"evaluate {args.controller}", status="complete", **result)
+        tau = f"_tau{args.temperature:g}" if args.temperature is not None else ""
+        plot = args.plot or run.root / f"evaluation_{args.controller.stem}{tau}.png"
+        result = evaluate_controller(WorldModel.load(run.root, device), cfg, args.controller, plot=plot,
+                                     temperature=args.temperature)
+        stage = f"evaluate {args.controller}" + (f" tau {args.temperature:g}" if args.temperature is not None else "")
+        run.update_stage(stage, status="complete", **result)
     print(f"{cfg.env}, {result['episodes']} episodes each:")
     print_scores(result)
     return 0

@@ -204,6 +204,13 @@ def test_any_generation_can_be_exported_and_scored_in_both_worlds(smoke_runs, tm
     assert all(r > 0 for r in scores["real_returns"])  # Doom TakeCover: +1 per step survived
     assert f"{scores['real_mean']:.1f}" in proc.stdout
     assert (fork / "evaluation_g1.png").stat().st_size > 1000
+    # the same controller in a colder dream, recorded beside the first
+    proc = run_script("evaluate.py", "--run-dir", str(fork), "--controller", str(exported), "--episodes", "3",
+                      "--workers", "1", "--temperature", "0.5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cold = read_json(fork / "report.json")["stages"][f"evaluate {exported} tau 0.5"]
+    assert cold["temperature"] == 0.5 and scores["temperature"] != 0.5
+    assert (fork / "evaluation_g1_tau0.5.png").is_file()
 
 
 def test_dream_fidelity_checks_what_a_score_reading_m_ends_the_game_by_and_draws_the_lengths(smoke_runs, tmp_path):
