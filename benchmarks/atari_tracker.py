@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from atari_v_objects import _encode, _episode_states, _frames, ridge_fit, ridge_probe
+from atari_v_objects import _encode, _frames, ridge_fit, ridge_probe, split_states
 
 import envs
 from agents.collect import episode_seed
@@ -49,7 +49,6 @@ from worldsim.apps.cli import run_main
 from worldsim.apps.pipeline import check_frames
 from worldsim.data.episodes import list_episodes, split_episodes
 from worldsim.data.frames import object_centres, parse_object
-from worldsim.models.mdnrnn import load_mdnrnn
 from worldsim.models.vae import frames_to_tensor, load_vae
 from worldsim.run import RunDir, resolve_device
 
@@ -141,17 +140,13 @@ def tracker_params(w_gap: np.ndarray, b_gap: float, actions: int, moves: tuple[i
     return np.concatenate([w.ravel(), b])
 
 
-def save_zh_tracker(path: Path, run: RunDir, vae, objects: tuple[str, str], paths: tuple[list, list], limit: int,
-                    background: np.ndarray, moves: tuple[int, int, int], dead_zone: float, device) -> None:
+def save_zh_tracker(path: Path, run: RunDir, game: envs.GameInfo, vae, objects: tuple[str, str],
+                    paths: tuple[list, list], limit: int, background: np.ndarray, moves: tuple[int, int, int],
+                    dead_zone: float, device) -> None:
     """Write C (agents.controller: argmax of W [z, h] + b, the run's own input) that moves the
     paddle toward the ball with lead 0, its columns read from [z_t, h_t] by ridge probes fitted
     on whole training episodes (`paths`: training, held out; `limit` frames of each)."""
-    cfg = run.load_config()
-    game = envs.info(cfg.env)
-    mdnrnn, _ = load_mdnrnn(run.mdnrnn_checkpoint, env=cfg.env, device=device)
-    rng = np.random.default_rng(1)
-    (frames_train, *states_train), (frames_held, *states_held) = (
-        _episode_states(vae, mdnrnn, p, limit, rng, device) for p in paths)
+    (frames_train, *states_train), (frames_held, *states_held) = split_states(vae, run, game.name, paths, limit, device)
     x_train, x_held = np.hstack(states_train), np.hstack(states_held)
     columns = []
     for spec in objects:
@@ -166,7 +161,7 @@ def save_zh_tracker(path: Path, run: RunDir, vae, objects: tuple[str, str], path
     (w_ball, b_ball), (w_paddle, b_paddle) = columns
     spec = ControllerSpec(x_train.shape[1], game.num_actions, "argmax")
     params = tracker_params(w_ball - w_paddle, b_ball - b_paddle, game.num_actions, moves, dead_zone)
-    save_controller(path, cfg.env, spec, params, {"made_by": "benchmarks/atari_tracker.py --zh-controller",
+    save_controller(path, game.name, spec, params, {"made_by": "benchmarks/atari_tracker.py --zh-controller",
                                                   "dead_zone": dead_zone})
     print(f"wrote {path}: the lead-0 tracker on [z, h] as C; score it with "
           f"python scripts/evaluate.py --run-dir {run.root} --controller {path}")
@@ -226,7 +221,7 @@ def main() -> int:
     if args.zh_controller:
         if cfg.controller.inputs != "zh":
             raise ValueError(f"--zh-controller builds a C on [z, h]; this run's C reads {cfg.controller.inputs}")
-        save_zh_tracker(args.zh_controller, run, vae, (args.ball, args.paddle), (train_paths, val_paths),
+        save_zh_tracker(args.zh_controller, run, game, vae, (args.ball, args.paddle), (train_paths, val_paths),
                         args.frames, background, moves, args.dead_zone, device)
 
     seeds = [episode_seed(cfg.evaluate.seed, i, stream=2) for i in range(args.episodes)]

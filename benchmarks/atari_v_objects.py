@@ -113,7 +113,7 @@ def _episode_states(vae, mdnrnn, paths: list[Path], limit: int, rng: np.random.G
     """Whole episodes, in random order until `limit` frames: their frames, V's mean z of each, and
     M's h as C reads it beside z_t (the LSTM's output after z_0..z_t-1 and a_0..a_t-1; zeros at
     t = 0)."""
-    frames, zs, hs = [], [], []
+    frames, zs, hs, count = [], [], [], 0
     for path in rng.permutation(np.array(paths, dtype=object)):
         episode = load_episode(path)
         z, _ = _encode(vae, episode.frames, device)
@@ -124,17 +124,26 @@ def _episode_states(vae, mdnrnn, paths: list[Path], limit: int, rng: np.random.G
         frames.append(episode.frames)
         zs.append(z)
         hs.append(np.concatenate([np.zeros((1, mdnrnn.hidden), np.float32), h[0].cpu().numpy()]))
-        if sum(len(f) for f in frames) >= limit:
+        count += len(episode.frames)
+        if count >= limit:
             break
     return np.concatenate(frames), np.concatenate(zs), np.concatenate(hs)
+
+
+def split_states(vae, run: RunDir, env: str, paths: tuple[list[Path], list[Path]], limit: int,
+                 device) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """_episode_states (frames, z, h) of the training and the held-out episodes (`paths`), with
+    the run's M."""
+    mdnrnn, _ = load_mdnrnn(run.mdnrnn_checkpoint, env=env, device=device)
+    rng = np.random.default_rng(1)
+    train, held = (_episode_states(vae, mdnrnn, p, limit, rng, device) for p in paths)
+    return train, held
 
 
 def print_state_probes(vae, run: RunDir, env: str, paths: tuple[list[Path], list[Path]], limit: int,
                        objects: list[str], background: np.ndarray, device) -> None:
     """Probe R^2 (held out) of each object's position from z, from M's h and from [z, h]."""
-    mdnrnn, _ = load_mdnrnn(run.mdnrnn_checkpoint, env=env, device=device)
-    rng = np.random.default_rng(1)
-    train, held = (_episode_states(vae, mdnrnn, p, limit, rng, device) for p in paths)
+    train, held = split_states(vae, run, env, paths, limit, device)
     print("\n| object | frames showing it (train / held out, whole episodes) | probe R^2 from z | from h "
           "| from [z, h] (C's input) |")
     print("|---|---:|---:|---:|---:|")
