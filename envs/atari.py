@@ -111,9 +111,10 @@ class ServeWithFire(gymnasium.Wrapper):
 GROWN = {"Breakout": (7, 5)}
 """Games whose sprites are grown before the resize, as (rows, columns) of the screen's pixels:
 each channel's maximum over that box (a grey dilation). Breakout's ball is 2 x 4 pixels of the
-210 x 160 screen, less than one pixel of the 64 x 64 frame after the area resize, at half its
-brightness; grown to 6 x 10 it covers 2-3 whole pixels. Grown on a black screen, objects keep
-their colour and grow; their positions are unchanged."""
+210 x 160 screen, less than one pixel of the 64 x 64 frame after the area resize, blended with
+the black around it; grown to 6 x 10 it covers at least two whole pixels at its own colour
+(tests/test_envs.py). Grown on a black screen, objects keep their colour and grow; their
+positions are unchanged."""
 
 
 def frame_preparation(game: str) -> str:

@@ -273,6 +273,8 @@ def test_breakouts_ball_shows_whole_in_the_64x64_frame_where_it_is_on_the_screen
         rows, cols = np.nonzero((screen[105:180, 8:152] == ball_colour).all(-1))  # between bricks and paddle
         if len(rows) == 0:
             continue
+        if 0 < rows.min() and rows.max() < 74:  # wholly inside the box: 4 screen rows by 2 columns
+            assert (np.ptp(rows) + 1, np.ptp(cols) + 1) == (4, 2)
         whole = (frame[30:56, 3:61] == ball_colour).all(-1)
         assert whole.sum() >= 2, f"step {step}: the ball shows on {whole.sum()} pixels at its colour"
         centre = np.argwhere(whole).mean(0) + (30, 3)
