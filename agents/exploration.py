@@ -5,7 +5,8 @@ games, one batch of actions per step for N parallel envs (a gymnasium vector env
     actions = policy.act(frames)      # frames (8, 64, 64, 3) uint8 -> (8,) int64
     policy.reset(terminated | truncated)
 
-Only CarRacing's road follower looks at the frames; the others ignore them.
+Only CarRacing's road follower and the paddle games' ball follower look at the frames; the
+others ignore them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import gymnasium
 import numpy as np
 
 from envs import GameInfo
+from worldsim.data.frames import object_centres, parse_object
 
 
 class ExplorationPolicy(Protocol):
@@ -156,6 +158,60 @@ class RoadFollowingPolicy(SmoothDrivingPolicy):
         self._excursion_steps_left[mask] = 0
 
 
+class BallFollowingPolicy(HeldRandomPolicy):
+    """Paddle games (Breakout): stretches of play that move the paddle toward the ball, between
+    stretches of held random actions, so the data shows the ball met and sent back into the bricks
+    (random Breakout play meets it about once per lost ball), and missed.
+
+    Each stretch lasts as long as a held random action (game_info.hold_steps) and follows the ball
+    with the episode's chance `share` (drawn per episode from FOLLOW_SHARE, so some episodes play
+    nearly at random and some nearly always follow). A following stretch steers toward the ball's
+    column as the frame shows it, led by the episode's `lead` steps of its column velocity, and
+    presses FIRE where no ball shows (to serve); a random stretch is HeldRandomPolicy's.
+    """
+
+    FOLLOW_SHARE = (0.25, 1.0)
+    """Per episode: the chance that a stretch follows the ball (uniform between these)."""
+    LEAD = (1.0, 3.0)
+    """Per episode: steps of the ball's column velocity the following aims ahead (uniform)."""
+    DEAD_ZONE = 1.0
+    """Pixels of the 64x64 frame: no move while the aim is this close to the paddle's centre."""
+    needs_frames = True
+
+    def __init__(self, game_info: GameInfo, num_envs: int, seed: int):
+        if len(game_info.ball_and_paddle) != 2:
+            raise ValueError(f"{game_info.name}: the 'follow' exploration needs the game's ball_and_paddle")
+        super().__init__(game_info.num_actions, num_envs, game_info.hold_steps, seed)
+        labels = game_info.action_labels
+        self.noop, self.fire, self.right, self.left = (labels.index(name) for name in ("NOOP", "FIRE", "RIGHT", "LEFT"))
+        self.ball, self.paddle = (parse_object(spec)[1:] for spec in game_info.ball_and_paddle)
+        self._share, self._lead = np.zeros(num_envs), np.zeros(num_envs)
+        self._following = np.zeros(num_envs, dtype=bool)
+        self._last_ball = np.full(num_envs, np.nan)  # the ball's column a step ago (NaN: unseen)
+        self.reset(np.ones(num_envs, dtype=bool))
+
+    def act(self, frames: np.ndarray | None) -> np.ndarray:
+        starting = self._steps_left == 0
+        self._following[starting] = self._rng.random(int(starting.sum())) < self._share[starting]
+        held = super().act(frames)
+        ball, seen = object_centres(frames, *self.ball)
+        paddle, paddle_seen = object_centres(frames, *self.paddle)
+        column = np.where(seen, ball[:, 1], np.nan)
+        velocity = np.nan_to_num(column - self._last_ball)
+        self._last_ball = column
+        gap = np.where(seen & paddle_seen, column + self._lead * velocity - paddle[:, 1], 0.0)
+        follow = np.where(gap > self.DEAD_ZONE, self.right, np.where(gap < -self.DEAD_ZONE, self.left, self.noop))
+        follow = np.where(seen, follow, self.fire)
+        return np.where(self._following, follow, held)
+
+    def reset(self, mask: np.ndarray) -> None:
+        super().reset(mask)
+        count = int(mask.sum())
+        self._share[mask] = self._rng.uniform(*self.FOLLOW_SHARE, size=count)
+        self._lead[mask] = self._rng.uniform(*self.LEAD, size=count)
+        self._last_ball[mask] = np.nan
+
+
 def road_column(frames: np.ndarray, look: slice, search: slice) -> np.ndarray:
     """(N,) mean column of road pixels (grey: equal channels, mid brightness) in the `look`
     rows of each (N, 64, 64, 3) frame, else in the `search` rows; NaN where there is none."""
@@ -216,4 +272,6 @@ def make_exploration_policy(game_info: GameInfo, num_envs: int, seed: int, name:
         return RoadFollowingPolicy(game_info.action_space, num_envs, seed)
     if name == "drift":
         return SmoothDrivingPolicy(game_info.action_space, num_envs, seed)
+    if name == "follow":
+        return BallFollowingPolicy(game_info, num_envs, seed)
     return HeldRandomPolicy(game_info.num_actions, num_envs, game_info.hold_steps, seed)

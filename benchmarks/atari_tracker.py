@@ -52,11 +52,6 @@ from worldsim.data.frames import object_centres, parse_object
 from worldsim.models.vae import frames_to_tensor, load_vae
 from worldsim.run import RunDir, resolve_device
 
-BREAKOUT_BALL = "ball:any@29-56,3-60"
-"""Breakout at 64x64: the ball between the bricks and the paddle (any foreground pixel there)."""
-BREAKOUT_PADDLE = "paddle:200,72,72@56-59,0-63"
-
-
 class FrameTracker:
     """Toward the ball's column as the frame shows it, led by `lead` steps of the ball's column
     velocity and held back by `brake` steps of the paddle's (the paddle keeps moving for a step
@@ -171,8 +166,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--ball", default=BREAKOUT_BALL, metavar="NAME:any@ROWS,COLUMNS")
-    parser.add_argument("--paddle", default=BREAKOUT_PADDLE, metavar="NAME:R,G,B@ROWS,COLUMNS")
+    parser.add_argument("--ball", metavar="NAME:R,G,B@ROWS,COLUMNS",
+                        help="where the ball shows (colour 'any': every foreground pixel; default: the game's ball_and_paddle)")
+    parser.add_argument("--paddle", metavar="NAME:R,G,B@ROWS,COLUMNS", help="where the paddle shows (default: the game's)")
     parser.add_argument("--dead-zone", type=float, default=1.0, help="pixels of the 64x64 frame (default 1)")
     parser.add_argument("--lead", type=float, default=0.0,
                         help="both trackers aim this many steps of the ball's column velocity ahead (default 0)")
@@ -190,6 +186,10 @@ def main() -> int:
     cfg = run.load_config()
     check_frames(run, cfg.env)  # its V plays the real game: the frames must be made as they were recorded
     game = envs.info(cfg.env)
+    if not (args.ball and args.paddle) and not game.ball_and_paddle:
+        raise ValueError(f"{cfg.env} does not say where its ball and paddle show; give --ball and --paddle")
+    args.ball = args.ball or game.ball_and_paddle[0]
+    args.paddle = args.paddle or game.ball_and_paddle[1]
     labels = list(game.action_labels)
     missing = [name for name in ("NOOP", "RIGHT", "LEFT") if name not in labels]
     if missing:

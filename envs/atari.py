@@ -172,6 +172,13 @@ the game does (docs/RESULTS.md, "Pong: an M that counts the points")."""
 HOLD_STEPS = (1, 4)
 """The exploration policy holds each random action for 1-4 agent steps (4-16 frames)."""
 
+BALL_AND_PADDLE = {"Breakout": ("ball:200,72,72@31-55,5-58", "paddle:200,72,72@56-60,0-63")}
+"""Where the ball and the player's paddle show in the 64x64 frame (GameInfo.ball_and_paddle): both
+Breakout's red, the ball (grown, GROWN) between the lowest bricks and the paddle, inside the walls."""
+
+EXPLORATION = {"Breakout": ("held", "follow")}
+"""The exploration policies of the games that have more than uniform random play (the default first)."""
+
 KEY_ALIASES = {"Pong": {"UP": "RIGHT", "DOWN": "LEFT"}}
 """Pong's paddle moves vertically, but ALE names its moves RIGHT (up) and LEFT (down)."""
 
@@ -193,6 +200,8 @@ def info(game: str) -> GameInfo:
         sticky_actions=STICKY_ACTIONS,
         action_labels=labels,
         hold_steps=HOLD_STEPS,
+        exploration_policies=EXPLORATION.get(game, ("held",)),
+        ball_and_paddle=BALL_AND_PADDLE.get(game, ()),
         keys="buttons",
         key_aliases=KEY_ALIASES.get(game, {}),
         frames=frame_preparation(game),

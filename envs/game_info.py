@@ -57,6 +57,10 @@ class GameInfo:
     default first."""
     hold_steps: tuple[int, int] = (1, 1)
     """The "held" exploration policy holds each random action for this many steps (low, high)."""
+    ball_and_paddle: tuple[str, str] = ()
+    """Paddle games: where the ball and the player's paddle show in the 64x64 frame, as object specs
+    (worldsim.data.frames.parse_object: "NAME:R,G,B@R0-R1,C0-C1"), read by the "follow" exploration
+    policy and the Atari benchmarks; () for other games."""
     keys: str = ""
     """How a person plays it from the keyboard (worldsim.apps.keymap): "driving" (arrows steer, gas,
     brake), "buttons" (the action whose label presses the held buttons), or "" (no mapping)."""

@@ -1,6 +1,6 @@
 """Data-collection policies: valid batched actions for every family, held discrete
-actions, smooth CarRacing drift, a road follower that earns tiles on a real track, and
-reproducibility from the seed."""
+actions, smooth CarRacing drift, a road follower that earns tiles on a real track, a ball
+follower that meets Breakout's ball more often than random play, and reproducibility from the seed."""
 
 import dataclasses
 import os
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import envs
-from agents.exploration import SmoothDrivingPolicy, make_exploration_policy, road_column
+from agents.exploration import BallFollowingPolicy, SmoothDrivingPolicy, make_exploration_policy, road_column
 
 FAMILY_EXAMPLES = ["CarRacing", "Doom", "Atari/Pong"]
 
@@ -133,3 +133,35 @@ def test_policies_are_chosen_by_name_with_a_clear_error():
     assert make_exploration_policy(info, 1, 0).needs_frames  # the default: the road follower
     with pytest.raises(ValueError, match="unknown exploration policy 'road' for Doom/TakeCover; known: held"):
         make_exploration_policy(envs.info("Doom"), 1, 0, "road")
+
+
+def test_ball_follower_steers_toward_the_ball_and_serves_when_none_shows(monkeypatch):
+    monkeypatch.setattr(BallFollowingPolicy, "FOLLOW_SHARE", (1.0, 1.0))  # every stretch follows
+    game = envs.info("Atari/Breakout")
+    labels = game.action_labels
+    policy = make_exploration_policy(game, 3, 0, "follow")
+    frames = np.zeros((3, 64, 64, 3), dtype=np.uint8)
+    red = (200, 72, 72)
+    frames[:, 57:59, 28:36] = red  # the paddle, centred on column 31.5
+    frames[0, 40:42, 50:52] = red  # the ball to the right of it
+    frames[1, 40:42, 10:12] = red  # to the left; frame 2 shows no ball
+    assert [labels[a] for a in policy.act(frames)] == ["RIGHT", "LEFT", "FIRE"]
+
+
+def test_ball_follower_meets_breakouts_ball_more_often_than_random_play():
+    game = envs.info("Atari/Breakout")
+
+    def points(name: str) -> float:
+        total = 0.0
+        for seed in range(4):
+            env = envs.make("Atari/Breakout")
+            policy = make_exploration_policy(game, 1, seed, name)
+            frame, _ = env.reset(seed=seed)
+            done = False
+            while not done:
+                frame, reward, terminated, truncated, _ = env.step(policy.act(frame[None])[0])
+                total, done = total + reward, terminated or truncated
+            env.close()
+        return total
+
+    assert points("follow") > 2 * points("held")  # every point is a ball met and sent into the bricks
