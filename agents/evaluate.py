@@ -82,7 +82,8 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
     """A controller in the real game and in world's dream (V+M's, or GameGAN's for a
     GameGANWorld; at `temperature`, by default the one it was trained at, else the run's
     controller.temperature), mean and std over cfg.evaluate.episodes
-    episodes each, and every episode's return; real-game seeds come from a stream that
+    episodes each, and every episode's return (a real episode is the whole game, a dream episode
+    what the world model learnt: one life in GameInfo.one_life games); real-game seeds come from a stream that
     collection and training never use. With `plot`, draws both return distributions there."""
     spec, params, meta = load_controller(checkpoint, env=cfg.env, obs_dim=world.obs_dim)
     e = cfg.evaluate
@@ -99,7 +100,7 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
         "real_mean": float(real.mean()), "real_std": float(real.std()),
         "dream_mean": float(dream.mean()), "dream_std": float(dream.std()),
         "temperature": temperature,
-        "dream": world.label,
+        "dream": world.label + (", one life per episode" if world.game.one_life else ""),
         "controller_generation": meta.get("generation"),
         "real_returns": [round(float(x), 3) for x in real],
         "dream_returns": [round(float(x), 3) for x in dream],

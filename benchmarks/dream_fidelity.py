@@ -4,6 +4,7 @@
     python benchmarks/dream_fidelity.py --run-dir runs/doom-timed [--temperatures 1.0 1.15 1.3]
     python benchmarks/dream_fidelity.py --run-dir DIR --model gamegan --gamegan-name gamegan --episodes 64
     python benchmarks/dream_fidelity.py --run-dir DIR --temperatures 1.0 --plot lengths.png
+    python benchmarks/dream_fidelity.py --run-dir DIR --temperatures 1.15 --controller DIR/checkpoints/controller.pt
 
 1. The exploration policy that collected the random episodes plays the dream at each tau; its
    episode length (mean ± std, and median with quartiles) and return there (and, in a game that
@@ -23,6 +24,9 @@
    lived, not ended.
 
 --plot PATH draws check 1's episode lengths as histograms, real against each dream.
+--controller PATH plays that controller checkpoint in the dream at each tau too: its episode
+lengths beside the longest recorded real episode (a dream that stops ending episodes lets a
+controller run on, and be paid, far past anything M was shown), its return and points per 1,000 steps.
 
 If the first two match while a trained controller scores far higher in the dream than in the
 real game (report.json's evaluate stage, printed alongside), the controller has found behaviour
@@ -38,8 +42,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.controller import load_controller
 from agents.exploration import make_exploration_policy
-from agents.rollout import SeesDreamFrames, rollout
+from agents.rollout import ControllerPolicy, SeesDreamFrames, rollout
 from worldsim.apps.cli import run_main
 from worldsim.media import pyplot, save_figure
 from worldsim.run import RunDir, resolve_device
@@ -85,6 +90,16 @@ def exploration_in_dream(world: WorldModel, episodes: int, temperature: float, m
     return rollout(dream, SeesDreamFrames(policy, dream))
 
 
+@torch.no_grad()
+def controller_in_dream(world: WorldModel, checkpoint: Path, episodes: int, temperature: float,
+                        max_steps: int | None, seed: int):
+    """The Rollout of `episodes` dream episodes played by the controller at `checkpoint`."""
+    spec, params, _ = load_controller(checkpoint, env=world.env, obs_dim=world.obs_dim)
+    dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
+    batch = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(episodes, -1)
+    return rollout(dream, ControllerPolicy(spec, batch))
+
+
 def quartiles(steps: np.ndarray) -> str:
     """'median [25 %, 75 %]' of episode lengths: a mean alone hides a dream whose episodes split
     into ones that end at once and ones that never end (its mean can match the real game's)."""
@@ -126,6 +141,8 @@ def main() -> int:
     parser.add_argument("--model", choices=list(WORLD_MODELS), default="vm",
                         help="whose dream: vm (V+M's) or gamegan (GameGAN's pictures, M's [z, h], ends and rewards)")
     parser.add_argument("--gamegan-name", default=None, help="with --model gamegan: checkpoints/NAME.pt")
+    parser.add_argument("--controller", type=Path, default=None, metavar="PATH",
+                        help="also play this controller checkpoint in the dream at each tau")
     parser.add_argument("--evaluation", default="evaluate",
                         help="report.json entry of the controller evaluation to compare (default: the evaluate "
                              "stage; scripts/evaluate.py --controller PATH records 'evaluate PATH')")
@@ -160,6 +177,19 @@ def main() -> int:
         print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} | {quartiles(steps)} "
               f"| {returns.mean():.1f} ± {returns.std():.1f} |"
               + (f" {points_per_1000(steps, returns, played.lost)} |" if points else ""))
+
+    if args.controller:
+        print(f"\n{args.controller} in the dream ({args.episodes} episodes per tau; the longest recorded real "
+              f"episode: {real_steps.max()} steps)")
+        print("| where | steps | steps: median [25 %, 75 %] | longest | return |" + (" won / lost per 1,000 steps |" if points else ""))
+        print("|---|---:|---:|---:|---:|" + ("---:|" if points else ""))
+        for tau in args.temperatures:
+            played = controller_in_dream(world, args.controller, args.episodes, tau,
+                                         cfg.controller.max_steps or None, args.seed)
+            steps, returns = played.steps, played.returns
+            print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} | {quartiles(steps)} | {steps.max()} "
+                  f"| {returns.mean():.1f} ± {returns.std():.1f} |"
+                  + (f" {points_per_1000(steps, returns, played.lost)} |" if points else ""))
 
     _, val = split_episodes(latents, cfg.mdnrnn.val_fraction, cfg.seed)
     in_val = {id(e) for e in val}

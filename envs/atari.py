@@ -108,6 +108,28 @@ class ServeWithFire(gymnasium.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+ONE_LIFE = ("Breakout",)
+"""Games whose recorded episodes end at the first lost life (where play is recorded for a world model;
+an agent is scored over the whole game). A lost life is then an episode's end, which M's done head
+learns from the frames where it happens (the ball passing the paddle), instead of having to count
+five lives from the digit V draws at the top of the screen: a dream that misses the last of five
+losses never ends, and a controller trained in it learns to keep it going (docs/RESULTS.md,
+"Breakout: play that follows the ball, and one life per episode")."""
+
+
+class EndAtLifeLost(gymnasium.Wrapper):
+    """Ends the episode (terminated) at the first step that loses a life."""
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.lives = info.get("lives", 0)
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated or info.get("lives", 0) < self.lives, truncated, info
+
+
 GROWN = {"Breakout": (7, 5)}
 """Games whose sprites are grown before the resize, as (rows, columns) of the screen's pixels:
 each channel's maximum over that box (a grey dilation). Breakout's ball is 2 x 4 pixels of the
@@ -131,11 +153,14 @@ def grow_objects(frame: np.ndarray, rows: int, columns: int) -> np.ndarray:
 def make(game: str, render_mode: str | None = None, evaluation: bool = False) -> gymnasium.Env:
     """ALE/<game>-v5 with 64x64x3 uint8 observations (INTER_AREA resize, after growing the
     sprites of the games in GROWN); sticky actions, and the serve pressed in the games that need
-    it (SERVED), only for `evaluation` (see the module's docstring)."""
+    it (SERVED), only for `evaluation` (see the module's docstring); one life per episode in the
+    games of ONE_LIFE, only where play is recorded (not for `evaluation`)."""
     env = gymnasium.make(f"ALE/{game}-v5", render_mode=render_mode,
                          repeat_action_probability=STICKY_ACTIONS if evaluation else 0.0)
     if evaluation and game in SERVED:
         env = ServeWithFire(env)
+    if not evaluation and game in ONE_LIFE:
+        env = EndAtLifeLost(env)
     if game in GROWN:
         env = TransformObservation(env, lambda frame: grow_objects(frame, *GROWN[game]), env.observation_space)
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
@@ -149,9 +174,10 @@ them (on Pong's 180k frames z holds the opponent and the ball after one, the age
 after two). M classifies the step's reward among the points the game pays (Pong's -1, 0, +1)
 rather than regressing it."""
 
-GAME_DEFAULTS = {"Breakout": {"collect": {"episodes": 800}}}
-"""Where one game differs from DEFAULTS: random Breakout loses its five balls in ~210 steps
-(Pong's episodes last ~900), so 800 episodes give V about as many frames, and steps, as Pong's 200."""
+GAME_DEFAULTS = {"Breakout": {"collect": {"episodes": 2200}}}
+"""Where one game differs from DEFAULTS: Breakout records one life per episode (ONE_LIFE), ~77 steps
+of the ball follower's play, so 2,200 episodes give V about as many frames as Pong's 200 episodes
+of ~900 steps."""
 
 TUNING = {"vae": {"background_gain": 4.0, "foreground_weight": 10.0, "lr": 1e-3, "batch_size": 32},
           "gamegan": {"background_gain": 4.0, "motion_kernels": 2}}
@@ -176,7 +202,7 @@ BALL_AND_PADDLE = {"Breakout": ("ball:200,72,72@31-55,5-58", "paddle:200,72,72@5
 """Where the ball and the player's paddle show in the 64x64 frame (GameInfo.ball_and_paddle): both
 Breakout's red, the ball (grown, GROWN) between the lowest bricks and the paddle, inside the walls."""
 
-EXPLORATION = {"Breakout": ("held", "follow")}
+EXPLORATION = {"Breakout": ("follow", "held")}
 """The exploration policies of the games that have more than uniform random play (the default first)."""
 
 KEY_ALIASES = {"Pong": {"UP": "RIGHT", "DOWN": "LEFT"}}
@@ -205,6 +231,7 @@ def info(game: str) -> GameInfo:
         keys="buttons",
         key_aliases=KEY_ALIASES.get(game, {}),
         frames=frame_preparation(game),
+        one_life=game in ONE_LIFE,
         defaults=_merged(DEFAULTS, own),
         tuning=_merged(TUNING, GAME_TUNING.get(game, {})),
     )

@@ -71,6 +71,9 @@ class GameInfo:
     (Atari: "area" resize, or "grown RxC, area" for games whose sprites are grown first). A run
     records it when it collects; its later stages refuse to go on when the game now makes its frames
     another way (worldsim.apps.pipeline.check_frames)."""
+    one_life: bool = False
+    """Recorded episodes end at the first lost life (Atari's ONE_LIFE games): a world model of it
+    learns one life, its dream plays one; an agent is still scored over the whole game."""
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Config values for fields a preset leaves unset ({section: {field: value}}, see
     worldsim.config.resolve): the paper's z and LSTM sizes, episode counts and M's steps."""

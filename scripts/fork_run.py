@@ -21,6 +21,7 @@ new step count under the fork's M settings (e.g. --mdnrnn.dropout), into the for
     python scripts/fork_run.py --from runs/doom-random2k --to runs/doom-random10k --share vae \
         --collect.episodes 10000
     python scripts/train_world_model.py --run-dir runs/doom-random10k
+    python scripts/fork_run.py --from runs/breakout-life --to runs/breakout-life-s1 --share vae mdnrnn --seed 1
 """
 from __future__ import annotations
 
@@ -38,9 +39,12 @@ def main() -> int:
     parser.add_argument("--to", dest="target", type=Path, required=True, help="the new run directory")
     parser.add_argument("--share", nargs="*", default=["vae"], choices=list(SHAREABLE),
                         help="trained models to link as well as the episodes (default: vae)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the fork's seed (default: the source's): what the fork trains or records draws "
+                             "from it (C's CMA-ES and dream rollouts, M's batches, new episodes); shared parts keep theirs")
     add_override_arguments(parser)
     args = parser.parse_args()
-    target = fork(RunDir(args.source), RunDir(args.target), args.share, overrides_from_args(args))
+    target = fork(RunDir(args.source), RunDir(args.target), args.share, overrides_from_args(args), args.seed)
     shared = ["episodes", *(["latents"] if "vae" in args.share else []), *args.share]
     print(f"{target.root}: shares {', '.join(shared)} with {args.source}")
     if not target.stage_complete("collect"):

@@ -258,6 +258,25 @@ def test_breakout_is_served_where_an_agent_is_scored():
     recorded.close()
 
 
+def test_recorded_breakout_ends_at_the_first_lost_life_and_a_scored_one_plays_all_five():
+    """A world model of Breakout learns one life (envs.atari.ONE_LIFE): the recorded episode ends
+    at the step that loses the first ball; an agent is scored over the whole game."""
+    def play(evaluation: bool) -> tuple[int, int, float]:
+        env = envs.make("Atari/Breakout", evaluation=evaluation)
+        _, info = env.reset(seed=0)
+        steps, terminated, truncated, total = 0, False, False, 0.0
+        while not (terminated or truncated):
+            _, reward, terminated, truncated, info = env.step(1 if steps % 20 == 0 else 3)  # serve, go left
+            steps, total = steps + 1, total + reward
+        env.close()
+        return info["lives"], steps, total
+
+    assert envs.info("Atari/Breakout").one_life and not envs.info("Atari/Pong").one_life
+    recorded_lives, recorded_steps, _ = play(evaluation=False)
+    scored_lives, scored_steps, _ = play(evaluation=True)
+    assert recorded_lives == 4 and scored_lives == 0 and scored_steps > 3 * recorded_steps
+
+
 def test_breakouts_ball_shows_whole_in_the_64x64_frame_where_it_is_on_the_screen():
     """Breakout's ball, 2 x 4 pixels of the 210 x 160 screen, would be under one pixel of the
     64 x 64 frame at half its colour; the adapter grows the sprites before the resize

@@ -125,6 +125,12 @@ def test_fork_shares_data_and_v_and_retrains_m_without_touching_the_source(smoke
     assert (source.checkpoints / "mdnrnn.pt").read_bytes() == m_before
     again = run_script("fork_run.py", "--from", str(source.root), "--to", str(fork))
     assert again.returncode != 0 and "not empty" in again.stderr
+    # a second seed of the same recipe: the fork draws from its own seed, the source keeps its own
+    seeded = tmp_path / "seeded"
+    proc = run_script("fork_run.py", "--from", str(source.root), "--to", str(seeded), "--share", "vae", "mdnrnn",
+                      "--seed", "7")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_json(seeded / "config.json")["seed"] == 7 != read_json(source.root / "config.json")["seed"]
 
 
 def test_a_fork_can_record_more_episodes_and_encode_only_those(smoke_runs, tmp_path):
@@ -229,13 +235,17 @@ def test_dream_fidelity_checks_what_a_score_reading_m_ends_the_game_by_and_draws
 def test_dream_fidelity_says_when_in_an_episode_each_world_ends_it(smoke_runs):
     run = smoke_runs["Doom"]
     proc = run_script("benchmarks/dream_fidelity.py", "--run-dir", str(run.root), "--episodes", "6",
-                      "--temperatures", "1.15", "--device", "cpu")
+                      "--temperatures", "1.15", "--device", "cpu", "--controller", str(run.controller_checkpoint))
     assert proc.returncode == 0, proc.stderr[-2000:]
     # the lengths table gives the median and quartiles beside the mean (a mean hides a split dream)
     real_row = next(line for line in proc.stdout.splitlines() if line.startswith("| real game |"))
     lengths = [len(e.actions) for e in load_latents(run.latents)][:run.stage("collect")["episodes"]]
     q1, median, q3 = np.percentile(lengths, [25, 50, 75])
     assert real_row.split(" | ")[2] == f"{median:.0f} [{q1:.0f}, {q3:.0f}]"
+    # the controller's dream episodes, beside the longest recorded one
+    played = proc.stdout.split(f"the longest recorded real episode: {max(lengths)} steps)")[1]
+    row = next(line for line in played.splitlines() if line.startswith("| dream, tau 1.15 |")).split(" | ")
+    assert 1 <= float(row[1].split(" ± ")[0]) <= int(row[3]) <= 100  # mean <= longest <= the smoke cap
     table = proc.stdout.split("Episode ends per 100 steps lived")[1]
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
     assert {"exploration, real game", "exploration, dream tau 1.15", "the run's controller, real game",

@@ -26,9 +26,10 @@ class CollectConfig:
     """cap on steps per recorded episode (0: the game's own cap)"""
     policy: str = ""
     """exploration policy ('': the game's own: CarRacing 'road', which steers toward the road
-    with drifting noise and leaves it now and then; Doom and Atari 'held', uniform random actions
-    held for a few steps). CarRacing also has 'drift', the steering random walk alone (its
-    default until the road follower)"""
+    with drifting noise and leaves it now and then; Breakout 'follow', stretches that move the
+    paddle toward the ball between held random actions; Doom and other Atari games 'held', uniform
+    random actions held for a few steps). CarRacing also has 'drift', the steering random walk
+    alone (its default until the road follower); Breakout 'held'"""
 
 
 @dataclass

@@ -14,9 +14,10 @@ SHAREABLE = {"vae": ("vae_checkpoint", ("collect", "vae", "encode")), "mdnrnn": 
 """model -> (its checkpoint's RunDir attribute, report stages that sharing it completes)"""
 
 
-def fork(source: RunDir, target: RunDir, share: list[str], overrides: dict) -> RunDir:
+def fork(source: RunDir, target: RunDir, share: list[str], overrides: dict, seed: int | None = None) -> RunDir:
     """Make `target` a new run that links to `source`'s episodes, latents and the `share`d
-    checkpoints, with the source's config under `overrides` (see scripts/fork_run.py)."""
+    checkpoints, with the source's config under `overrides` and, where given, another `seed`
+    (see scripts/fork_run.py)."""
     if not source.exists():
         raise RunDirError(f"{source.root}: not a worldsim run directory (no config.json)")
     if target.root.exists() and any(target.root.iterdir()):
@@ -32,6 +33,8 @@ def fork(source: RunDir, target: RunDir, share: list[str], overrides: dict) -> R
         raise ValueError(f"{sorted(k for k in overrides if k.startswith('vae.'))} would not act on a shared V; "
                          "fork with --share and no names to train a new V")
     cfg = apply_overrides(source.load_config(), overrides)
+    if seed is not None:
+        cfg.seed = seed
     recorded = list_episodes(source.episodes) if source.episodes.is_dir() else []
     grow = cfg.collect.episodes > len(recorded)
     target.checkpoints.mkdir(parents=True)

@@ -33,7 +33,9 @@ def _collect(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> 
                     max_steps=c.max_steps, seed=cfg.seed, progress=progress, exploration=c.policy,
                     ray_address=cfg.ray.address)
     seconds = stats.pop("seconds")
-    return {"episodes": c.episodes, "frames": envs.info(cfg.env).frames, **stats, "frames_per_second": stats["frames_recorded"] / seconds if seconds else None}
+    game = envs.info(cfg.env)
+    return {"episodes": c.episodes, "frames": game.frames, "episode_end": "first lost life" if game.one_life else "game over",
+            **stats, "frames_per_second": stats["frames_recorded"] / seconds if seconds else None}
 
 
 def _encode(run: RunDir, cfg: Config, device: torch.device, progress: bool) -> dict:
