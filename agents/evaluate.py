@@ -15,18 +15,24 @@ from agents.cluster import ray_episodes, world_payload
 from agents.collect import episode_seed
 from agents.controller import ControllerSpec, load_controller
 from agents.latent import LatentController
-from agents.rollout import ControllerPolicy, rollout
+from agents.rollout import ControllerPolicy, Rollout, rollout
 from envs.runner import run_episodes, slot_count
 from worldsim.world_model import WorldModel, load_gamegan_world
 from worldsim.dream_env import make_dream
 
 
+def play_in_dream(world: WorldModel, spec: ControllerSpec, params: np.ndarray, episodes: int,
+                  temperature: float, seed: int, max_steps: int | None = None) -> Rollout:
+    """`episodes` episodes of world's dream played by one controller (their lengths, returns, ends)."""
+    dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
+    batch = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(episodes, -1)
+    return rollout(dream, ControllerPolicy(spec, batch))
+
+
 def evaluate_in_dream(world: WorldModel, spec: ControllerSpec, params: np.ndarray, episodes: int,
                       temperature: float, seed: int, max_steps: int | None = None) -> np.ndarray:
     """Total reward of `episodes` episodes of world's dream played by one controller."""
-    dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
-    batch = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(episodes, -1)
-    return rollout(dream, ControllerPolicy(spec, batch)).returns
+    return play_in_dream(world, spec, params, episodes, temperature, seed, max_steps).returns
 
 
 def evaluate_in_real_game(world: WorldModel, spec: ControllerSpec, params: np.ndarray, seeds: list[int],

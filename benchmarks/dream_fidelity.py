@@ -43,8 +43,9 @@ import numpy as np
 import torch
 
 from agents.controller import load_controller
+from agents.evaluate import play_in_dream
 from agents.exploration import make_exploration_policy
-from agents.rollout import ControllerPolicy, SeesDreamFrames, rollout
+from agents.rollout import SeesDreamFrames, rollout
 from worldsim.apps.cli import run_main
 from worldsim.media import pyplot, save_figure
 from worldsim.run import RunDir, resolve_device
@@ -88,16 +89,6 @@ def exploration_in_dream(world: WorldModel, episodes: int, temperature: float, m
     dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
     policy = make_exploration_policy(world.game, episodes, seed, policy_name)
     return rollout(dream, SeesDreamFrames(policy, dream))
-
-
-@torch.no_grad()
-def controller_in_dream(world: WorldModel, checkpoint: Path, episodes: int, temperature: float,
-                        max_steps: int | None, seed: int):
-    """The Rollout of `episodes` dream episodes played by the controller at `checkpoint`."""
-    spec, params, _ = load_controller(checkpoint, env=world.env, obs_dim=world.obs_dim)
-    dream = make_dream(world, episodes, temperature, max_steps, seed=seed)
-    batch = torch.as_tensor(params, dtype=torch.float32, device=world.device).expand(episodes, -1)
-    return rollout(dream, ControllerPolicy(spec, batch))
 
 
 def quartiles(steps: np.ndarray) -> str:
@@ -183,9 +174,11 @@ def main() -> int:
               f"episode: {real_steps.max()} steps)")
         print("| where | steps | steps: median [25 %, 75 %] | longest | return |" + (" won / lost per 1,000 steps |" if points else ""))
         print("|---|---:|---:|---:|---:|" + ("---:|" if points else ""))
+        spec, params, _ = load_controller(args.controller, env=world.env, obs_dim=world.obs_dim)
         for tau in args.temperatures:
-            played = controller_in_dream(world, args.controller, args.episodes, tau,
-                                         cfg.controller.max_steps or None, args.seed)
+            with torch.no_grad():
+                played = play_in_dream(world, spec, params, args.episodes, tau, args.seed,
+                                       cfg.controller.max_steps or None)
             steps, returns = played.steps, played.returns
             print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} | {quartiles(steps)} | {steps.max()} "
                   f"| {returns.mean():.1f} ± {returns.std():.1f} |"
