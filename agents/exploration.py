@@ -161,8 +161,8 @@ class RoadFollowingPolicy(SmoothDrivingPolicy):
 class BallFollowingPolicy(HeldRandomPolicy):
     """Paddle games (Breakout): stretches of play that move the paddle toward the ball, between
     stretches of held random actions, so the data shows the ball met and sent back into the bricks,
-    which random play rarely does (1 point in the test's four lives against this policy's 7), and
-    missed.
+    which random play rarely does (the test asks for more than twice its points over four real
+    lives), and missed.
 
     Each stretch lasts as long as a held random action (game_info.hold_steps) and follows the ball
     with the episode's chance `share` (drawn per episode from FOLLOW_SHARE, so some episodes play
