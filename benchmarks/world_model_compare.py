@@ -1,5 +1,7 @@
 """GameGAN against V+M on a run's held-out episodes: open-loop PSNR/SSIM by horizon, an action
-classifier on generated transitions, and the left-then-right memory check (see worldsim/apps/compare/).
+classifier on generated transitions, the left-then-right memory check, and whether open loop keeps
+the game's small objects (its ball and paddle, or --track-objects) where the game has them (see
+worldsim/apps/compare/).
 
     python benchmarks/world_model_compare.py --run-dir runs/doom-default
     python benchmarks/world_model_compare.py --run-dir DIR --models gamegan gamegan_nomemory vm --clips 64 \\

@@ -195,9 +195,11 @@ def test_script_writes_results_and_names_a_missing_model(compare_run, tmp_path, 
     assert script.main(["--run-dir", str(run.root), "--models", "vm", "--clips", "2", "--horizon", "4",
                         "--classifier-steps", "2", "--classifier-episodes", "2", "--memory-steps", "1",
                         "--memory-starts", "1", "--real-seeds", "0", "--video-format", "mp4", "--device", "cpu",
-                        "--out", str(out), "--no-progress"]) == 0
-    assert "| vm |" in capsys.readouterr().out
-    assert json.loads((out / "compare.json").read_text())["models"].keys() == {"vm"}
+                        "--out", str(out), "--no-progress", "--track-objects", "blob:255,255,255@0-63,0-63"]) == 0
+    printed = capsys.readouterr().out
+    assert "| vm |" in printed and "The blob in open loop" in printed
+    stored = json.loads((out / "compare.json").read_text())
+    assert stored["models"].keys() == {"vm"} and set(stored["objects"]["blob"]) == {"vm", "copy_first_frame", "vae_reconstruction"}
     assert (out / "open_loop.mp4").stat().st_size > 1000
     monkeypatch.setattr(sys, "argv", ["world_model_compare.py", "--run-dir", str(run.root), "--models", "nosuch"])
     with pytest.raises(SystemExit) as exit_info:
@@ -323,3 +325,30 @@ def test_object_turn_measures_how_far_the_actions_moved_a_paddle():
         parse_object("player:green@10-58,52-63")
     with pytest.raises(ValueError, match="axis"):
         object_turn(as_tensor(up), as_tensor(down), colour, box, "diagonal")
+
+
+def test_object_keeping_scores_a_dropped_a_misplaced_and_a_kept_ball():
+    """The open-loop ball table: of the real frames showing the ball, the share the model draws
+    it near the real centre ('placed'), draws it at all ('drawn'), and where it draws one the
+    game does not show ('invented')."""
+    from worldsim.apps.compare.objects import object_keeping
+
+    ball = (200, 72, 72)
+    real = np.zeros((3, 10, 64, 64, 3), np.uint8)
+    for t in range(10):
+        real[:, t, 30 + t : 32 + t, 10 + 2 * t : 12 + 2 * t] = ball
+    real[:, 9] = 0  # the last step shows no ball (lost)
+    gen = real.copy()
+    gen[1] = np.roll(real[1], 10, axis=2)  # clip 1: drawn 10 px too low
+    gen[2, 1:] = 0  # clip 2: dropped after the first step
+    gen[0, 9, 40:42, 40:42] = ball  # clip 0 invents a ball where the game lost it
+    as_tensor = lambda frames: torch.as_tensor(frames).permute(0, 1, 4, 2, 3)  # noqa: E731
+    r = object_keeping(as_tensor(gen), as_tensor(real), "ball:200,72,72@20-50,0-63")
+    first, later = r["windows"]["1-1"], r["windows"]["2-8"]
+    assert first["real_frames_showing"] == 3 and first["drawn"] == 1.0
+    assert first["placed"] == pytest.approx(2 / 3, abs=1e-4) and first["median_distance_px"] == 0.0
+    assert later["drawn"] == pytest.approx(2 / 3, abs=1e-4) and later["placed"] == pytest.approx(1 / 3, abs=1e-4)
+    assert list(r["windows"]) == ["1-1", "2-8", "9-10"] and r["windows"]["9-10"]["real_frames_showing"] == 3
+    assert r["invented"] == pytest.approx(1 / 3, abs=1e-4)
+    with pytest.raises(ValueError, match="colour"):
+        object_keeping(as_tensor(gen), as_tensor(real), "ball:any@20-50,0-63")

@@ -504,6 +504,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
                                   "help": f"{docs.get(f.name, '')} (default: {f.default})".strip()}
         if str(f.type).startswith("tuple[int, int]"):
             kwargs.update(type=int, nargs=2, metavar=("A", "B"))
+        elif str(f.type).startswith("tuple[str, ...]"):
+            kwargs.update(type=str, nargs="*", metavar="VALUE")
         else:
             kwargs.update(type=_field_type(cls, f.name), metavar=str(f.type).upper())
         parser.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)

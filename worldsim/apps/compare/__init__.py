@@ -15,6 +15,7 @@ from worldsim.apps.compare.action_probe import action_conditioning
 from worldsim.apps.compare.counterfactual import AXES, judge, object_turn, turn
 from worldsim.apps.compare.heldout import heldout_clips, heldout_overlap, spread
 from worldsim.apps.compare.memory_probe import memory_actions, out_and_back, real_game_paths
+from worldsim.apps.compare.objects import object_keeping
 from worldsim.apps.compare.predictors import VMPredictor, load_predictors
 from worldsim.apps.compare.report import horizon_plot, hwc, labelled, markdown, open_loop_video
 from worldsim.apps.compare.scores import HORIZONS, _batched, per_step_scores, summarise
@@ -56,6 +57,10 @@ class CompareSettings:
     game), e.g. Pong's paddle player:92,186,92@10-58,52-63 or Breakout's paddle:200,72,72@56-59,0-63"""
     counterfactual_axis: str = "columns"
     """the object's coordinate the counterfactual check reads: rows (Pong's paddle) or columns"""
+    track_objects: tuple[str, ...] | None = None
+    """small objects whose keeping in open loop is scored (worldsim.apps.compare.objects), each
+    NAME:R,G,B@R0-R1,C0-C1; None: the game's own ball and paddle where it names them
+    (GameInfo.ball_and_paddle, e.g. Breakout's); none given: no such table"""
     real_seeds: int = 4
     """real-game episodes for the memory check's reference (0: skip the real game)"""
     video_clips: int = 4
@@ -80,6 +85,9 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
         raise ValueError(f"--video-format must be gif or mp4, not {s.video_format!r}")
     if s.counterfactual_object:
         parse_object(s.counterfactual_object)  # a malformed spec fails here, not after the models ran
+    for spec in s.track_objects or ():
+        if parse_object(spec)[1] is None:
+            raise ValueError(f"--track-objects {spec!r}: give the object's colour (R,G,B), not 'any'")
     if s.counterfactual_axis not in AXES:
         raise ValueError(f"--counterfactual-axis must be one of {', '.join(AXES)}, not {s.counterfactual_axis!r}")
     t_start = time.perf_counter()
@@ -128,6 +136,11 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
     results["one_step"] = {name: {"psnr": round(float(v["psnr"].mean()), 4), "ssim": round(float(v["ssim"].mean()), 4),
                                   "mse": round(float(v["mse"].mean()), 6)} for name, v in one.items()}
     results["one_step"]["copy_last_frame"]["reference"] = True
+    tracked = game.ball_and_paddle if s.track_objects is None else s.track_objects
+    if tracked:
+        results["objects"] = {spec.split(":", 1)[0]: {name: object_keeping(gen, real_next, spec)
+                                                      for name, gen in {**open_loop, **references}.items()}
+                              for spec in tracked}
 
     # b. action conditioning
     if discrete:

@@ -113,6 +113,19 @@ def markdown(results: dict) -> str:
     copy = results["one_step"].get("copy_last_frame")
     if copy:
         lines.append("| copy_last_frame* |" + "  |" * (2 * len(horizons)) + f" {copy['psnr']:.2f} | {copy['ssim']:.3f} |")
+    for obj, by_model in results.get("objects", {}).items():
+        first = next(iter(by_model.values()))
+        windows = list(first["windows"])
+        lines.append(f"\nThe {obj} in open loop ({first['spec']}): of the real frames showing it, the share where "
+                     f"the model draws it within {first['tolerance_px']:g} px / draws it at all, by open-loop steps; "
+                     f"median distance where both show it; share of frames without it where the model draws one\n")
+        lines.append("| model | " + " | ".join(f"steps {w}" for w in windows) + " | median px, last steps | invented |")
+        lines.append("|---" + "|---:" * (len(windows) + 2) + "|")
+        for name, r in by_model.items():
+            label = f"{name}*" if results["open_loop"].get(name, {}).get("reference") else name
+            cells = [f"{v['placed']:.2f} / {v['drawn']:.2f}" for v in r["windows"].values()]
+            last = r["windows"][windows[-1]]["median_distance_px"]
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {last:.1f} | {r['invented']:.2f} |")
     ac = results.get("action_classifier", {})
     if "accuracy" in ac:
         lines.append(f"\nAction classifier on {ac['heldout_pairs']} held-out pairs (x_t, x_t+{ac['stride']}), trained on "
