@@ -200,6 +200,7 @@ def test_script_writes_results_and_names_a_missing_model(compare_run, tmp_path, 
     assert "| vm |" in printed and "The blob in open loop" in printed
     stored = json.loads((out / "compare.json").read_text())
     assert stored["models"].keys() == {"vm"} and set(stored["objects"]["blob"]) == {"vm", "copy_first_frame", "vae_reconstruction"}
+    assert set(stored["objects"]["blob"]["vm"]["one_step"]) == {"real_frames_showing", "drawn", "placed", "median_distance_px"}
     assert (out / "open_loop.mp4").stat().st_size > 1000
     monkeypatch.setattr(sys, "argv", ["world_model_compare.py", "--run-dir", str(run.root), "--models", "nosuch"])
     with pytest.raises(SystemExit) as exit_info:

@@ -138,9 +138,12 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
     results["one_step"]["copy_last_frame"]["reference"] = True
     tracked = game.ball_and_paddle if s.track_objects is None else s.track_objects
     if tracked:
-        results["objects"] = {spec.split(":", 1)[0]: {name: object_keeping(gen, real_next, spec)
-                                                      for name, gen in {**open_loop, **references}.items()}
-                              for spec in tracked}
+        results["objects"] = {}
+        for spec in tracked:
+            scores = {name: object_keeping(gen, real_next, spec) for name, gen in {**open_loop, **references}.items()}
+            for name, gen in one_step.items():  # every step from the real frame before it
+                scores[name]["one_step"] = object_keeping(gen, real_next, spec, ((1, steps),))["windows"].popitem()[1]
+            results["objects"][spec.split(":", 1)[0]] = scores
 
     # b. action conditioning
     if discrete:

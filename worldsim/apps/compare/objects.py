@@ -26,9 +26,10 @@ def _centres(frames: torch.Tensor, colour, box) -> tuple[np.ndarray, np.ndarray]
     return centres.reshape(n, steps, 2), seen.reshape(n, steps)
 
 
-def object_keeping(generated: torch.Tensor, real: torch.Tensor, spec: str) -> dict:
+def object_keeping(generated: torch.Tensor, real: torch.Tensor, spec: str,
+                   windows: tuple[tuple[int, int], ...] = WINDOWS) -> dict:
     """uint8 (n, T, 3, H, W) generated and real frames (step t of both is the same game step) ->
-    for each window of steps (WINDOWS) the real frames showing the object, and of them the share
+    for each window of steps (default WINDOWS) the real frames showing the object, and of them the share
     the model draws it ('drawn'), draws it within TOLERANCE_PX ('placed') and the median distance
     in pixels where both show it; plus the share of frames without it where the model draws one
     anyway ('invented')."""
@@ -41,7 +42,7 @@ def object_keeping(generated: torch.Tensor, real: torch.Tensor, spec: str) -> di
     both = real_seen & gen_seen
     steps = real.shape[1]
     rows = {}
-    for first, last in WINDOWS:
+    for first, last in windows:
         if first > steps:
             break
         window = slice(first - 1, min(last, steps))

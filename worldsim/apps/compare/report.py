@@ -119,13 +119,16 @@ def markdown(results: dict) -> str:
         lines.append(f"\nThe {obj} in open loop ({first['spec']}): of the real frames showing it, the share where "
                      f"the model draws it within {first['tolerance_px']:g} px / draws it at all, by open-loop steps; "
                      f"median distance where both show it; share of frames without it where the model draws one\n")
-        lines.append("| model | " + " | ".join(f"steps {w}" for w in windows) + " | median px, last steps | invented |")
-        lines.append("|---" + "|---:" * (len(windows) + 2) + "|")
+        lines.append("| model | " + " | ".join(f"steps {w}" for w in windows)
+                     + " | median px, last steps | invented | one step from the real frame |")
+        lines.append("|---" + "|---:" * (len(windows) + 3) + "|")
         for name, r in by_model.items():
             label = f"{name}*" if results["open_loop"].get(name, {}).get("reference") else name
             cells = [f"{v['placed']:.2f} / {v['drawn']:.2f}" for v in r["windows"].values()]
             last = r["windows"][windows[-1]]["median_distance_px"]
-            lines.append(f"| {label} | " + " | ".join(cells) + f" | {last:.1f} | {r['invented']:.2f} |")
+            one = r.get("one_step")
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {last:.1f} | {r['invented']:.2f} | "
+                         + (f"{one['placed']:.2f} / {one['drawn']:.2f} |" if one else " |"))
     ac = results.get("action_classifier", {})
     if "accuracy" in ac:
         lines.append(f"\nAction classifier on {ac['heldout_pairs']} held-out pairs (x_t, x_t+{ac['stride']}), trained on "
