@@ -332,7 +332,7 @@ def test_object_keeping_scores_a_dropped_a_misplaced_and_a_kept_ball():
     """The open-loop ball table: of the real frames showing the ball, the share the model draws
     it near the real centre ('placed'), draws it at all ('drawn'), and where it draws one the
     game does not show ('invented')."""
-    from worldsim.apps.compare.objects import object_keeping
+    from worldsim.apps.compare.objects import ObjectTrack
 
     ball = (200, 72, 72)
     real = np.zeros((3, 10, 64, 64, 3), np.uint8)
@@ -344,7 +344,7 @@ def test_object_keeping_scores_a_dropped_a_misplaced_and_a_kept_ball():
     gen[2, 1:] = 0  # clip 2: dropped after the first step
     gen[0, 9, 40:42, 40:42] = ball  # clip 0 invents a ball where the game lost it
     as_tensor = lambda frames: torch.as_tensor(frames).permute(0, 1, 4, 2, 3)  # noqa: E731
-    r = object_keeping(as_tensor(gen), as_tensor(real), "ball:200,72,72@20-50,0-63")
+    r = ObjectTrack(as_tensor(real), "ball:200,72,72@20-50,0-63").open_loop(as_tensor(gen))
     first, later = r["windows"]["1-1"], r["windows"]["2-8"]
     assert first["real_frames_showing"] == 3 and first["drawn"] == 1.0
     assert first["placed"] == pytest.approx(2 / 3, abs=1e-4) and first["median_distance_px"] == 0.0
@@ -352,4 +352,4 @@ def test_object_keeping_scores_a_dropped_a_misplaced_and_a_kept_ball():
     assert list(r["windows"]) == ["1-1", "2-8", "9-10"] and r["windows"]["9-10"]["real_frames_showing"] == 3
     assert r["invented"] == pytest.approx(1 / 3, abs=1e-4)
     with pytest.raises(ValueError, match="colour"):
-        object_keeping(as_tensor(gen), as_tensor(real), "ball:any@20-50,0-63")
+        ObjectTrack(as_tensor(real), "ball:any@20-50,0-63")

@@ -15,7 +15,7 @@ from worldsim.apps.compare.action_probe import action_conditioning
 from worldsim.apps.compare.counterfactual import AXES, judge, object_turn, turn
 from worldsim.apps.compare.heldout import heldout_clips, heldout_overlap, spread
 from worldsim.apps.compare.memory_probe import memory_actions, out_and_back, real_game_paths
-from worldsim.apps.compare.objects import object_keeping
+from worldsim.apps.compare.objects import ObjectTrack, tracked_object
 from worldsim.apps.compare.predictors import VMPredictor, load_predictors
 from worldsim.apps.compare.report import horizon_plot, hwc, labelled, markdown, open_loop_video
 from worldsim.apps.compare.scores import HORIZONS, _batched, per_step_scores, summarise
@@ -85,9 +85,6 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
         raise ValueError(f"--video-format must be gif or mp4, not {s.video_format!r}")
     if s.counterfactual_object:
         parse_object(s.counterfactual_object)  # a malformed spec fails here, not after the models ran
-    for spec in s.track_objects or ():
-        if parse_object(spec)[1] is None:
-            raise ValueError(f"--track-objects {spec!r}: give the object's colour (R,G,B), not 'any'")
     if s.counterfactual_axis not in AXES:
         raise ValueError(f"--counterfactual-axis must be one of {', '.join(AXES)}, not {s.counterfactual_axis!r}")
     t_start = time.perf_counter()
@@ -96,6 +93,9 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
     out = Path(out) if out is not None else run.root / "compare"
     device = torch.device(device)
     game = envs.info(cfg.env)
+    tracked = game.ball_and_paddle if s.track_objects is None else s.track_objects
+    for spec in tracked:
+        tracked_object(spec)  # refused here, not after the models ran
     discrete = game.discrete
     left_right = memory_actions(game, s.memory_actions) if discrete else None
     predictors = load_predictors(run, cfg, models, device)
@@ -136,14 +136,14 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
     results["one_step"] = {name: {"psnr": round(float(v["psnr"].mean()), 4), "ssim": round(float(v["ssim"].mean()), 4),
                                   "mse": round(float(v["mse"].mean()), 6)} for name, v in one.items()}
     results["one_step"]["copy_last_frame"]["reference"] = True
-    tracked = game.ball_and_paddle if s.track_objects is None else s.track_objects
     if tracked:
         results["objects"] = {}
         for spec in tracked:
-            scores = {name: object_keeping(gen, real_next, spec) for name, gen in {**open_loop, **references}.items()}
+            track = ObjectTrack(real_next, spec)
+            scores = {name: track.open_loop(gen) for name, gen in {**open_loop, **references}.items()}
             for name, gen in one_step.items():  # every step from the real frame before it
-                scores[name]["one_step"] = object_keeping(gen, real_next, spec, ((1, steps),))["windows"].popitem()[1]
-            results["objects"][spec.split(":", 1)[0]] = scores
+                scores[name]["one_step"] = track.every_step(gen)
+            results["objects"][track.name] = scores
 
     # b. action conditioning
     if discrete:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from worldsim.data.frames import object_centres
+from worldsim.apps.compare.objects import frame_centres
 
 MAX_SHIFT = 16
 """largest displacement searched, in pixels of the 64-pixel-wide frame"""
@@ -49,10 +49,7 @@ def object_turn(after_left: torch.Tensor, after_right: torch.Tensor, colour: tup
         raise ValueError(f"axis must be one of {', '.join(AXES)}, not {axis!r}")
     where = []
     for frames in (after_left, after_right):
-        hwc = frames.permute(0, 2, 3, 1)
-        if hwc.is_floating_point():
-            hwc = (hwc.clamp(0, 1) * 255).round()
-        centres, seen = object_centres(hwc.to(torch.uint8).cpu().numpy(), colour, box)
+        centres, seen = frame_centres(frames, colour, box)
         where.append(np.where(seen, centres[:, AXES[axis]], np.nan))
     return where[1] - where[0]
 

@@ -18,43 +18,58 @@ WINDOWS = ((1, 1), (2, 8), (9, 16), (17, 32))
 clips' horizon are left out."""
 
 
-def _centres(frames: torch.Tensor, colour, box) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (n, T, 3, H, W) -> centres (n, T, 2) and seen (n, T)."""
-    n, steps = frames.shape[:2]
-    hwc = frames.flatten(0, 1).permute(0, 2, 3, 1).contiguous().numpy()
-    centres, seen = object_centres(hwc, colour, box)
-    return centres.reshape(n, steps, 2), seen.reshape(n, steps)
+def frame_centres(frames: torch.Tensor, colour, box) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 or [0, 1] float frames (..., 3, H, W) -> the mean (row, column) of the object's pixels
+    (..., 2) and whether the frame shows it (...), by worldsim.data.frames.object_centres."""
+    hwc = frames.flatten(0, -4).movedim(1, -1)
+    if hwc.is_floating_point():
+        hwc = (hwc.clamp(0, 1) * 255).round()
+    centres, seen = object_centres(hwc.to(torch.uint8).cpu().numpy(), colour, box)
+    lead = frames.shape[:-3]
+    return centres.reshape(*lead, 2), seen.reshape(lead)
 
 
-def object_keeping(generated: torch.Tensor, real: torch.Tensor, spec: str,
-                   windows: tuple[tuple[int, int], ...] = WINDOWS) -> dict:
-    """uint8 (n, T, 3, H, W) generated and real frames (step t of both is the same game step) ->
-    for each window of steps (default WINDOWS) the real frames showing the object, and of them the share
-    the model draws it ('drawn'), draws it within TOLERANCE_PX ('placed') and the median distance
-    in pixels where both show it; plus the share of frames without it where the model draws one
-    anyway ('invented')."""
+def tracked_object(spec: str) -> tuple[str, tuple[int, int, int], tuple[slice, slice] | None]:
+    """NAME:R,G,B@ROWS,COLUMNS -> (name, colour, box); an object without a colour ('any') cannot be
+    told from the rest of a generated frame, so it is refused."""
     name, colour, box = parse_object(spec)
     if colour is None:
         raise ValueError(f"tracked object {spec!r}: give its colour (R,G,B), not 'any'")
-    real_at, real_seen = _centres(real, colour, box)
-    gen_at, gen_seen = _centres(generated, colour, box)
-    distance = np.linalg.norm(gen_at - real_at, axis=-1)
-    both = real_seen & gen_seen
-    steps = real.shape[1]
-    rows = {}
-    for first, last in windows:
-        if first > steps:
-            break
-        window = slice(first - 1, min(last, steps))
-        shown = real_seen[:, window]
+    return name, colour, box
+
+
+class ObjectTrack:
+    """One object's centres in the real frames (uint8 (n, T, 3, H, W)), found once; a model's frames
+    for the same game steps are scored against them."""
+
+    def __init__(self, real: torch.Tensor, spec: str):
+        self.spec = spec
+        self.name, self.colour, self.box = tracked_object(spec)
+        self.real_at, self.real_seen = frame_centres(real, self.colour, self.box)
+
+    def open_loop(self, generated: torch.Tensor, windows: tuple[tuple[int, int], ...] = WINDOWS) -> dict:
+        """For each window of steps, the real frames showing the object, and of them the share the
+        model draws it ('drawn'), draws it within TOLERANCE_PX ('placed') and the median distance
+        in pixels where both show it; plus the share of frames without it where the model draws
+        one anyway ('invented')."""
+        drawn = frame_centres(generated, self.colour, self.box)
+        steps = self.real_seen.shape[1]
+        rows = {f"{first}-{min(last, steps)}": self._row(*drawn, slice(first - 1, min(last, steps)))
+                for first, last in windows if first <= steps}
+        absent = ~self.real_seen
+        return {"name": self.name, "spec": self.spec, "tolerance_px": TOLERANCE_PX, "windows": rows,
+                "invented": round(float(drawn[1][absent].mean()), 4) if absent.any() else float("nan")}
+
+    def every_step(self, generated: torch.Tensor) -> dict:
+        """The same shares and distance pooled over all steps (e.g. each predicted from the real frame)."""
+        return self._row(*frame_centres(generated, self.colour, self.box), slice(None))
+
+    def _row(self, gen_at: np.ndarray, gen_seen: np.ndarray, window: slice) -> dict:
+        shown = self.real_seen[:, window]
         count = int(shown.sum())
-        pair = both[:, window]
-        rows[f"{first}-{min(last, steps)}"] = {
-            "real_frames_showing": count,
-            "drawn": round(float(gen_seen[:, window][shown].mean()), 4) if count else float("nan"),
-            "placed": round(float((pair & (distance[:, window] <= TOLERANCE_PX))[shown].mean()), 4) if count else float("nan"),
-            "median_distance_px": round(float(np.median(distance[:, window][pair])), 2) if pair.any() else float("nan"),
-        }
-    absent = ~real_seen
-    return {"name": name, "spec": spec, "tolerance_px": TOLERANCE_PX, "windows": rows,
-            "invented": round(float(gen_seen[absent].mean()), 4) if absent.any() else float("nan")}
+        pair = shown & gen_seen[:, window]
+        near = np.linalg.norm(gen_at - self.real_at, axis=-1)[:, window]
+        return {"real_frames_showing": count,
+                "drawn": round(float(gen_seen[:, window][shown].mean()), 4) if count else float("nan"),
+                "placed": round(float((pair & (near <= TOLERANCE_PX))[shown].mean()), 4) if count else float("nan"),
+                "median_distance_px": round(float(np.median(near[pair])), 2) if pair.any() else float("nan")}
