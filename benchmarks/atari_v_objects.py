@@ -22,8 +22,8 @@ GameGAN's held-out episodes) instead of V's z: does the dynamics engine see the 
 
     python benchmarks/atari_v_objects.py --run-dir runs/atari-pong-default
     python benchmarks/atari_v_objects.py --run-dir DIR --objects ball:any@10-58,12-51 player:92,186,92@10-58,52-63
-    python benchmarks/atari_v_objects.py --run-dir DIR --m --objects ball:any@31-55,5-58 paddle:200,72,72@56-60,0-63
-    python benchmarks/atari_v_objects.py --run-dir DIR --gamegan gamegan --objects paddle:200,72,72@56-59,0-63
+    python benchmarks/atari_v_objects.py --run-dir DIR --m --objects ball:any@31-55,5-58 paddle:200,72,72@56-60,4-59
+    python benchmarks/atari_v_objects.py --run-dir DIR --gamegan gamegan --objects paddle:200,72,72@56-60,4-59
 """
 from __future__ import annotations
 

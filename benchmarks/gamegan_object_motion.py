@@ -33,7 +33,7 @@ from worldsim.models.gamegan.losses import CHANGE_THRESHOLD
 from worldsim.models.gamegan.model import as_frames
 from worldsim.run import RunDir, resolve_device
 
-BREAKOUT_PADDLE = "paddle:200,72,72@56-59,0-63"
+BREAKOUT_PADDLE = "paddle:200,72,72@56-59,4-59"
 BREAKOUT_INSIDE = "56-59,3-59"
 """the paddle's rows between Breakout's walls, whose bottoms carry red pixels of the paddle's colour"""
 OBJECT_PIXEL = 0.2

@@ -15,6 +15,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
+from worldsim.data.frames import object_centres, parse_object
 
 FAMILY_EXAMPLES = ["CarRacing", "Doom", "Atari/Pong"]
 
@@ -304,3 +305,27 @@ def test_breakouts_ball_shows_whole_in_the_64x64_frame_where_it_is_on_the_screen
             break
     env.close()
     assert shown >= 10
+
+
+def test_breakouts_paddle_is_found_where_the_screen_has_it_even_against_a_wall():
+    """The game's paddle spec (GameInfo.ball_and_paddle, read by the `follow` exploration, the
+    trackers and world_model_compare) finds the paddle's centre within a pixel of where the screen
+    has it, at either wall too: the red marks at the foot of the right wall share the paddle's
+    colour and rows, so a box over the whole width would pull the centre toward them."""
+    game = envs.info("Atari/Breakout")
+    _, colour, box = parse_object(game.ball_and_paddle[1])
+    labels = game.action_labels
+    env = envs.make("Atari/Breakout")
+    env.reset(seed=3)
+    errors = []
+    for action in ["LEFT"] * 20 + ["RIGHT"] * 40:
+        frame, _, terminated, truncated, _ = env.step(labels.index(action))
+        screen = env.unwrapped.ale.getScreenRGB()
+        _, cols = np.nonzero((screen[186:196, 8:152] == (200, 72, 72)).all(-1))  # inside the walls
+        found, seen = object_centres(frame[None], colour, box)
+        assert len(cols) and seen[0]
+        errors.append(abs(found[0, 1] - ((cols.mean() + 8 + 0.5) * 64 / 160 - 0.5)))
+        if terminated or truncated:
+            break
+    env.close()
+    assert max(errors) < 1.0, f"paddle centre off by up to {max(errors):.1f} px"

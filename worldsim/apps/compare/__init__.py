@@ -54,7 +54,7 @@ class CompareSettings:
     counterfactual_object: str = ""
     """'': the counterfactual check measures the view's horizontal turn (a first-person game).
     NAME:R,G,B@R0-R1,C0-C1: it measures how far that object's centre moves instead (a fixed-camera
-    game), e.g. Pong's paddle player:92,186,92@10-58,52-63 or Breakout's paddle:200,72,72@56-59,0-63"""
+    game), e.g. Pong's paddle player:92,186,92@10-58,52-63 or Breakout's paddle:200,72,72@56-60,4-59"""
     counterfactual_axis: str = "columns"
     """the object's coordinate the counterfactual check reads: rows (Pong's paddle) or columns"""
     track_objects: tuple[str, ...] | None = None
