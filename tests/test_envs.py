@@ -278,6 +278,12 @@ def test_recorded_breakout_ends_at_the_first_lost_life_and_a_scored_one_plays_al
     assert recorded_lives == 4 and scored_lives == 0 and scored_steps > 3 * recorded_steps
 
 
+def _on_frame(screen_pixel: float, screen_size: int) -> float:
+    """Where a screen pixel's centre (row or column index on a `screen_size`-pixel axis) falls on the
+    64-pixel axis of the resized frame, in the same index units."""
+    return (screen_pixel + 0.5) * 64 / screen_size - 0.5
+
+
 def test_breakouts_ball_shows_whole_in_the_64x64_frame_where_it_is_on_the_screen():
     """Breakout's ball, 2 x 4 pixels of the 210 x 160 screen, would be under one pixel of the
     64 x 64 frame at half its colour; the adapter grows the sprites before the resize
@@ -298,7 +304,7 @@ def test_breakouts_ball_shows_whole_in_the_64x64_frame_where_it_is_on_the_screen
         whole = (frame[30:56, 3:61] == ball_colour).all(-1)
         assert whole.sum() >= 2, f"step {step}: the ball shows on {whole.sum()} pixels at its colour"
         centre = np.argwhere(whole).mean(0) + (30, 3)
-        truth = ((rows.mean() + 105 + 0.5) * 64 / 210 - 0.5, (cols.mean() + 8 + 0.5) * 64 / 160 - 0.5)
+        truth = (_on_frame(rows.mean() + 105, 210), _on_frame(cols.mean() + 8, 160))
         assert np.abs(centre - truth).max() < 1.0, (step, centre, truth)
         shown += 1
         if terminated or truncated:
@@ -324,7 +330,7 @@ def test_breakouts_paddle_is_found_where_the_screen_has_it_even_against_a_wall()
         _, cols = np.nonzero((screen[186:196, 8:152] == (200, 72, 72)).all(-1))  # inside the walls
         found, seen = object_centres(frame[None], colour, box)
         assert len(cols) and seen[0]
-        errors.append(abs(found[0, 1] - ((cols.mean() + 8 + 0.5) * 64 / 160 - 0.5)))
+        errors.append(abs(found[0, 1] - _on_frame(cols.mean() + 8, 160)))
         if terminated or truncated:
             break
     env.close()

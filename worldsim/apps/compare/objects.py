@@ -52,23 +52,29 @@ class ObjectTrack:
         model draws it ('drawn'), draws it within TOLERANCE_PX ('placed') and the median distance
         in pixels where both show it; plus the share of frames without it where the model draws
         one anyway ('invented')."""
-        drawn = frame_centres(generated, self.colour, self.box)
+        distance, gen_seen = self._against(generated)
         steps = self.real_seen.shape[1]
-        rows = {f"{first}-{min(last, steps)}": self._row(*drawn, slice(first - 1, min(last, steps)))
+        rows = {f"{first}-{min(last, steps)}": self._row(distance, gen_seen, slice(first - 1, min(last, steps)))
                 for first, last in windows if first <= steps}
         absent = ~self.real_seen
         return {"name": self.name, "spec": self.spec, "tolerance_px": TOLERANCE_PX, "windows": rows,
-                "invented": round(float(drawn[1][absent].mean()), 4) if absent.any() else float("nan")}
+                "invented": round(float(gen_seen[absent].mean()), 4) if absent.any() else float("nan")}
 
     def every_step(self, generated: torch.Tensor) -> dict:
         """The same shares and distance pooled over all steps (e.g. each predicted from the real frame)."""
-        return self._row(*frame_centres(generated, self.colour, self.box), slice(None))
+        return self._row(*self._against(generated), slice(None))
 
-    def _row(self, gen_at: np.ndarray, gen_seen: np.ndarray, window: slice) -> dict:
+    def _against(self, generated: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(n, T) distance in pixels from the real centre to where the model draws the object, and
+        whether it draws it."""
+        gen_at, gen_seen = frame_centres(generated, self.colour, self.box)
+        return np.linalg.norm(gen_at - self.real_at, axis=-1), gen_seen
+
+    def _row(self, distance: np.ndarray, gen_seen: np.ndarray, window: slice) -> dict:
         shown = self.real_seen[:, window]
         count = int(shown.sum())
         pair = shown & gen_seen[:, window]
-        near = np.linalg.norm(gen_at - self.real_at, axis=-1)[:, window]
+        near = distance[:, window]
         return {"real_frames_showing": count,
                 "drawn": round(float(gen_seen[:, window][shown].mean()), 4) if count else float("nan"),
                 "placed": round(float((pair & (near <= TOLERANCE_PX))[shown].mean()), 4) if count else float("nan"),
