@@ -167,8 +167,9 @@ class BallFollowingPolicy(HeldRandomPolicy):
     Each stretch lasts as long as a held random action (game_info.hold_steps) and follows the ball
     with the episode's chance `share` (drawn per episode from FOLLOW_SHARE, so some episodes play
     nearly at random and some nearly always follow). A following stretch steers toward the ball's
-    column as the frame shows it, led by the episode's `lead` steps of its column velocity, and
-    presses FIRE where no ball shows (to serve); a random stretch is HeldRandomPolicy's.
+    column as the frame shows it, led by the episode's `lead` steps of its column velocity and
+    offset by the stretch's own aim error (AIM_SPREAD), and presses FIRE where no ball shows (to
+    serve); a random stretch is HeldRandomPolicy's.
     """
 
     FOLLOW_SHARE = (0.25, 1.0)
@@ -177,16 +178,26 @@ class BallFollowingPolicy(HeldRandomPolicy):
     """Per episode: steps of the ball's column velocity the following aims ahead (uniform)."""
     DEAD_ZONE = 1.0
     """Pixels of the 64x64 frame: no move while the aim is this close to the paddle's centre."""
+    AIM_SPREAD = (0.0, 8.0)
+    """Per episode: the largest aim error, in pixels of the 64x64 frame (uniform between these).
+    Each following stretch aims at the ball's column plus its own error, uniform within that
+    episode's largest either side, so the ball is met at every point of the paddle (Breakout's
+    grown paddle is ~8 px wide) and missed at several distances, where an exact follower meets it
+    at the centre or, in its random stretches, far off (docs/RESULTS.md, "Breakout: a follower
+    that errs on purpose")."""
     needs_frames = True
 
-    def __init__(self, game_info: GameInfo, num_envs: int, seed: int):
+    def __init__(self, game_info: GameInfo, num_envs: int, seed: int, aim_spread: tuple[float, float] | None = None):
+        """aim_spread: AIM_SPREAD for this policy (None: the class's)."""
         if len(game_info.ball_and_paddle) != 2:
             raise ValueError(f"{game_info.name}: the 'follow' exploration needs the game's ball_and_paddle")
         super().__init__(game_info.num_actions, num_envs, game_info.hold_steps, seed)
         labels = game_info.action_labels
         self.noop, self.fire, self.right, self.left = (labels.index(name) for name in ("NOOP", "FIRE", "RIGHT", "LEFT"))
         self.ball, self.paddle = (parse_object(spec)[1:] for spec in game_info.ball_and_paddle)
+        self.aim_spread = self.AIM_SPREAD if aim_spread is None else aim_spread
         self._share, self._lead = np.zeros(num_envs), np.zeros(num_envs)
+        self._spread, self._aim_error = np.zeros(num_envs), np.zeros(num_envs)
         self._following = np.zeros(num_envs, dtype=bool)
         self._last_ball = np.full(num_envs, np.nan)  # the ball's column a step ago (NaN: unseen)
         self.reset(np.ones(num_envs, dtype=bool))
@@ -194,13 +205,14 @@ class BallFollowingPolicy(HeldRandomPolicy):
     def act(self, frames: np.ndarray | None) -> np.ndarray:
         starting = self._steps_left == 0
         self._following[starting] = self._rng.random(int(starting.sum())) < self._share[starting]
+        self._aim_error[starting] = self._rng.uniform(-1.0, 1.0, int(starting.sum())) * self._spread[starting]
         held = super().act(frames)
         ball, seen = object_centres(frames, *self.ball)
         paddle, paddle_seen = object_centres(frames, *self.paddle)
         column = np.where(seen, ball[:, 1], np.nan)
         velocity = np.nan_to_num(column - self._last_ball)
         self._last_ball = column
-        gap = np.where(seen & paddle_seen, column + self._lead * velocity - paddle[:, 1], 0.0)
+        gap = np.where(seen & paddle_seen, column + self._lead * velocity + self._aim_error - paddle[:, 1], 0.0)
         follow = np.where(gap > self.DEAD_ZONE, self.right, np.where(gap < -self.DEAD_ZONE, self.left, self.noop))
         follow = np.where(seen, follow, self.fire)
         return np.where(self._following, follow, held)
@@ -210,6 +222,7 @@ class BallFollowingPolicy(HeldRandomPolicy):
         count = int(mask.sum())
         self._share[mask] = self._rng.uniform(*self.FOLLOW_SHARE, size=count)
         self._lead[mask] = self._rng.uniform(*self.LEAD, size=count)
+        self._spread[mask] = self._rng.uniform(*self.aim_spread, size=count)
         self._last_ball[mask] = np.nan
 
 
@@ -275,4 +288,6 @@ def make_exploration_policy(game_info: GameInfo, num_envs: int, seed: int, name:
         return SmoothDrivingPolicy(game_info.action_space, num_envs, seed)
     if name == "follow":
         return BallFollowingPolicy(game_info, num_envs, seed)
+    if name == "follow-exact":
+        return BallFollowingPolicy(game_info, num_envs, seed, aim_spread=(0.0, 0.0))
     return HeldRandomPolicy(game_info.num_actions, num_envs, game_info.hold_steps, seed)

@@ -4,12 +4,16 @@ paddle was found 23 px off").
 
     python benchmarks/breakout_paddle.py --run-dir runs/breakout-fixed --columns
     python benchmarks/breakout_paddle.py --follow-lives 400 --paddle-columns 0-63 4-59
+    python benchmarks/breakout_paddle.py --follow-lives 400 --aim-spreads 0-0 0-8
     python benchmarks/breakout_paddle.py --run-dir runs/breakout-fixed --dream-lives 256
 
 --columns: over the run's first 300 recorded episodes, the pixels of the paddle's colour in its rows
 that show in most frames (the wall's marks) and the columns the others (the paddle) reach.
 --follow-lives N: N one-life episodes recorded by `follow` (the collect stage's seeds) for each
-paddle box, its points, steps and longest life.
+paddle box (--paddle-columns) or largest aim error (--aim-spreads, BallFollowingPolicy.AIM_SPREAD),
+its points, steps and longest life, and where on the paddle it meets the ball: the ball's column
+less the paddle's where the ball turns back up above the paddle (a meet) and in a life's last frame
+that shows the ball (the miss).
 --dream-lives N: N dream lives of the run's controller (tau 1.15, cut at 2,000 steps); for those
 past 300 steps, the share of steps C presses FIRE and of frames where V draws the ball (the game's
 ball spec), beside the share of frames showing the ball in the recorded lives past 200 steps.
@@ -27,7 +31,7 @@ import torch
 import envs
 from agents.collect import episode_seed
 from agents.controller import load_controller
-from agents.exploration import EpisodeSeeded
+from agents.exploration import BallFollowingPolicy, EpisodeSeeded
 from agents.rollout import ControllerPolicy, rollout
 from envs.runner import run_episodes
 from worldsim.apps.cli import run_main
@@ -39,6 +43,8 @@ from worldsim.world_model import load_world
 
 GAME = "Atari/Breakout"
 PADDLE_ROWS = slice(56, 61)
+PADDLE_LOW_ROWS = slice(58, 60)
+"""The paddle's rows that the ball, turning back up above it, does not reach."""
 
 
 def recorded_frames(run: RunDir, episodes: int):
@@ -57,20 +63,54 @@ def paddle_columns(run: RunDir, colour) -> None:
           f"reach columns {moving.min()}-{moving.max()}")
 
 
-def follow_lives(game: envs.GameInfo, lives: int, boxes: list[str]) -> None:
+def meets_and_miss(frames: np.ndarray, ball, paddle) -> tuple[list[float], float]:
+    """The ball's column less the paddle's at each step where the ball, in the lowest rows, turns
+    back up, and in the last frame that shows both (NaN where none does)."""
+    ball_at, ball_seen = object_centres(frames, *ball)
+    colour, (_, columns) = paddle
+    paddle_at, paddle_seen = object_centres(frames, colour, (PADDLE_LOW_ROWS, columns))
+    gap = np.where(ball_seen & paddle_seen, ball_at[:, 1] - paddle_at[:, 1], np.nan)
+    row = ball_at[:, 0]
+    low = ball[1][0].stop - 6  # the lowest rows the ball reaches above the paddle
+    seen = np.flatnonzero(ball_seen)  # the ball hides in the paddle's rows for a step or two as it turns
+    meets = [gap[t] for before, t, after in zip(seen, seen[1:], seen[2:])
+             if row[t] >= low and row[before] <= row[t] and row[after] < row[t] - 0.5 and after - t <= 3]
+    shown = np.flatnonzero(~np.isnan(gap))
+    return [g for g in meets if not np.isnan(g)], gap[shown[-1]] if len(shown) else np.nan
+
+
+def follow_lives(game: envs.GameInfo, lives: int, boxes: list[str], spreads: list[str]) -> None:
     ball, paddle = game.ball_and_paddle
     rows = paddle.split("@")[1].split(",")[0]
     seeds = [episode_seed(0, i) for i in range(lives)]
+    default_spread = BallFollowingPolicy.AIM_SPREAD
     for box in boxes:
-        spec = f"{paddle.split('@')[0]}@{rows},{box}"
-        policy = EpisodeSeeded(dataclasses.replace(game, ball_and_paddle=(ball, spec)), 2, "follow")
-        start = time.perf_counter()
-        played = run_episodes(GAME, seeds, policy, workers=2)
-        points = np.array([e.total_reward for e in played])
-        steps = np.array([e.steps for e in played])
-        print(f"follow with {spec}: {lives} recorded lives, points {points.mean():.2f} ± {points.std():.2f}, "
-              f"steps {steps.mean():.0f} ± {steps.std():.0f} (longest {steps.max()}), "
-              f"{time.perf_counter() - start:.0f} s")
+        for spread in spreads or [f"{default_spread[0]:g}-{default_spread[1]:g}"]:
+            spec = f"{paddle.split('@')[0]}@{rows},{box}"
+            BallFollowingPolicy.AIM_SPREAD = tuple(float(v) for v in spread.split("-"))
+            policy = EpisodeSeeded(dataclasses.replace(game, ball_and_paddle=(ball, spec)), 2, "follow")
+            meets, misses = [], []
+
+            def measure(episode) -> None:
+                met, missed = meets_and_miss(np.stack(episode.trajectory["frames"]), parse_object(ball)[1:],
+                                             parse_object(game.ball_and_paddle[1])[1:])
+                meets.extend(met)
+                misses.append(missed)
+
+            start = time.perf_counter()
+            played = run_episodes(GAME, seeds, policy, workers=2, record=True, on_episode=measure)
+            seconds = time.perf_counter() - start
+            points = np.array([e.total_reward for e in played])
+            steps = np.array([e.steps for e in played])
+            met, missed = np.abs(meets), np.abs(np.array(misses)[~np.isnan(misses)])
+            print(f"follow with {spec}, aim error up to {spread} px: {lives} recorded lives, points "
+                  f"{points.mean():.2f} ± {points.std():.2f}, steps {steps.mean():.0f} ± {steps.std():.0f} "
+                  f"(longest {steps.max()}), {seconds:.0f} s")
+            print(f"  {len(met)} meets ({len(met) / lives:.2f} a life), |ball - paddle| there: median "
+                  f"{np.median(met):.1f} px, 90 % {np.quantile(met, 0.9):.1f}, share beyond 2 px {np.mean(met > 2):.0%}; "
+                  f"at the miss: median {np.median(missed):.1f} px, 10-90 % {np.quantile(missed, 0.1):.1f}-"
+                  f"{np.quantile(missed, 0.9):.1f}")
+    BallFollowingPolicy.AIM_SPREAD = default_spread
 
 
 @torch.no_grad()
@@ -107,6 +147,8 @@ def main() -> int:
     parser.add_argument("--follow-lives", type=int, default=0)
     parser.add_argument("--paddle-columns", nargs="+", default=["4-59"], metavar="C0-C1",
                         help="paddle boxes' columns for --follow-lives (rows as the game's spec)")
+    parser.add_argument("--aim-spreads", nargs="+", default=[], metavar="LO-HI",
+                        help="BallFollowingPolicy.AIM_SPREAD ranges for --follow-lives (default: the policy's own)")
     parser.add_argument("--dream-lives", type=int, default=0)
     args = parser.parse_args()
     game = envs.info(GAME)
@@ -116,7 +158,7 @@ def main() -> int:
     if args.columns:
         paddle_columns(run, parse_object(game.ball_and_paddle[1])[1])
     if args.follow_lives:
-        follow_lives(game, args.follow_lives, args.paddle_columns)
+        follow_lives(game, args.follow_lives, args.paddle_columns, args.aim_spreads)
     if args.dream_lives:
         dream_lives(run, args.dream_lives)
     print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}")

@@ -148,6 +148,24 @@ def test_ball_follower_steers_toward_the_ball_and_serves_when_none_shows(monkeyp
     assert [labels[a] for a in policy.act(frames)] == ["RIGHT", "LEFT", "FIRE"]
 
 
+def test_ball_follower_errs_in_its_aim_by_the_episodes_spread(monkeypatch):
+    monkeypatch.setattr(BallFollowingPolicy, "FOLLOW_SHARE", (1.0, 1.0))
+    game = envs.info("Atari/Breakout")
+    frames = np.zeros((1, 64, 64, 3), dtype=np.uint8)
+    frames[:, 57:59, 28:36] = (200, 72, 72)  # the paddle, centred on column 31.5
+    frames[:, 40:42, 31:33] = (200, 72, 72)  # the ball straight above it, not moving
+
+    def moves(name: str, spread: float) -> list[str]:
+        monkeypatch.setattr(BallFollowingPolicy, "AIM_SPREAD", (spread, spread))
+        policy = make_exploration_policy(game, 1, 0, name)
+        return [game.action_labels[policy.act(frames)[0]] for _ in range(300)]
+
+    assert set(moves("follow", 0.0)) == {"NOOP"}  # an exact follower stays under the ball
+    assert set(moves("follow-exact", 6.0)) == {"NOOP"}  # whatever the class's spread
+    erring = moves("follow", 6.0)  # aims up to 6 px either side, a new aim for each stretch
+    assert {"LEFT", "RIGHT"} <= set(erring) and 0.4 < erring.count("RIGHT") / erring.count("LEFT") < 2.5
+
+
 def test_ball_follower_meets_breakouts_ball_more_often_than_random_play():
     game = envs.info("Atari/Breakout")
 
