@@ -102,6 +102,9 @@ def train_cmaes(
     zeros when None, as the paper's did). Every eval_every generations
     (and at the end) the generation's best candidate and the distribution's mean play
     `evaluate`'s episodes; the parameters with the best mean so far go to save_best(params, info)."""
+    if settings.generations < 1:
+        raise ValueError(f"controller.generations must be at least 1 (0 is filled with the game's value when a run's "
+                         f"config is resolved); got {settings.generations}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "cmaes.jsonl"

@@ -29,7 +29,7 @@ def make(render_mode: str | None = None) -> gymnasium.Env:
 
 
 DEFAULTS = {"collect": {"episodes": 100}, "vae": {"z_dim": 32, "epochs": 1}, "mdnrnn": {"hidden": 256, "steps": 5000},
-            "iterate": {"rounds": 0}}
+            "controller": {"generations": 30}, "iterate": {"rounds": 0}}
 """Sizes of a CarRacing world model: the paper's z (32) and LSTM (256); 100 episodes of 1,000
 steps for the `default` preset (200 did not transfer better across seeds, docs/RESULTS.md)."""
 

@@ -179,7 +179,7 @@ def make(scenario: str, render_mode: str | None = None) -> gymnasium.Env:
 
 
 DEFAULTS = {"collect": {"episodes": 2000}, "vae": {"z_dim": 64, "epochs": 1},
-            "mdnrnn": {"hidden": 512, "steps": 10_000}, "iterate": {"rounds": 0}}
+            "mdnrnn": {"hidden": 512, "steps": 10_000}, "controller": {"generations": 30}, "iterate": {"rounds": 0}}
 """Sizes of a Doom world model: the paper's z (64) and LSTM (512); 2,000 random episodes (~650k
 frames) and 10,000 M steps, the paper's recipe of random play only, which transferred better in
 a shorter run than fewer episodes followed by iterate rounds (docs/RESULTS.md)."""

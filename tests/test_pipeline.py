@@ -96,7 +96,11 @@ def test_game_defaults_fill_only_the_fields_left_unset():
     for env in ("Doom", "CarRacing", "Atari/Pong"):
         cfg = resolve(make_config(env), envs.info(env))
         assert cfg.mdnrnn.steps > 0 and cfg.collect.episodes > 0 and cfg.mdnrnn.hidden > 0 and cfg.vae.epochs > 0
-        assert cfg.iterate.rounds >= 0
+        assert cfg.iterate.rounds >= 0 and cfg.controller.generations == 30
+    # Breakout's C trains longer in the `default` preset; smoke and paper keep their own counts
+    assert resolve(make_config("Atari/Breakout"), envs.info("Atari/Breakout")).controller.generations == 100
+    for preset, generations in (("smoke", 3), ("paper", 300)):
+        assert resolve(make_config("Atari/Breakout", preset), envs.info("Atari/Breakout")).controller.generations == generations
     cfg = make_config("Doom")
     cfg.mdnrnn.steps, cfg.collect.episodes, cfg.iterate.rounds = 3000, 50, 2
     cfg = resolve(Config.from_dict(cfg.to_dict()), envs.info("Doom"))
