@@ -82,35 +82,37 @@ def meets_and_miss(frames: np.ndarray, ball, paddle) -> tuple[list[float], float
 def follow_lives(game: envs.GameInfo, lives: int, boxes: list[str], spreads: list[str]) -> None:
     ball, paddle = game.ball_and_paddle
     rows = paddle.split("@")[1].split(",")[0]
+    ball_object, paddle_object = parse_object(ball)[1:], parse_object(paddle)[1:]  # meets read by the game's spec, whatever box follows
     seeds = [episode_seed(0, i) for i in range(lives)]
     default_spread = BallFollowingPolicy.AIM_SPREAD
-    for box in boxes:
-        for spread in spreads or [f"{default_spread[0]:g}-{default_spread[1]:g}"]:
+    try:
+        for box in boxes:
             spec = f"{paddle.split('@')[0]}@{rows},{box}"
-            BallFollowingPolicy.AIM_SPREAD = tuple(float(v) for v in spread.split("-"))
-            policy = EpisodeSeeded(dataclasses.replace(game, ball_and_paddle=(ball, spec)), 2, "follow")
-            meets, misses = [], []
+            for spread in spreads or [f"{default_spread[0]:g}-{default_spread[1]:g}"]:
+                BallFollowingPolicy.AIM_SPREAD = tuple(float(v) for v in spread.split("-"))
+                policy = EpisodeSeeded(dataclasses.replace(game, ball_and_paddle=(ball, spec)), 2, "follow")
+                meets, misses = [], []
 
-            def measure(episode) -> None:
-                met, missed = meets_and_miss(np.stack(episode.trajectory["frames"]), parse_object(ball)[1:],
-                                             parse_object(game.ball_and_paddle[1])[1:])
-                meets.extend(met)
-                misses.append(missed)
+                def measure(episode) -> None:
+                    met, missed = meets_and_miss(np.stack(episode.trajectory["frames"]), ball_object, paddle_object)
+                    meets.extend(met)
+                    misses.append(missed)
 
-            start = time.perf_counter()
-            played = run_episodes(GAME, seeds, policy, workers=2, record=True, on_episode=measure)
-            seconds = time.perf_counter() - start
-            points = np.array([e.total_reward for e in played])
-            steps = np.array([e.steps for e in played])
-            met, missed = np.abs(meets), np.abs(np.array(misses)[~np.isnan(misses)])
-            print(f"follow with {spec}, aim error up to {spread} px: {lives} recorded lives, points "
-                  f"{points.mean():.2f} ± {points.std():.2f}, steps {steps.mean():.0f} ± {steps.std():.0f} "
-                  f"(longest {steps.max()}), {seconds:.0f} s")
-            print(f"  {len(met)} meets ({len(met) / lives:.2f} a life), |ball - paddle| there: median "
-                  f"{np.median(met):.1f} px, 90 % {np.quantile(met, 0.9):.1f}, share beyond 2 px {np.mean(met > 2):.0%}; "
-                  f"at the miss: median {np.median(missed):.1f} px, 10-90 % {np.quantile(missed, 0.1):.1f}-"
-                  f"{np.quantile(missed, 0.9):.1f}")
-    BallFollowingPolicy.AIM_SPREAD = default_spread
+                start = time.perf_counter()
+                played = run_episodes(GAME, seeds, policy, workers=2, record=True, on_episode=measure)
+                seconds = time.perf_counter() - start
+                points = np.array([e.total_reward for e in played])
+                steps = np.array([e.steps for e in played])
+                met, missed = np.abs(meets), np.abs(np.array(misses)[~np.isnan(misses)])
+                print(f"follow with {spec}, aim error up to {spread} px: {lives} recorded lives, points "
+                      f"{points.mean():.2f} ± {points.std():.2f}, steps {steps.mean():.0f} ± {steps.std():.0f} "
+                      f"(longest {steps.max()}), {seconds:.0f} s")
+                print(f"  {len(met)} meets ({len(met) / lives:.2f} a life), |ball - paddle| there: median "
+                      f"{np.median(met):.1f} px, 90 % {np.quantile(met, 0.9):.1f}, share beyond 2 px {np.mean(met > 2):.0%}; "
+                      f"at the miss: median {np.median(missed):.1f} px, 10-90 % {np.quantile(missed, 0.1):.1f}-"
+                      f"{np.quantile(missed, 0.9):.1f}")
+    finally:
+        BallFollowingPolicy.AIM_SPREAD = default_spread
 
 
 @torch.no_grad()
