@@ -159,25 +159,31 @@ class RoadFollowingPolicy(SmoothDrivingPolicy):
 
 
 class BallFollowingPolicy(HeldRandomPolicy):
-    """Paddle games (Breakout): stretches of play that move the paddle toward the ball, between
-    stretches of held random actions, so the data shows the ball met and sent back into the bricks,
-    which random play rarely does (the test asks for more than twice its points over four real
-    lives), and missed.
+    """Paddle games (Breakout, Pong): stretches of play that move the paddle toward the ball, between
+    stretches of held random actions, so the data shows the ball met and sent back (into Breakout's
+    bricks, past Pong's opponent), which random play rarely does (the tests ask for more than twice
+    its points), and missed. The paddle moves along the game's paddle_axis (Pong's along the rows),
+    and a game may set its own dead zone, braking, aim spread, lead and follow share
+    (GameInfo.paddle_follow; the class's values below otherwise).
 
     Each stretch lasts as long as a held random action (game_info.hold_steps) and follows the ball
     with the episode's chance `share` (drawn per episode from FOLLOW_SHARE, so some episodes play
     nearly at random and some nearly always follow). A following stretch steers toward the ball's
-    column as the frame shows it, led by the episode's `lead` steps of its column velocity and
+    position as the frame shows it, led by the episode's `lead` steps of its velocity and
     offset by the stretch's own aim error (AIM_SPREAD), and presses FIRE where no ball shows (to
-    serve); a random stretch is HeldRandomPolicy's.
+    serve); a random stretch is HeldRandomPolicy's. Where the paddle is hidden (Pong's behind a wall)
+    it is followed from where it was last seen.
     """
 
     FOLLOW_SHARE = (0.25, 1.0)
     """Per episode: the chance that a stretch follows the ball (uniform between these)."""
     LEAD = (1.0, 3.0)
-    """Per episode: steps of the ball's column velocity the following aims ahead (uniform)."""
+    """Per episode: steps of the ball's velocity the following aims ahead (uniform)."""
     DEAD_ZONE = 1.0
     """Pixels of the 64x64 frame: no move while the aim is this close to the paddle's centre."""
+    BRAKE = 0.0
+    """Steps of the paddle's own velocity taken off the gap to the aim: a paddle that drifts on
+    after its button is let go (Pong's) is let go earlier."""
     AIM_SPREAD = (0.0, 8.0)
     """Per episode: the largest aim error, in pixels of the 64x64 frame (uniform between these).
     Each following stretch aims at the ball's column plus its own error, uniform within that
@@ -188,18 +194,27 @@ class BallFollowingPolicy(HeldRandomPolicy):
     needs_frames = True
 
     def __init__(self, game_info: GameInfo, num_envs: int, seed: int, aim_spread: tuple[float, float] | None = None):
-        """aim_spread: AIM_SPREAD for this policy (None: the class's)."""
+        """aim_spread: the aim spread for this policy (None: the game's, else the class's)."""
         if len(game_info.ball_and_paddle) != 2:
             raise ValueError(f"{game_info.name}: the 'follow' exploration needs the game's ball_and_paddle")
         super().__init__(game_info.num_actions, num_envs, game_info.hold_steps, seed)
         labels = game_info.action_labels
-        self.noop, self.fire, self.right, self.left = (labels.index(name) for name in ("NOOP", "FIRE", "RIGHT", "LEFT"))
+        self.noop, self.fire, self.lower, self.higher = (labels.index(name) for name in ("NOOP", "FIRE", *game_info.paddle_moves))
+        self.axis = 1 if game_info.paddle_axis == "columns" else 0
         self.ball, self.paddle = (parse_object(spec)[1:] for spec in game_info.ball_and_paddle)
-        self.aim_spread = self.AIM_SPREAD if aim_spread is None else aim_spread
+        own = game_info.paddle_follow
+        unknown = set(own) - {"dead_zone", "brake", "aim_spread", "follow_share", "lead"}
+        if unknown:
+            raise ValueError(f"{game_info.name}: unknown paddle_follow settings {sorted(unknown)}")
+        self.dead_zone, self.brake = own.get("dead_zone", self.DEAD_ZONE), own.get("brake", self.BRAKE)
+        self.follow_share, self.lead = own.get("follow_share", self.FOLLOW_SHARE), own.get("lead", self.LEAD)
+        self.aim_spread = own.get("aim_spread", self.AIM_SPREAD) if aim_spread is None else aim_spread
         self._share, self._lead = np.zeros(num_envs), np.zeros(num_envs)
         self._spread, self._aim_error = np.zeros(num_envs), np.zeros(num_envs)
         self._following = np.zeros(num_envs, dtype=bool)
-        self._last_ball = np.full(num_envs, np.nan)  # the ball's column a step ago (NaN: unseen)
+        self._last_ball = np.full(num_envs, np.nan)  # the ball's position a step ago (NaN: unseen)
+        self._paddle = np.full(num_envs, np.nan)  # where the paddle was last seen (NaN: never)
+        self._paddle_velocity = np.zeros(num_envs)
         self.reset(np.ones(num_envs, dtype=bool))
 
     def act(self, frames: np.ndarray | None) -> np.ndarray:
@@ -207,23 +222,39 @@ class BallFollowingPolicy(HeldRandomPolicy):
         self._following[starting] = self._rng.random(int(starting.sum())) < self._share[starting]
         self._aim_error[starting] = self._rng.uniform(-1.0, 1.0, int(starting.sum())) * self._spread[starting]
         held = super().act(frames)
-        ball, seen = object_centres(frames, *self.ball)
-        paddle, paddle_seen = object_centres(frames, *self.paddle)
-        column = np.where(seen, ball[:, 1], np.nan)
-        velocity = np.nan_to_num(column - self._last_ball)
-        self._last_ball = column
-        gap = np.where(seen & paddle_seen, column + self._lead * velocity + self._aim_error - paddle[:, 1], 0.0)
-        follow = np.where(gap > self.DEAD_ZONE, self.right, np.where(gap < -self.DEAD_ZONE, self.left, self.noop))
+        ball, seen = object_centres(frames, *self.ball, box_background(frames, *self.ball))
+        paddle, paddle_seen = object_centres(frames, *self.paddle, box_background(frames, *self.paddle))
+        position = np.where(seen, ball[:, self.axis], np.nan)
+        velocity = np.nan_to_num(position - self._last_ball)
+        self._last_ball = position
+        now = np.where(paddle_seen, paddle[:, self.axis], self._paddle)  # hidden behind a wall: where it was
+        self._paddle_velocity = np.where(paddle_seen, np.nan_to_num(now - self._paddle), 0.0)
+        self._paddle = now
+        aim = position + self._lead * velocity + self._aim_error
+        gap = np.where(seen & ~np.isnan(now), aim - now - self.brake * self._paddle_velocity, 0.0)
+        follow = np.where(gap > self.dead_zone, self.higher, np.where(gap < -self.dead_zone, self.lower, self.noop))
         follow = np.where(seen, follow, self.fire)
         return np.where(self._following, follow, held)
 
     def reset(self, mask: np.ndarray) -> None:
         super().reset(mask)
         count = int(mask.sum())
-        self._share[mask] = self._rng.uniform(*self.FOLLOW_SHARE, size=count)
-        self._lead[mask] = self._rng.uniform(*self.LEAD, size=count)
+        self._share[mask] = self._rng.uniform(*self.follow_share, size=count)
+        self._lead[mask] = self._rng.uniform(*self.lead, size=count)
         self._spread[mask] = self._rng.uniform(*self.aim_spread, size=count)
         self._last_ball[mask] = np.nan
+        self._paddle[mask] = np.nan
+        self._paddle_velocity[mask] = 0.0
+
+
+def box_background(frames: np.ndarray, colour, box) -> np.ndarray | None:
+    """For an object of colour 'any' (None): each frame's median colour inside the object's box,
+    (N, 1, 1, 3), what object_centres compares the pixels with (the field a small ball moves over);
+    None for an object of one colour."""
+    if colour is not None:
+        return None
+    inside = frames if box is None else frames[:, box[0], box[1]]
+    return np.median(inside, axis=(1, 2))[:, None, None, :]
 
 
 def road_column(frames: np.ndarray, look: slice, search: slice) -> np.ndarray:

@@ -201,17 +201,33 @@ the game does (docs/RESULTS.md, "Pong: an M that counts the points")."""
 HOLD_STEPS = (1, 4)
 """The exploration policy holds each random action for 1-4 agent steps (4-16 frames)."""
 
-BALL_AND_PADDLE = {"Breakout": ("ball:200,72,72@31-55,5-58", "paddle:200,72,72@56-60,4-59")}
+BALL_AND_PADDLE = {"Breakout": ("ball:200,72,72@31-55,5-58", "paddle:200,72,72@56-60,4-59"),
+                   "Pong": ("ball:any@11-56,9-53", "player:92,186,92@11-56,54-58")}
 """Where the ball and the player's paddle show in the 64x64 frame (GameInfo.ball_and_paddle): both
 Breakout's red, the ball (grown, GROWN) between the lowest bricks and the paddle, and both inside
 the walls: the marks at the foot of the right wall (columns 60-63, rows 58-59) share the paddle's
 colour and rows, and a box to the frame's edge counted them as paddle, pulling its centre up to
 23 px toward them (runs before this box, docs/RESULTS.md, "Breakout: the paddle was found 23 px
-off")."""
+off"). Pong's ball is every pixel of the field between the two paddles that is not the field's
+orange (2 x 4 screen pixels, resized to about one pixel blended into the orange); the player's green
+paddle is looked for below the score (drawn in the same green) and between the walls."""
 
-EXPLORATION = {"Breakout": ("follow", "follow-exact", "held")}
+PADDLE_AXIS = {"Pong": "rows"}
+"""Games whose paddle moves along the frame's rows (GameInfo.paddle_axis; the others' along the columns)."""
+
+PADDLE_FOLLOW = {"Pong": {"dead_zone": 3.0, "brake": 1.0, "aim_spread": (0.0, 3.0), "follow_share": (0.5, 1.0)}}
+"""The follow exploration's own settings (GameInfo.paddle_follow). Pong's paddle drifts on after its
+button is let go, ~6 px a step: always following to within 1 px with no braking, it overshoots both
+ways and wins 4.75 points a game; held back by one step of its own velocity and left alone within
+3 px (its height is ~5 px), 8.4 (8 games each, benchmarks/follow_play.py, docs/RESULTS.md, "Pong:
+play that follows the ball"). Aim errors stay within its height; a stretch follows with a chance of
+0.5-1 per game, so games also show the ball missed (5.75 points won a game, ~2,000 steps)."""
+
+EXPLORATION = {"Breakout": ("follow", "follow-exact", "held"), "Pong": ("held", "follow", "follow-exact")}
 """The exploration policies of the games that have more than uniform random play (the default first;
-Breakout's follow-exact aims without error, the `follow` of runs before session 24)."""
+follow-exact aims without error, Breakout's `follow` of runs before session 24). Pong keeps held
+random play: on its `follow` data the dream credited a controller +30 a game that the real game paid
+-20.7 (docs/RESULTS.md, "Pong: play that follows the ball")."""
 
 KEY_ALIASES = {"Pong": {"UP": "RIGHT", "DOWN": "LEFT"}}
 """Pong's paddle moves vertically, but ALE names its moves RIGHT (up) and LEFT (down)."""
@@ -236,6 +252,8 @@ def info(game: str) -> GameInfo:
         hold_steps=HOLD_STEPS,
         exploration_policies=EXPLORATION.get(game, ("held",)),
         ball_and_paddle=BALL_AND_PADDLE.get(game, ()),
+        paddle_axis=PADDLE_AXIS.get(game, "columns"),
+        paddle_follow=PADDLE_FOLLOW.get(game, {}),
         keys="buttons",
         key_aliases=KEY_ALIASES.get(game, {}),
         frames=frame_preparation(game),

@@ -60,7 +60,16 @@ class GameInfo:
     ball_and_paddle: tuple[str, str] = ()
     """Paddle games: where the ball and the player's paddle show in the 64x64 frame, as object specs
     (worldsim.data.frames.parse_object: "NAME:R,G,B@R0-R1,C0-C1"), read by the "follow" exploration
-    policy and the Atari benchmarks; () for other games."""
+    policy and the Atari benchmarks; () for other games. A ball of colour 'any' is every pixel inside
+    its box that differs from the box's own median colour (Pong's ball, blended into the orange
+    field by the resize, has no one colour)."""
+    paddle_follow: dict[str, Any] = field(default_factory=dict)
+    """The "follow" exploration's settings where the game's paddle needs its own (agents.exploration.
+    BallFollowingPolicy's class attributes by lower-case name, e.g. Pong's {"dead_zone": 3.0}); {}:
+    the class's."""
+    paddle_axis: str = "columns"
+    """The frame axis the player's paddle moves along: "columns" (Breakout, LEFT / RIGHT) or "rows"
+    (Pong, UP / DOWN, spelled through key_aliases)."""
     keys: str = ""
     """How a person plays it from the keyboard (worldsim.apps.keymap): "driving" (arrows steer, gas,
     brake), "buttons" (the action whose label presses the held buttons), or "" (no mapping)."""
@@ -85,6 +94,8 @@ class GameInfo:
     def __post_init__(self):
         if self.controller_output not in CONTROLLER_OUTPUTS:
             raise ValueError(f"{self.name}: unknown controller output {self.controller_output!r}")
+        if self.paddle_axis not in ("columns", "rows"):
+            raise ValueError(f"{self.name}: paddle_axis must be 'columns' or 'rows', not {self.paddle_axis!r}")
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -93,6 +104,13 @@ class GameInfo:
     def discrete(self) -> bool:
         """Whether the actions are indices (Discrete) rather than vectors (Box)."""
         return isinstance(self.action_space, gymnasium.spaces.Discrete)
+
+    @property
+    def paddle_moves(self) -> tuple[str, str]:
+        """The action labels that move the paddle toward lower and toward higher paddle_axis
+        coordinates: (LEFT, RIGHT) along columns, (UP, DOWN) along rows, as key_aliases spell them."""
+        low, high = ("LEFT", "RIGHT") if self.paddle_axis == "columns" else ("UP", "DOWN")
+        return self.key_aliases.get(low, low), self.key_aliases.get(high, high)
 
     @property
     def num_actions(self) -> int:

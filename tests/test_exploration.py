@@ -1,6 +1,7 @@
 """Data-collection policies: valid batched actions for every family, held discrete
 actions, smooth CarRacing drift, a road follower that earns tiles on a real track, a ball
-follower that meets Breakout's ball more often than random play, and reproducibility from the seed."""
+follower that meets Breakout's ball more often than random play and moves Pong's paddle up and down
+to the ball, and reproducibility from the seed."""
 
 import dataclasses
 import os
@@ -166,20 +167,69 @@ def test_ball_follower_errs_in_its_aim_by_the_episodes_spread(monkeypatch):
     assert {"LEFT", "RIGHT"} <= set(erring) and 0.4 < erring.count("RIGHT") / erring.count("LEFT") < 2.5
 
 
+PONG_FIELD, PONG_PLAYER = (144, 72, 17), (92, 186, 92)
+
+
+def _pong_frame(ball_row: int | None, paddle_rows: tuple[int, int] | None) -> np.ndarray:
+    frame = np.zeros((1, 64, 64, 3), dtype=np.uint8)
+    frame[:] = PONG_FIELD
+    frame[:, :10] = frame[:, 57:] = 236  # the walls
+    frame[:, 0:5, 47:51] = PONG_PLAYER  # the player's score, in its paddle's green, above the field
+    if paddle_rows is not None:
+        frame[:, paddle_rows[0] : paddle_rows[1], 55:57] = PONG_PLAYER
+    if ball_row is not None:
+        frame[:, ball_row, 40] = (190, 150, 120)  # the ball, blended into the field by the resize
+    return frame
+
+
+def test_pong_follower_moves_its_paddle_along_the_rows_with_pongs_buttons(monkeypatch):
+    monkeypatch.setattr(BallFollowingPolicy, "AIM_SPREAD", (0.0, 0.0))
+    game = dataclasses.replace(envs.info("Atari/Pong"), paddle_follow={"follow_share": (1.0, 1.0), "dead_zone": 3.0})
+    assert game.paddle_axis == "rows" and game.paddle_moves == ("RIGHT", "LEFT")  # ALE's RIGHT moves it up
+
+    def moves(*frames) -> list[str]:
+        policy = make_exploration_policy(game, 1, 0, "follow")
+        return [game.action_labels[policy.act(frame)[0]] for frame in frames]
+
+    assert moves(_pong_frame(45, (28, 33))) == ["LEFT"]  # the ball below the paddle: down
+    assert moves(_pong_frame(15, (28, 33))) == ["RIGHT"]  # above: up
+    assert moves(_pong_frame(32, (28, 33))) == ["NOOP"]  # level with it, within the dead zone
+    # the paddle hidden behind the bottom wall: followed from where it was last seen, not left alone
+    assert moves(_pong_frame(52, (50, 55)), _pong_frame(20, None)) == ["NOOP", "RIGHT"]
+
+
+def test_follower_settings_are_the_games_own_and_checked():
+    pong = envs.info("Atari/Pong")
+    policy = make_exploration_policy(pong, 1, 0, "follow")
+    assert (policy.dead_zone, policy.brake) == (pong.paddle_follow["dead_zone"], pong.paddle_follow["brake"])
+    breakout = make_exploration_policy(envs.info("Atari/Breakout"), 1, 0, "follow")
+    assert (breakout.dead_zone, breakout.brake) == (BallFollowingPolicy.DEAD_ZONE, BallFollowingPolicy.BRAKE)
+    with pytest.raises(ValueError, match="unknown paddle_follow settings"):
+        make_exploration_policy(dataclasses.replace(pong, paddle_follow={"deadzone": 3.0}), 1, 0, "follow")
+    with pytest.raises(ValueError, match="paddle_axis must be"):
+        dataclasses.replace(pong, paddle_axis="up")
+
+
+def _points_won(game_name: str, policy_name: str, seeds: range) -> float:
+    """Points the exploration policy wins over whole real games (as recorded: no sticky actions)."""
+    game, total = envs.info(game_name), 0.0
+    for seed in seeds:
+        env = envs.make(game_name)
+        policy = make_exploration_policy(game, 1, seed, policy_name)
+        frame, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            frame, reward, terminated, truncated, _ = env.step(policy.act(frame[None])[0])
+            total, done = total + max(reward, 0.0), terminated or truncated
+        env.close()
+    return total
+
+
 def test_ball_follower_meets_breakouts_ball_more_often_than_random_play():
-    game = envs.info("Atari/Breakout")
+    # every point is a ball met and sent into the bricks
+    assert _points_won("Atari/Breakout", "follow", range(4)) > 2 * _points_won("Atari/Breakout", "held", range(4))
 
-    def points(name: str) -> float:
-        total = 0.0
-        for seed in range(4):
-            env = envs.make("Atari/Breakout")
-            policy = make_exploration_policy(game, 1, seed, name)
-            frame, _ = env.reset(seed=seed)
-            done = False
-            while not done:
-                frame, reward, terminated, truncated, _ = env.step(policy.act(frame[None])[0])
-                total, done = total + reward, terminated or truncated
-            env.close()
-        return total
 
-    assert points("follow") > 2 * points("held")  # every point is a ball met and sent into the bricks
+def test_ball_follower_returns_pongs_ball_and_wins_points_random_play_does_not():
+    # a point won is a ball returned past the opponent; held random play wins about 1 in 4 games
+    assert _points_won("Atari/Pong", "follow", range(2)) >= 4 > _points_won("Atari/Pong", "held", range(2))

@@ -97,8 +97,8 @@ def parse_object(spec: str) -> tuple[str, tuple[int, int, int] | None, tuple[sli
 def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box: tuple[slice, slice] | None = None,
                    background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """uint8 (n, H, W, 3) frames -> (n, 2) mean (row, column) of the pixels of `colour` (None:
-    foreground against `background`) inside `box` (rows, columns) of each frame, and (n,) whether
-    any shows."""
+    foreground against `background`, (H, W, 3) or one colour per frame (n, 1, 1, 3)) inside `box`
+    (rows, columns) of each frame, and (n,) whether any shows."""
     if colour is None:
         near = foreground_mask(frames, background)
     else:

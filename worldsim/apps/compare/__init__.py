@@ -60,7 +60,8 @@ class CompareSettings:
     track_objects: tuple[str, ...] | None = None
     """small objects whose keeping in open loop is scored (worldsim.apps.compare.objects), each
     NAME:R,G,B@R0-R1,C0-C1; None: the game's own ball and paddle where it names them
-    (GameInfo.ball_and_paddle, e.g. Breakout's); none given: no such table"""
+    (GameInfo.ball_and_paddle, e.g. Breakout's; those with a colour: Pong's paddle, not its ball);
+    none given: no such table"""
     real_seeds: int = 4
     """real-game episodes for the memory check's reference (0: skip the real game)"""
     video_clips: int = 4
@@ -93,7 +94,9 @@ def compare(run_dir: str | Path, models: list[str] | None = None, settings: Comp
     out = Path(out) if out is not None else run.root / "compare"
     device = torch.device(device)
     game = envs.info(cfg.env)
-    tracked = game.ball_and_paddle if s.track_objects is None else s.track_objects
+    # the game's own objects, those with a colour (Pong's 'any' ball cannot be told apart in a generated frame)
+    tracked = [spec for spec in game.ball_and_paddle if parse_object(spec)[1] is not None] \
+        if s.track_objects is None else s.track_objects
     for spec in tracked:
         tracked_object(spec)  # refused here, not after the models ran
     discrete = game.discrete
