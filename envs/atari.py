@@ -226,8 +226,8 @@ play that follows the ball"). Aim errors stay within its height; a stretch follo
 EXPLORATION = {"Breakout": ("follow", "follow-exact", "held"), "Pong": ("held", "follow", "follow-exact")}
 """The exploration policies of the games that have more than uniform random play (the default first;
 follow-exact aims without error, Breakout's `follow` of runs before session 24). Pong keeps held
-random play: on its `follow` data the dream credited a controller +30 a game that the real game paid
--20.7 (docs/RESULTS.md, "Pong: play that follows the ball")."""
+random play: on its `follow` data the dream credited a controller +30.6 a game that the real game
+paid -20.53 (docs/RESULTS.md, "Pong: play that follows the ball")."""
 
 KEY_ALIASES = {"Pong": {"UP": "RIGHT", "DOWN": "LEFT"}}
 """Pong's paddle moves vertically, but ALE names its moves RIGHT (up) and LEFT (down)."""
