@@ -214,7 +214,6 @@ class BallFollowingPolicy(HeldRandomPolicy):
         self._following = np.zeros(num_envs, dtype=bool)
         self._last_ball = np.full(num_envs, np.nan)  # the ball's position a step ago (NaN: unseen)
         self._paddle = np.full(num_envs, np.nan)  # where the paddle was last seen (NaN: never)
-        self._paddle_velocity = np.zeros(num_envs)
         self.reset(np.ones(num_envs, dtype=bool))
 
     def act(self, frames: np.ndarray | None) -> np.ndarray:
@@ -228,10 +227,10 @@ class BallFollowingPolicy(HeldRandomPolicy):
         velocity = np.nan_to_num(position - self._last_ball)
         self._last_ball = position
         now = np.where(paddle_seen, paddle[:, self.axis], self._paddle)  # hidden behind a wall: where it was
-        self._paddle_velocity = np.where(paddle_seen, np.nan_to_num(now - self._paddle), 0.0)
+        paddle_velocity = np.where(paddle_seen, np.nan_to_num(now - self._paddle), 0.0)
         self._paddle = now
         aim = position + self._lead * velocity + self._aim_error
-        gap = np.where(seen & ~np.isnan(now), aim - now - self.brake * self._paddle_velocity, 0.0)
+        gap = np.where(seen & ~np.isnan(now), aim - now - self.brake * paddle_velocity, 0.0)
         follow = np.where(gap > self.dead_zone, self.higher, np.where(gap < -self.dead_zone, self.lower, self.noop))
         follow = np.where(seen, follow, self.fire)
         return np.where(self._following, follow, held)
@@ -244,7 +243,6 @@ class BallFollowingPolicy(HeldRandomPolicy):
         self._spread[mask] = self._rng.uniform(*self.aim_spread, size=count)
         self._last_ball[mask] = np.nan
         self._paddle[mask] = np.nan
-        self._paddle_velocity[mask] = 0.0
 
 
 def box_background(frames: np.ndarray, colour, box) -> np.ndarray | None:
