@@ -229,6 +229,9 @@ follow-exact aims without error, Breakout's `follow` of runs before session 24).
 random play: on its `follow` data the dream credited a controller +30.6 a game that the real game
 paid -20.53 (docs/RESULTS.md, "Pong: play that follows the ball")."""
 
+POINTS_TO_WIN = {"Pong": 21}
+"""Games that end when either side has won this many points (GameInfo.points_to_win)."""
+
 KEY_ALIASES = {"Pong": {"UP": "RIGHT", "DOWN": "LEFT"}}
 """Pong's paddle moves vertically, but ALE names its moves RIGHT (up) and LEFT (down)."""
 
@@ -258,6 +261,7 @@ def info(game: str) -> GameInfo:
         key_aliases=KEY_ALIASES.get(game, {}),
         frames=frame_preparation(game),
         one_life=game in ONE_LIFE,
+        points_to_win=POINTS_TO_WIN.get(game, 0),
         defaults=_merged(DEFAULTS, own),
         tuning=_merged(TUNING, GAME_TUNING.get(game, {})),
     )

@@ -83,6 +83,10 @@ class GameInfo:
     one_life: bool = False
     """Recorded episodes end at the first lost life (Atari's ONE_LIFE games): a world model of it
     learns one life, its dream plays one; an agent is still scored over the whole game."""
+    points_to_win: int = 0
+    """A game that ends as soon as either side has won this many points (Pong 21): a dream that
+    pays points ends its episode there too, since M's done head learns the rule only from recorded
+    games that reached it on that side; 0, no such rule."""
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Config values for fields a preset leaves unset ({section: {field: value}}, see
     worldsim.config.resolve): the paper's z and LSTM sizes, episode counts and M's steps."""
@@ -94,6 +98,9 @@ class GameInfo:
     def __post_init__(self):
         if self.controller_output not in CONTROLLER_OUTPUTS:
             raise ValueError(f"{self.name}: unknown controller output {self.controller_output!r}")
+        if self.points_to_win < 0:
+            raise ValueError(f"{self.name}: points_to_win must be 0 (no such rule) or a number of points, "
+                             f"not {self.points_to_win}")
         if self.paddle_axis not in ("columns", "rows"):
             raise ValueError(f"{self.name}: paddle_axis must be 'columns' or 'rows', not {self.paddle_axis!r}")
 

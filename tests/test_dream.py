@@ -123,6 +123,34 @@ def test_dream_dropout_gives_each_episode_its_own_mask_for_its_whole_length(smok
     dream.keep(torch.arange(400) >= 10)
     assert torch.equal(dream.episodes.drop, first[10:]), "dropping finished episodes keeps the others' masks"
 
+def test_a_dream_ends_the_game_when_either_side_reaches_the_games_points(smoke_runs):
+    """Pong ends at 21 points either way: the dream's episode ends on the step that pays the 21st
+    point to either side, even where M's done head does not fire; a game without the rule plays on."""
+    import dataclasses
+
+    world = WorldModel.load(smoke_runs["Atari/Pong"].root)
+    assert world.game.points_to_win == 21 and world.predict_reward
+    values = world.mdnrnn.reward_values
+    paid = torch.tensor([1.0, -1.0, 1.0, -1.0])
+
+    def step(episodes):
+        episodes.score = torch.tensor([[20.0, 0.0], [0.0, 20.0], [5.0, 5.0], [19.0, 19.0]])
+        if values:  # M picks a reward class: its logit for each row's payment far above the others
+            reward = torch.full((4, len(values)), -30.0)
+            reward[torch.arange(4), [values.index(float(v)) for v in paid]] = 30.0
+        else:
+            reward = paid[:, None]
+        _, got, terminated, truncated = episodes.finish_step(reward, torch.full((4,), -50.0))
+        assert got.tolist() == paid.tolist() and not truncated.any()
+        return terminated.tolist()
+
+    assert step(BatchedDream(world, 4, seed=0).episodes) == [True, True, False, False]
+    world.game = dataclasses.replace(world.game, points_to_win=0)
+    assert step(BatchedDream(world, 4, seed=0).episodes) == [False, False, False, False]
+    with pytest.raises(ValueError, match="points_to_win"):
+        dataclasses.replace(world.game, points_to_win=-1)
+
+
 def test_a_dream_refuses_per_episode_seeds_rather_than_ignoring_them(smoke_runs):
     dream = BatchedDream(WorldModel.load(smoke_runs["Doom"].root, "cpu"), 2)
     dream.reset(np.array([True, False]), seeds=[None, None])  # the shape the real games take, without seeds

@@ -69,12 +69,16 @@ class DreamEpisodes:
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Count the step, draw episode ends from M's done head (done_logit, one per episode) and
         pay the step's reward (M's, from its reward outputs (num_envs, R), see MDNRNN.pay; or +1
-        per step survived): (obs, reward, terminated, truncated)."""
+        per step survived): (obs, reward, terminated, truncated). In a game that ends at a number
+        of points (GameInfo.points_to_win), the step that pays either side its last point ends the
+        episode too."""
         self.t += 1
         terminated = self._done(done_logit)
         if self.world.predict_reward:
             reward = self.world.mdnrnn.pay(reward, self.generator)
             self.score = add_points(self.score, reward)
+            if self.world.game.points_to_win:  # the game's own end, whatever the done head learnt
+                terminated = terminated | (self.score >= self.world.game.points_to_win).any(dim=-1)
         else:
             reward = torch.ones(self.num_envs, device=self.z.device)
         truncated = (self.t >= self.max_steps) & ~terminated
