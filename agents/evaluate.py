@@ -84,33 +84,31 @@ def evaluate_gamegan_transfer(run, cfg, device: torch.device, progress: bool = T
 
 
 def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = True, plot: Path | None = None,
-                        temperature: float | None = None) -> dict:
+                        temperature: float | None = None, dream: bool = True) -> dict:
     """A controller in the real game and in world's dream (V+M's, or GameGAN's for a
     GameGANWorld; at `temperature`, by default the one it was trained at, else the run's
     controller.temperature), mean and std over cfg.evaluate.episodes
     episodes each, and every episode's return (a real episode is the whole game, a dream episode
     what the world model learnt: one life in GameInfo.one_life games); real-game seeds come from a stream that
-    collection and training never use. With `plot`, draws both return distributions there."""
+    collection and training never use. With `plot`, draws both return distributions there.
+    dream False: the real game only (a dream the controller wins without end, e.g. one that does not
+    stop paying, would otherwise run each episode to the step cap)."""
     spec, params, meta = load_controller(checkpoint, env=cfg.env, obs_dim=world.obs_dim)
     e = cfg.evaluate
     seeds = [episode_seed(e.seed, i, stream=2) for i in range(e.episodes)]
     real = evaluate_in_real_game(world, spec, params, seeds, cfg.ray.workers_or(e.workers),
                                  progress="real game" if progress else None, max_steps=e.max_steps,
                                  ray_address=cfg.ray.address)
-    if temperature is None:
-        temperature = meta.get("temperature", cfg.controller.temperature)
-    dream = evaluate_in_dream(world, spec, params, e.episodes, temperature, seed=e.seed,
-                              max_steps=e.max_steps or cfg.controller.max_steps or None)
-    result = {
-        "episodes": e.episodes,
-        "real_mean": float(real.mean()), "real_std": float(real.std()),
-        "dream_mean": float(dream.mean()), "dream_std": float(dream.std()),
-        "temperature": temperature,
-        "dream": world.label + (", one life per episode" if world.game.one_life else ""),
-        "controller_generation": meta.get("generation"),
-        "real_returns": [round(float(x), 3) for x in real],
-        "dream_returns": [round(float(x), 3) for x in dream],
-    }
+    result = {"episodes": e.episodes, "real_mean": float(real.mean()), "real_std": float(real.std()),
+              "controller_generation": meta.get("generation"), "real_returns": [round(float(x), 3) for x in real]}
+    if dream:
+        if temperature is None:
+            temperature = meta.get("temperature", cfg.controller.temperature)
+        returns = evaluate_in_dream(world, spec, params, e.episodes, temperature, seed=e.seed,
+                                    max_steps=e.max_steps or cfg.controller.max_steps or None)
+        result.update({"dream_mean": float(returns.mean()), "dream_std": float(returns.std()), "temperature": temperature,
+                       "dream": world.label + (", one life per episode" if world.game.one_life else ""),
+                       "dream_returns": [round(float(x), 3) for x in returns]})
     if plot is not None:
         plot_returns(result, plot, f"{cfg.env}: {Path(checkpoint).name}", envs.info(cfg.env).survival_reward)
         result["plot"] = Path(plot).name
@@ -118,14 +116,16 @@ def evaluate_controller(world: WorldModel, cfg, checkpoint, progress: bool = Tru
 
 
 def plot_returns(scores: dict, path: Path, title: str, survival: bool) -> None:
-    """The share of episodes that reach each return, real game against dream: where the two
-    curves part is where the dream misjudges the controller (for a +1-per-step game such as
+    """The share of episodes that reach each return, real game against dream (where scored): where
+    the two curves part is where the dream misjudges the controller (for a +1-per-step game such as
     Doom TakeCover, the share of episodes still alive at each step)."""
     from worldsim.media import pyplot, save_figure
 
     fig, ax = pyplot().subplots(figsize=(7, 4))
-    dream = f"{scores['dream']}, tau {scores['temperature']}"
-    for key, label, color in (("real", "real game", "k"), ("dream", dream, "C1")):
+    worlds = [("real", "real game", "k")]
+    if "dream_returns" in scores:
+        worlds.append(("dream", f"{scores['dream']}, tau {scores['temperature']}", "C1"))
+    for key, label, color in worlds:
         returns = np.sort(np.asarray(scores[f"{key}_returns"]))
         # every episode reaches min(0, lowest return); past each episode's return one fewer does
         share = 1.0 - np.arange(len(returns) + 1) / len(returns)
@@ -135,7 +135,7 @@ def plot_returns(scores: dict, path: Path, title: str, survival: bool) -> None:
     ax.set_xlabel("steps survived (the return)" if survival else "return")
     ax.set_ylabel("share of episodes reaching it")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"{title}, {scores['episodes']} episodes each")
+    ax.set_title(f"{title}, {scores['episodes']} episodes" + (" each" if len(worlds) > 1 else ""))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -145,5 +145,7 @@ def plot_returns(scores: dict, path: Path, title: str, survival: bool) -> None:
 def print_scores(scores: dict) -> None:
     """The real-game and dream lines of an evaluate_controller result."""
     print(f"  real game: {scores['real_mean']:.1f} ± {scores['real_std']:.1f}")
+    if "dream_mean" not in scores:
+        return
     print(f"  {scores.get('dream', 'dream')} (tau={scores['temperature']}): "
           f"{scores['dream_mean']:.1f} ± {scores['dream_std']:.1f}")

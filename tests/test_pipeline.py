@@ -221,6 +221,15 @@ def test_any_generation_can_be_exported_and_scored_in_both_worlds(smoke_runs, tm
     cold = read_json(fork / "report.json")["stages"][f"evaluate {exported} tau 0.5"]
     assert cold["temperature"] == 0.5 and scores["temperature"] != 0.5
     assert (fork / "evaluation_g1_tau0.5.png").is_file()
+    # the real game alone: the same real episodes, no dream played, the evaluate stages left as they were
+    proc = run_script("evaluate.py", "--run-dir", str(fork), "--controller", str(exported), "--episodes", "3",
+                      "--workers", "1", "--real-only")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stages = read_json(fork / "report.json")["stages"]
+    real = stages[f"evaluate real game {exported}"]
+    assert real["real_returns"] == scores["real_returns"] and "dream_returns" not in real
+    assert "in the real game:" in proc.stdout and "dream" not in proc.stdout.split("in the real game:")[1]
+    assert stages[f"evaluate {exported}"] == scores and (fork / "evaluation_real_g1.png").is_file()
 
 
 def test_dream_fidelity_checks_what_a_score_reading_m_ends_the_game_by_and_draws_the_lengths(smoke_runs, tmp_path):
