@@ -227,7 +227,8 @@ EXPLORATION = {"Breakout": ("follow", "follow-exact", "held"), "Pong": ("held", 
 """The exploration policies of the games that have more than uniform random play (the default first;
 follow-exact aims without error, Breakout's `follow` of runs before session 24). Pong keeps held
 random play: on its `follow` data the dream credited a controller +30.6 a game that the real game
-paid -20.53 (docs/RESULTS.md, "Pong: play that follows the ball")."""
+paid -20.53, and after two iterate rounds still paid -20.6 (docs/RESULTS.md, "Pong: play that follows
+the ball", "Pong: the dream ends at 21")."""
 
 POINTS_TO_WIN = {"Pong": 21}
 """Games that end when either side has won this many points (GameInfo.points_to_win)."""
