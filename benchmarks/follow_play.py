@@ -64,8 +64,7 @@ def main() -> int:
         start = time.perf_counter()
         played = run_episodes(args.env, seeds, policy, workers=args.workers)
         seconds = time.perf_counter() - start
-        lost = np.array([e.lost for e in played])
-        won = np.array([e.total_reward for e in played]) + lost  # Pong's points: +1 won, -1 lost
+        won, lost = np.array([e.won for e in played]), np.array([e.lost for e in played])
         steps = np.array([e.steps for e in played])
         shown = ", ".join(f"{k} {v[0]:g}-{v[1]:g}" if isinstance(v, tuple) else f"{k} {v:g}" for k, v in settings.items())
         print(f"| {name} | {shown if name == 'follow' else ''} | {np.mean(won):.2f} / {np.mean(lost):.2f} | "

@@ -52,14 +52,18 @@ class EpisodeResult:
     """the seed the game was reset with (None in a dream, which draws from its own stream)"""
     total_reward: float = 0.0
     lost: float = 0.0
-    """the episode's negative rewards summed, as a positive number (Pong: the points lost); the
-    positive ones sum to total_reward + lost"""
+    """the episode's negative rewards summed, as a positive number (Pong: the points lost)"""
     steps: int = 0
     terminated: bool = False
     """the game ended the episode (rather than a time limit or the rollout's max_steps)"""
     trajectory: dict[str, list] | None = field(default=None, repr=False)
     """with record=True: obs (steps+1, the first one included) as "frames", actions, rewards,
     terminated, truncated"""
+
+    @property
+    def won(self) -> float:
+        """the episode's positive rewards summed (Pong: the points won)"""
+        return self.total_reward + self.lost
 
 
 @dataclass
@@ -78,6 +82,11 @@ class Rollout:
     def lost(self) -> np.ndarray:
         """(episodes,) negative rewards of each ended episode summed, as positive numbers"""
         return np.array([e.lost for e in self.episodes])
+
+    @property
+    def won(self) -> np.ndarray:
+        """(episodes,) positive rewards of each ended episode summed"""
+        return np.array([e.won for e in self.episodes])
 
     @property
     def steps(self) -> np.ndarray:
