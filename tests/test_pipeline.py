@@ -320,3 +320,45 @@ def test_a_run_recorded_from_frames_made_another_way_is_refused_before_any_later
     pong.open(make_config("Atari/Pong", "smoke"))
     pong.update_stage("collect", status="complete", episodes=1)
     check_frames(pong, "Atari/Pong")
+
+
+def test_imitate_follower_reads_what_c_reads_in_the_real_game_and_writes_a_controller_that_plays(smoke_runs, tmp_path):
+    """benchmarks/imitate_follower.py: [z, h] built over a whole recorded episode is, step by step,
+    what LatentController carries through the real game (M advanced with the actions that acted and
+    the score so far); the follower's labels do not depend on which episodes are followed beside
+    each other; and the fitted controller is one scripts/evaluate.py plays."""
+    import importlib.util
+
+    import torch
+
+    from agents.latent import LatentController
+    from worldsim.data.episodes import list_episodes, load_episode
+    from worldsim.world_model import WorldModel
+
+    spec = importlib.util.spec_from_file_location("imitate_follower", "benchmarks/imitate_follower.py")
+    imitate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(imitate)
+    run = smoke_runs["Atari/Pong"]
+    world = WorldModel.load(run.root, "cpu")
+    lat = load_latents(run.latents)[0]
+    inputs = imitate.controller_inputs(world, lat.mu, lat.actions, lat.rewards)
+    tracker = LatentController(world, None, np.zeros(1), num_envs=1)
+    for t in range(len(lat.actions)):
+        z = torch.from_numpy(lat.mu[t : t + 1])
+        torch.testing.assert_close(inputs[t], world.controller_input(z, tracker.h[0], tracker.c[0])[0])
+        tracker.advance(z, torch.from_numpy(lat.actions[t : t + 1]))
+        tracker.rewarded(lat.rewards[t : t + 1])
+    episodes = [load_episode(p).frames for p in list_episodes(run.episodes)[:3]]
+    together = imitate.follower_labels(world.game, episodes)
+    alone = [imitate.follower_labels(world.game, [frames])[0] for frames in episodes]
+    assert [len(x) for x in together] == [len(f) - 1 for f in episodes]
+    assert all(np.array_equal(a, b) for a, b in zip(together, alone))
+    assert len(np.unique(np.concatenate(together))) > 1  # it moves the paddle, not one button throughout
+    out = tmp_path / "imitated"
+    proc = run_script("benchmarks/imitate_follower.py", "--run-dir", str(run.root), "--out", str(out), "--steps", "20")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "held-out accuracy" in proc.stdout
+    proc = run_script("evaluate.py", "--run-dir", str(run.root), "--controller", str(out / "controller.pt"),
+                      "--real-only", "--episodes", "2", "--device", "cpu", "--plot", str(tmp_path / "real.png"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "in the real game:" in proc.stdout

@@ -1,0 +1,136 @@
+"""What a linear C on [z, h] can play in a paddle game when its weights are right: C fitted to the
+exact ball follower's choice on every recorded frame of a run (behaviour cloning, with the follower
+relabelling every state the recorded play visited, as DAgger does), then played in the real game.
+
+    python benchmarks/imitate_follower.py --run-dir runs/pong-follow-iter --out runs/pong-follow-iter/c_bc
+    python scripts/evaluate.py --run-dir runs/pong-follow-iter --controller runs/pong-follow-iter/c_bc/controller.pt --real-only
+
+The follower (agents.exploration.BallFollowingPolicy) always follows here (follow_share 1), aims
+without error and leads the ball by the middle of the game's lead range; it reads the ball and the
+paddle from the frame's pixels, which C cannot: C reads V's z (its mean) and M's h, carried through
+each recorded episode with the actions that acted and the score so far, as
+agents.latent.LatentController carries them in the real game. Every 20th episode is held out to
+score the fit. The controller goes to OUT/controller.pt in the run's own controller format, so
+`scripts/evaluate.py --controller` plays it and `--controller.init` starts a CMA-ES search from it.
+This is not a controller trained in the dream: its weights come from recorded real play.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from agents.controller import ControllerSpec, save_controller
+from agents.exploration import BallFollowingPolicy
+from worldsim.apps.cli import run_main
+from worldsim.data.episodes import list_episodes, load_episode
+from worldsim.data.latents import load_latents
+from worldsim.models.mdnrnn import running_score
+from worldsim.run import RunDir
+from worldsim.world_model import WorldModel
+
+
+def follower_labels(game, episodes: list[np.ndarray]) -> list[np.ndarray]:
+    """The exact follower's action on each frame but the last of each episode's frames ((T+1, 64,
+    64, 3) -> (T,)); the episodes are followed side by side, one policy row each."""
+    follow = {**game.paddle_follow, "follow_share": (1.0, 1.0), "aim_spread": (0.0, 0.0)}
+    lead = float(np.mean(follow.get("lead", BallFollowingPolicy.LEAD)))
+    game = dataclasses.replace(game, paddle_follow={**follow, "lead": (lead, lead)})
+    policy = BallFollowingPolicy(game, len(episodes), seed=0)
+    steps = np.array([len(frames) - 1 for frames in episodes])
+    labels = np.zeros((len(episodes), steps.max()), dtype=np.int64)
+    for t in range(steps.max()):
+        rows = np.minimum(t, steps - 1)  # an episode that has ended repeats its last frame, unread
+        labels[:, t] = policy.act(np.stack([frames[row] for frames, row in zip(episodes, rows)]))
+    return [row[:n] for row, n in zip(labels, steps)]
+
+
+@torch.no_grad()
+def controller_inputs(world: WorldModel, mu: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> torch.Tensor:
+    """C's [z, h] at each step of one encoded episode ((T, z_dim + hidden)): z the step's V mean,
+    h M's state after the steps before it (zero at the start)."""
+    m = world.mdnrnn
+    z = torch.from_numpy(mu[:-1])
+    score = torch.from_numpy(running_score(rewards)[:-1]) if m.score_scale else None
+    h, _ = m.lstm(m.inputs(z[None], torch.from_numpy(actions)[None], None if score is None else score[None]))
+    h = torch.cat([h.new_zeros(1, m.hidden), h[0, :-1]])
+    return torch.cat([z, h], dim=-1)
+
+
+def fit_linear(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax regression on standardised inputs, each class weighted by the inverse of its count;
+    returns (W (classes, inputs), b (classes,)) for the raw inputs."""
+    gen = torch.Generator().manual_seed(seed)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xs = (x - mean) / std
+    counts = torch.bincount(y, minlength=classes).float()
+    weight = torch.where(counts > 0, counts.sum() / (counts.clamp(min=1) * (counts > 0).sum()), torch.zeros(()))
+    w = torch.zeros(classes, x.shape[1], requires_grad=True)
+    b = torch.zeros(classes, requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=0.01)
+    for _ in tqdm(range(steps), desc="fit", unit="step"):
+        batch = torch.randint(0, len(xs), (8192,), generator=gen)
+        loss = F.cross_entropy(xs[batch] @ w.T + b, y[batch], weight=weight) + 1e-4 * (w ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    w, b = w.detach(), b.detach()
+    return w / std, b - (w * mean / std).sum(-1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, required=True, help="a run with recorded and encoded episodes, V and M")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the fitted controller.pt")
+    parser.add_argument("--steps", type=int, default=1500, help="Adam steps of 8,192 frames")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    t0 = time.time()
+    world = WorldModel.load(args.run_dir, "cpu")
+    game, run = world.game, RunDir(args.run_dir)
+    if "follow" not in game.exploration_policies:
+        raise ValueError(f"{world.env} has no ball follower to imitate; its exploration: {', '.join(game.exploration_policies)}")
+    if world.controller_inputs != "zh":
+        raise ValueError(f"{args.run_dir}: C reads {world.controller_inputs}; this fit builds [z, h] only")
+    spec = ControllerSpec.for_game(game, world.obs_dim)
+    paths, latents = list_episodes(run.episodes), load_latents(run.latents)
+    if len(paths) != len(latents):
+        raise ValueError(f"{args.run_dir}: {len(paths)} episodes but {len(latents)} encoded; run scripts/encode.py first")
+    xs, ys, held = [], [], []
+    by_length = np.argsort([len(lat.actions) for lat in latents], kind="stable")  # little padding in a chunk
+    for start in tqdm(range(0, len(paths), 32), desc="relabel", unit="32 episodes"):
+        chunk = sorted(by_length[start : start + 32])
+        frames = [load_episode(paths[i], keys=("frames", "actions")).frames for i in chunk]
+        for i, labels in zip(chunk, follower_labels(game, frames)):
+            ys.append(torch.from_numpy(labels))
+            xs.append(controller_inputs(world, latents[i].mu, latents[i].actions, latents[i].rewards))
+            held.append(torch.full((len(labels),), bool(i % 20 == 0)))
+    x, y, held = torch.cat(xs), torch.cat(ys).long(), torch.cat(held)
+    labelled = time.time() - t0
+    w, b = fit_linear(x[~held], y[~held], spec.out_dim, args.steps, args.seed)
+    pred = (x[held] @ w.T + b).argmax(-1)
+    truth = y[held]
+    print(f"{world.env}: {len(paths)} episodes, {len(x):,} frames ({int(held.sum()):,} held out, every 20th episode); "
+          f"relabelled and encoded in {labelled:.0f} s, fitted in {time.time() - t0 - labelled:.0f} s; "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(f"held-out accuracy {(pred == truth).float().mean():.3f}")
+    for k, label in enumerate(game.action_labels):
+        chosen = truth == k
+        if chosen.any():
+            print(f"  {label}: {int(chosen.sum()):,} frames, recall {(pred[chosen] == k).float().mean():.3f}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_controller(args.out / "controller.pt", world.env, spec, torch.cat([w.reshape(-1), b]).numpy(),
+                    {"temperature": run.load_config().controller.temperature,
+                     "fitted_to": "the exact follower's actions (benchmarks/imitate_follower.py)"})
+    print(f"saved {args.out / 'controller.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
