@@ -119,11 +119,10 @@ def _episode_states(vae, mdnrnn, paths: list[Path], limit: int, rng: np.random.G
         z, _ = _encode(vae, episode.frames, device)
         z_t = torch.as_tensor(z, device=device)
         actions = torch.as_tensor(episode.actions, device=device)
-        score = torch.as_tensor(running_score(episode.rewards)[:-1], device=device)[None] if mdnrnn.score_scale else None
-        h, _ = mdnrnn.lstm(mdnrnn.inputs(z_t[None, :-1], actions[None], score))
+        score = torch.as_tensor(running_score(episode.rewards), device=device) if mdnrnn.score_scale else None
         frames.append(episode.frames)
         zs.append(z)
-        hs.append(np.concatenate([np.zeros((1, mdnrnn.hidden), np.float32), h[0].cpu().numpy()]))
+        hs.append(mdnrnn.h_before(z_t, actions, score).cpu().numpy())
         count += len(episode.frames)
         if count >= limit:
             break

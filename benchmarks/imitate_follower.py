@@ -2,8 +2,8 @@
 exact ball follower's choice on every recorded frame of a run (behaviour cloning, with the follower
 relabelling every state the recorded play visited, as DAgger does), then played in the real game.
 
-    python benchmarks/imitate_follower.py --run-dir runs/pong-follow-iter --out runs/pong-follow-iter/c_bc
-    python scripts/evaluate.py --run-dir runs/pong-follow-iter --controller runs/pong-follow-iter/c_bc/controller.pt --real-only
+    python benchmarks/imitate_follower.py --run-dir runs/pong-follow-iter --out runs/pong-follow-iter/c_imitate
+    python scripts/evaluate.py --run-dir runs/pong-follow-iter --controller runs/pong-follow-iter/c_imitate/controller.pt --real-only
 
 The follower (agents.exploration.BallFollowingPolicy) always follows here (follow_share 1), aims
 without error and leads the ball by the middle of the game's lead range; it reads the ball and the
@@ -55,12 +55,9 @@ def follower_labels(game, episodes: list[np.ndarray]) -> list[np.ndarray]:
 def controller_inputs(world: WorldModel, mu: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> torch.Tensor:
     """C's [z, h] at each step of one encoded episode ((T, z_dim + hidden)): z the step's V mean,
     h M's state after the steps before it (zero at the start)."""
-    m = world.mdnrnn
-    z = torch.from_numpy(mu[:-1])
-    score = torch.from_numpy(running_score(rewards)[:-1]) if m.score_scale else None
-    h, _ = m.lstm(m.inputs(z[None], torch.from_numpy(actions)[None], None if score is None else score[None]))
-    h = torch.cat([h.new_zeros(1, m.hidden), h[0, :-1]])
-    return torch.cat([z, h], dim=-1)
+    z = torch.from_numpy(mu)
+    score = torch.from_numpy(running_score(rewards)) if world.mdnrnn.score_scale else None
+    return torch.cat([z, world.mdnrnn.h_before(z, torch.from_numpy(actions), score)], dim=-1)[:-1]
 
 
 def fit_linear(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

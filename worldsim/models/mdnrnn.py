@@ -164,6 +164,14 @@ class MDNRNN(nn.Module):
         score (batch, 2) for a score-reading M."""
         return self.lstm(self.inputs(z, actions, score)[:, None], state)[1]
 
+    def h_before(self, z: torch.Tensor, actions: torch.Tensor, score: torch.Tensor | None = None) -> torch.Tensor:
+        """The h that C reads beside each z_t of one recorded episode, as advance() carries it from
+        initial_state through the episode: z (T+1, z_dim) V's means of its frames, actions (T, ...),
+        score (T+1, 2) its running_score for a score-reading M -> (T+1, hidden), the LSTM's output
+        after z_0..z_t-1 with a_0..a_t-1 and the score before each of those steps; zeros at t = 0."""
+        h, _ = self.lstm(self.inputs(z[None, :-1], actions[None], None if score is None else score[None, :-1]))
+        return torch.cat([h.new_zeros(1, self.hidden), h[0]])
+
     def read_out(self, h: torch.Tensor, score: torch.Tensor | None = None) -> MDNOutput:
         """h: (batch, time, hidden) -> the mixture, reward and done predictions (score (batch,
         time, 2) for a score-reading M's done head)."""
