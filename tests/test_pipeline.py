@@ -362,3 +362,46 @@ def test_imitate_follower_reads_what_c_reads_in_the_real_game_and_writes_a_contr
                       "--real-only", "--episodes", "2", "--device", "cpu", "--plot", str(tmp_path / "real.png"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "in the real game:" in proc.stdout
+
+
+def test_dream_ball_finds_the_real_ball_and_starts_m_where_the_real_game_has_it(smoke_runs, monkeypatch):
+    """benchmarks/dream_ball.py: the real frame compared with itself has its ball found where it is,
+    at its own contrast, and an empty field has none there; M's state at each start is the h that C
+    reads at that step of the recorded episode (MDNRNN.h_before); the script prints its table."""
+    import importlib.util
+
+    import torch
+
+    from worldsim.data.episodes import list_episodes, load_episode
+    from worldsim.data.frames import parse_object
+    from worldsim.models.mdnrnn import running_score
+    from worldsim.world_model import WorldModel
+
+    monkeypatch.syspath_prepend("benchmarks")  # as `python benchmarks/dream_ball.py` has it: it reads atari_v_objects
+    spec = importlib.util.spec_from_file_location("dream_ball", "benchmarks/dream_ball.py")
+    ball = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ball)
+    run = smoke_runs["Atari/Pong"]
+    world = WorldModel.load(run.root, "cpu")
+    box = parse_object(world.game.ball_and_paddle[0])[2]
+    frames = np.concatenate([load_episode(p).frames for p in list_episodes(run.episodes)])
+    shown = frames[ball.ball_centre(frames, box)[1]]
+    assert len(shown) >= 5, "the smoke run's games show the ball"
+    probe = (np.zeros((world.z_dim, 2)), np.zeros(2))
+    z = np.zeros((len(shown), world.z_dim))
+    itself = ball.compare(shown, shown, box, z, probe)
+    assert itself["real"] == len(shown) and itself["found"] == 1.0 and itself["median_gap"] <= 1.0
+    assert itself["contrast"] == itself["real_contrast"] > ball.BALL_LEVELS
+    field = np.broadcast_to(np.median(shown[:, box[0], box[1]], axis=(1, 2))[:, None, None].astype(np.uint8), shown.shape)
+    empty = ball.compare(field.copy(), shown, box, z, probe)
+    assert empty["contrast"] == 0 and empty["found"] < 0.5
+    lat = load_latents(run.latents)[0]
+    episode = (lat.mu, lat.actions, running_score(lat.rewards))
+    picks, h, _ = ball.starts_and_states(world.mdnrnn, [episode], 10, 5)
+    assert [t0 for _, t0 in picks] == list(range(10, len(lat.actions) - 5 + 1, 10))
+    with torch.no_grad():
+        before = world.mdnrnn.h_before(torch.from_numpy(lat.mu), torch.from_numpy(lat.actions), torch.from_numpy(episode[2]))
+    torch.testing.assert_close(h, before[[t0 for _, t0 in picks]])
+    proc = run_script("benchmarks/dream_ball.py", "--run-dir", str(run.root), "--every", "10", "--horizons", "1", "4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| dream at tau 1.15 | 4 |" in proc.stdout and "the ball's mean position" in proc.stdout
