@@ -130,24 +130,59 @@ class EndAtLifeLost(gymnasium.Wrapper):
         return obs, reward, terminated or info.get("lives", 0) < self.lives, truncated, info
 
 
-GROWN = {"Breakout": (7, 5)}
+GROWN = {"Breakout": (7, 5), "Pong": (7, 5)}
 """Games whose sprites are grown before the resize, as (rows, columns) of the screen's pixels:
-each channel's maximum over that box (a grey dilation). Breakout's ball is 2 x 4 pixels of the
-210 x 160 screen, less than one pixel of the 64 x 64 frame after the area resize, blended with
-the black around it; grown to 6 x 10 it covers at least two whole pixels at its own colour
-(tests/test_envs.py). Grown on a black screen, objects keep their colour and grow; their
-positions are unchanged."""
+each channel's maximum over that box (a grey dilation), or for a game in GROWN_OVER only its
+ball's pixels. Breakout's ball is 2 x 4 pixels of the 210 x 160 screen, less than one pixel of the
+64 x 64 frame after the area resize, blended with the black around it; grown to 6 x 10 it covers
+at least two whole pixels at its own colour (tests/test_envs.py). Grown on a black screen, objects
+keep their colour and grow; their positions are unchanged. Pong's ball is the same size."""
+
+GROWN_OVER = {"Pong": ((236, 236, 236), (144, 72, 17), (34, 194))}
+"""Games where only the ball grows, as (its colour, the field's colour it grows over, the screen
+rows of the field [start, stop)): Pong's white ball on its orange field. A grey dilation of the
+whole screen would paint Pong's green paddle with the field's red (each channel takes its own
+maximum), and the white walls above and below the field would grow into it."""
 
 
 def frame_preparation(game: str) -> str:
-    """GameInfo.frames: "grown RxC, area" for a game in GROWN, else "area" (every Atari run
-    recorded before GROWN existed)."""
-    return f"grown {GROWN[game][0]}x{GROWN[game][1]}, area" if game in GROWN else "area"
+    """GameInfo.frames: "grown RxC, area" for a game in GROWN (with the ball's colour, the field's
+    and its rows for a game in GROWN_OVER), else "area" (every Atari run recorded before GROWN
+    existed, and Pong's before GROWN_OVER)."""
+    if game not in GROWN:
+        return "area"
+    rows, columns = GROWN[game]
+    if game in GROWN_OVER:
+        ball, field, (start, stop) = GROWN_OVER[game]
+        return (f"grown {rows}x{columns} of {','.join(map(str, ball))} over {','.join(map(str, field))} "
+                f"in rows {start}-{stop - 1}, area")
+    return f"grown {rows}x{columns}, area"
 
 
 def grow_objects(frame: np.ndarray, rows: int, columns: int) -> np.ndarray:
     """Each channel's maximum over a rows x columns box around each pixel."""
     return cv2.dilate(frame, np.ones((rows, columns), np.uint8))
+
+
+def grow_ball(frame: np.ndarray, rows: int, columns: int, ball: tuple[int, int, int], field: tuple[int, int, int],
+              field_rows: tuple[int, int]) -> np.ndarray:
+    """The pixels of the ball's colour in the field's rows grown over a rows x columns box each,
+    painted in the ball's colour where the field's colour was; everything else as it was."""
+    start, stop = field_rows
+    inside = frame[start:stop]
+    ball, field = np.array(ball, np.uint8), np.array(field, np.uint8)
+    grown = cv2.dilate(cv2.inRange(inside, ball, ball), np.ones((rows, columns), np.uint8))  # 255 where grown
+    out = frame.copy()
+    out[start:stop][cv2.bitwise_and(grown, cv2.inRange(inside, field, field)) > 0] = ball
+    return out
+
+
+def grower(game: str):
+    """The function make() applies to each screen of a game in GROWN."""
+    rows, columns = GROWN[game]
+    if game in GROWN_OVER:
+        return lambda frame: grow_ball(frame, rows, columns, *GROWN_OVER[game])
+    return lambda frame: grow_objects(frame, rows, columns)
 
 
 def make(game: str, render_mode: str | None = None, evaluation: bool = False) -> gymnasium.Env:
@@ -162,7 +197,7 @@ def make(game: str, render_mode: str | None = None, evaluation: bool = False) ->
     if not evaluation and game in ONE_LIFE:
         env = EndAtLifeLost(env)
     if game in GROWN:
-        env = TransformObservation(env, lambda frame: grow_objects(frame, *GROWN[game]), env.observation_space)
+        env = TransformObservation(env, grower(game), env.observation_space)
     return ResizeObservation(env, (FRAME_SIZE, FRAME_SIZE))
 
 
@@ -209,7 +244,8 @@ the walls: the marks at the foot of the right wall (columns 60-63, rows 58-59) s
 colour and rows, and a box to the frame's edge counted them as paddle, pulling its centre up to
 23 px toward them (runs before this box, docs/RESULTS.md, "Breakout: the paddle was found 23 px
 off"). Pong's ball is every pixel of the field between the two paddles that is not the field's
-orange (2 x 4 screen pixels, resized to about one pixel blended into the orange); the player's green
+orange (2 x 4 screen pixels, grown before the resize, GROWN_OVER; in runs recorded before, about one
+pixel blended into the orange); the player's green
 paddle is looked for below the score (drawn in the same green) and between the walls."""
 
 PADDLE_AXIS = {"Pong": "rows"}

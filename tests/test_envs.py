@@ -313,6 +313,44 @@ def test_breakouts_ball_shows_whole_in_the_64x64_frame_where_it_is_on_the_screen
     assert shown >= 10
 
 
+def test_pongs_ball_grows_over_the_field_alone_and_the_paddle_keeps_its_colour():
+    """Pong's ball (2 x 4 pixels of the screen, white on the orange field) is grown before the resize
+    over the field's pixels only (envs.atari.GROWN_OVER): in flight between the paddles it shows at
+    its own colour on at least two pixels of the 64 x 64 frame, centred within a pixel of where the
+    screen has it; the green paddle keeps its colour, so the game's paddle spec still finds it where
+    the screen has it; the white walls stay where they are."""
+    game = envs.info("Atari/Pong")
+    assert game.frames.startswith("grown 7x5 of 236,236,236 over 144,72,17")
+    _, colour, box = parse_object(game.ball_and_paddle[1])
+    env = envs.make("Atari/Pong")
+    env.reset(seed=3)
+    moves = [game.action_labels.index(a) for a in ("RIGHT", "LEFT", "NOOP")]
+    shown, paddle_errors = 0, []
+    for step in range(300):
+        frame, _, terminated, truncated, _ = env.step(moves[(step // 15) % 3])
+        screen = env.unwrapped.ale.getScreenRGB()
+        field = screen[34:194]
+        paddle_rows = np.nonzero((field[:, 140:144] == (92, 186, 92)).all(-1).any(-1))[0]
+        if len(paddle_rows) >= 12:  # the paddle, 16 rows tall, mostly out from behind a wall
+            centre, seen = object_centres(frame[None], colour, box)
+            assert seen[0]
+            paddle_errors.append(abs(centre[0, 0] - _on_frame(paddle_rows.mean() + 34, 210)))
+        np.testing.assert_array_equal(frame[:10], cv2.resize(screen, (64, 64), interpolation=cv2.INTER_AREA)[:10])
+        rows, cols = np.nonzero((field == 236).all(-1))
+        if len(rows) != 8 or cols.min() < 24 or cols.max() > 135 or rows.min() < 4 or rows.max() > 155:
+            continue  # not wholly in open field: hidden, at a wall or beside a paddle
+        whole = (frame[11:57, 9:54] == 236).all(-1)
+        assert whole.sum() >= 2, f"step {step}: the ball shows on {whole.sum()} pixels at its colour"
+        centre = np.argwhere(whole).mean(0) + (11, 9)
+        truth = (_on_frame(rows.mean() + 34, 210), _on_frame(cols.mean(), 160))
+        assert np.abs(centre - truth).max() < 1.0, (step, centre, truth)
+        shown += 1
+        if terminated or truncated:
+            break
+    env.close()
+    assert shown >= 10 and len(paddle_errors) >= 100 and max(paddle_errors) < 1.0, (shown, max(paddle_errors))
+
+
 def test_breakouts_paddle_is_found_where_the_screen_has_it_even_against_a_wall():
     """The game's paddle spec (GameInfo.ball_and_paddle, read by the `follow` exploration, the
     trackers and world_model_compare) finds the paddle's centre within a pixel of where the screen
