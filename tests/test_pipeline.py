@@ -299,10 +299,10 @@ def test_a_new_run_starts_from_the_games_tuning_and_a_given_value_wins(tmp_path)
 
 
 def test_a_run_recorded_from_frames_made_another_way_is_refused_before_any_later_stage(tmp_path):
-    """Breakout's frames are now grown before the resize; a Breakout run recorded before (its
-    collect record names no frames: Atari's were then "area") is refused by every stage after
-    collect with a message that says what changed and what to do, while a run recorded today
-    and an older Pong run (whose frames did not change) go on."""
+    """Breakout's frames are now grown before the resize, and Pong's ball too; a run of either
+    recorded before (its collect record names no frames, or "area": Atari's were then "area") is
+    refused by every stage after collect with a message that says what changed and what to do,
+    while a run recorded today goes on."""
     from worldsim.apps.pipeline import FramesChangedError, check_frames, run_stage
 
     old = RunDir(tmp_path / "old")
@@ -318,7 +318,10 @@ def test_a_run_recorded_from_frames_made_another_way_is_refused_before_any_later
     check_frames(today, "Atari/Breakout")
     pong = RunDir(tmp_path / "pong")
     pong.open(make_config("Atari/Pong", "smoke"))
-    pong.update_stage("collect", status="complete", episodes=1)
+    pong.update_stage("collect", status="complete", episodes=1, frames="area")
+    with pytest.raises(FramesChangedError, match=r"'area'.*'grown 7x5 of 236,236,236 over 144,72,17 in rows 34-193, area'"):
+        check_frames(pong, "Atari/Pong")
+    pong.update_stage("collect", status="complete", episodes=1, frames=envs.info("Atari/Pong").frames)
     check_frames(pong, "Atari/Pong")
 
 
