@@ -62,7 +62,7 @@ class GameInfo:
     (worldsim.data.frames.parse_object: "NAME:R,G,B@R0-R1,C0-C1"), read by the "follow" exploration
     policy and the Atari benchmarks; () for other games. A ball of colour 'any' is every pixel inside
     its box that differs from the box's own median colour (Pong's ball, blended into the orange
-    field by the resize, has no one colour)."""
+    field by the resize in runs recorded before it was grown, had no one colour)."""
     paddle_follow: dict[str, Any] = field(default_factory=dict)
     """The "follow" exploration's settings where the game's paddle needs its own (agents.exploration.
     BallFollowingPolicy's class attributes by lower-case name, e.g. Pong's {"dead_zone": 3.0}); {}:
