@@ -125,6 +125,7 @@ def compare(decoded: np.ndarray, real: np.ndarray, box, z: np.ndarray, probe) ->
             "probe_gap": float(np.median(read)), "probe_near": float((read <= NEAR).mean())}
 
 
+@torch.no_grad()  # not set_grad_enabled(False): the tests run this main in their own process
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, required=True, help="a run with recorded and encoded episodes, V and M")
@@ -139,7 +140,6 @@ def main() -> int:
     if min(args.horizons) < 1 or args.every < 1:
         raise ValueError("--horizons and --every must be 1 or more steps")
     t_start = time.time()
-    torch.set_grad_enabled(False)
     world = WorldModel.load(args.run_dir, "cpu")
     if not world.game.ball_and_paddle:
         raise ValueError(f"{world.env} names no ball to look for (GameInfo.ball_and_paddle)")
