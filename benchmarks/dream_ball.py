@@ -10,14 +10,16 @@ The starts are every --every steps of M's held-out episodes (its own validation 
 to there, as LatentController carries it in the real game; from V's mean of the start frame M then
 dreams on alone: each step it reads its own last z and the recorded action (and the recorded score,
 so that the horizon measures the picture, not the points), and z_{t+1} is drawn from its mixture at
-each --temperatures value (0: the likeliest component's mean). V decodes each horizon's z; the ball
-is found in the decoded and in the real frame by the game's spec (GameInfo.ball_and_paddle: Pong's
-is every pixel of the field that differs from its median colour).
+each --temperatures value (0: the likeliest component's mean). V decodes each horizon's z.
 
-For each horizon: of the real frames that show the ball, the share where the decoded frame shows
-it too, the median distance between the two centres (pixels of the 64x64 frame) where both do, and
-the share within 3 px; and the share of frames without a real ball where the decoded one shows one
-(a ball drawn where there is none). A dream that keeps the ball keeps these near horizon 0's.
+Inside the box of the game's ball spec (GameInfo.ball_and_paddle), each pixel's contrast is its
+distance from the box's median colour. The real ball is the real frame's pixels of contrast above
+BALL_LEVELS (their centre). For each horizon, over the real frames that show the ball: the share
+where the decoded frame's most distinct pixel lies within NEAR of the real ball, the median distance
+between the two, the decoded frame's largest contrast within NEAR of the real ball (beside the real
+frame's), and where a ridge probe, fitted on training episodes' z, reads the ball from the latents V
+decoded (median error, share within NEAR). A last row gives the probe's error of a z that says
+nothing: the ball's mean position. A dream that keeps the ball keeps these near horizon 0's.
 """
 from __future__ import annotations
 
@@ -82,10 +84,11 @@ def dream_on(m, z0, actions, score, state, horizon: int, temperature: float, see
     return torch.stack(out_z)
 
 
-def ball_centre(frames: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
+def ball_centre(frames: np.ndarray, box, contrasts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Real frames -> the ball's centre in its box (n, 2: row, column) and whether it shows (n,):
-    the pixels more than BALL_LEVELS from the box's colour."""
-    ball = contrast(frames, box) > BALL_LEVELS
+    the pixels more than BALL_LEVELS from the box's colour (contrasts: the frames' contrast(), where
+    already at hand)."""
+    ball = (contrast(frames, box) if contrasts is None else contrasts) > BALL_LEVELS
     rows, cols = np.arange(ball.shape[1]), np.arange(ball.shape[2])
     count = ball.sum(axis=(1, 2)).clip(min=1)
     return np.stack([ball.sum(2) @ rows / count, ball.sum(1) @ cols / count], axis=1), ball.any(axis=(1, 2))
@@ -113,7 +116,7 @@ def compare(decoded: np.ndarray, real: np.ndarray, box, z: np.ndarray, probe) ->
     the decoded frame there (its largest contrast within NEAR of the real ball), and where does
     the probe read the ball from z (the latents V decoded)."""
     real_c, dec_c = contrast(real, box), contrast(decoded, box)
-    centre, seen = ball_centre(real, box)
+    centre, seen = ball_centre(real, box, real_c)
     rows, cols = np.arange(real_c.shape[1]), np.arange(real_c.shape[2])
     read = np.linalg.norm(z @ probe[0] + probe[1] - centre, axis=1)[seen]
     top = np.stack(np.unravel_index(dec_c.reshape(len(dec_c), -1).argmax(1), dec_c.shape[1:]), axis=1)
@@ -145,7 +148,8 @@ def main() -> int:
         raise ValueError(f"{world.env} names no ball to look for (GameInfo.ball_and_paddle)")
     box = parse_object(world.game.ball_and_paddle[0])[2]
     m = load_mdnrnn(args.mdnrnn, env=world.env)[0] if args.mdnrnn else world.mdnrnn
-    run, cfg = RunDir(args.run_dir), RunDir(args.run_dir).load_config()
+    run = RunDir(args.run_dir)
+    cfg = run.load_config()
     paths, latents = list_episodes(run.episodes), load_latents(run.latents)
     if len(paths) != len(latents):
         raise ValueError(f"{args.run_dir}: {len(paths)} episodes but {len(latents)} encoded; run scripts/encode.py first")
@@ -170,14 +174,14 @@ def main() -> int:
     for tau in args.temperatures:
         dreamt = dream_on(m, z0, actions, score, (h[None], c[None]), horizon, tau, args.seed)
         rows += [(f"dream at tau {tau:g}", k, compare(decode(dreamt[k - 1]), real(k), box, dreamt[k - 1].numpy(), probe)) for k in args.horizons]
-    print(f"| where | horizon | real frames with a ball | most distinct pixel within {NEAR:g} px of it | median gap (px) "
-          f"| contrast there (real frame's) | probe on z: median gap (px) | probe within {NEAR:g} px |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     centre, seen = ball_centre(real(0), box)
     guessed = np.linalg.norm(centre[seen] - guess, axis=1)
     rows.append(("the ball's mean position, whatever z", 0, {"real": int(seen.sum()), "found": np.nan, "median_gap": np.nan,
                  "contrast": np.nan, "real_contrast": np.nan, "probe_gap": float(np.median(guessed)),
                  "probe_near": float((guessed <= NEAR).mean())}))
+    print(f"| where | horizon | real frames with a ball | most distinct pixel within {NEAR:g} px of it | median gap (px) "
+          f"| contrast there (real frame's) | probe on z: median gap (px) | probe within {NEAR:g} px |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, k, r in rows:
         print(f"| {name} | {k} | {r['real']} | {r['found']:.2f} | {r['median_gap']:.1f} | {r['contrast']:.0f} ({r['real_contrast']:.0f}) "
               f"| {r['probe_gap']:.1f} | {r['probe_near']:.2f} |")
