@@ -7,9 +7,12 @@ relabelling every state the recorded play visited, as DAgger does), then played 
 
 The follower (agents.exploration.BallFollowingPolicy) always follows here (follow_share 1), aims
 without error and leads the ball by the middle of the game's lead range; it reads the ball and the
-paddle from the frame's pixels, which C cannot: C reads V's z (its mean) and M's h, carried through
-each recorded episode with the actions that acted and the score so far, as
-agents.latent.LatentController carries them in the real game. Every 20th episode is held out to
+paddle from the frame's pixels, which C cannot: C reads V's z and M's h, carried through each
+recorded episode with the actions that acted and the score so far, as
+agents.latent.LatentController carries them in the real game. z is V's mean, as the real game gives
+it (`--z mean`), or drawn from V's posterior (`--z sample`), as M was trained on it and as the dream
+gives it: V's inactive dimensions then carry the prior's noise (sd ~1) instead of a near-constant
+mean (sd ~0.04), so the fit cannot lean on them, which a C played in the dream needs. Every 20th episode is held out to
 score the fit. The controller goes to OUT/controller.pt in the run's own controller format, so
 `scripts/evaluate.py --controller` plays it and `--controller.init` starts a CMA-ES search from it.
 This is not a controller trained in the dream: its weights come from recorded real play.
@@ -52,10 +55,10 @@ def follower_labels(game, episodes: list[np.ndarray]) -> list[np.ndarray]:
 
 
 @torch.no_grad()
-def controller_inputs(world: WorldModel, mu: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> torch.Tensor:
-    """C's [z, h] at each step of one encoded episode ((T, z_dim + hidden)): z the step's V mean,
-    h M's state after the steps before it (zero at the start)."""
-    z = torch.from_numpy(mu)
+def controller_inputs(world: WorldModel, z: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> torch.Tensor:
+    """C's [z, h] at each step of one encoded episode ((T, z_dim + hidden)): z the step's V code
+    (its mean, or a draw from its posterior), h M's state after the steps before it (zero at the start)."""
+    z = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
     score = torch.from_numpy(running_score(rewards)) if world.mdnrnn.score_scale else None
     return torch.cat([z, world.mdnrnn.h_before(z, torch.from_numpy(actions), score)], dim=-1)[:-1]
 
@@ -87,6 +90,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the fitted controller.pt")
     parser.add_argument("--steps", type=int, default=1500, help="Adam steps of 8,192 frames")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--z", choices=("mean", "sample"), default="mean",
+                        help="C's z while fitting: V's mean (what the real game gives C) or a draw from V's posterior "
+                        "(what M was trained on and the dream gives C)")
     args = parser.parse_args()
     t0 = time.time()
     world = WorldModel.load(args.run_dir, "cpu")
@@ -100,13 +106,16 @@ def main() -> int:
     if len(paths) != len(latents):
         raise ValueError(f"{args.run_dir}: {len(paths)} episodes but {len(latents)} encoded; run scripts/encode.py first")
     xs, ys, held = [], [], []
+    noise = np.random.default_rng(args.seed)
     by_length = np.argsort([len(lat.actions) for lat in latents], kind="stable")  # little padding in a chunk
     for start in tqdm(range(0, len(paths), 32), desc="relabel", unit="32 episodes"):
         chunk = sorted(by_length[start : start + 32])
         frames = [load_episode(paths[i], keys=("frames", "actions")).frames for i in chunk]
         for i, labels in zip(chunk, follower_labels(game, frames)):
             ys.append(torch.from_numpy(labels))
-            xs.append(controller_inputs(world, latents[i].mu, latents[i].actions, latents[i].rewards))
+            lat = latents[i]
+            z = lat.mu if args.z == "mean" else lat.mu + np.exp(lat.logvar / 2) * noise.standard_normal(lat.mu.shape)
+            xs.append(controller_inputs(world, z, lat.actions, lat.rewards))
             held.append(torch.full((len(labels),), bool(i % 20 == 0)))
     x, y, held = torch.cat(xs), torch.cat(ys).long(), torch.cat(held)
     labelled = time.time() - t0
@@ -116,7 +125,7 @@ def main() -> int:
     print(f"{world.env}: {len(paths)} episodes, {len(x):,} frames ({int(held.sum()):,} held out, every 20th episode); "
           f"relabelled and encoded in {labelled:.0f} s, fitted in {time.time() - t0 - labelled:.0f} s; "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
-    print(f"held-out accuracy {(pred == truth).float().mean():.3f}")
+    print(f"held-out accuracy {(pred == truth).float().mean():.3f} (z: {args.z})")
     for k, label in enumerate(game.action_labels):
         chosen = truth == k
         if chosen.any():
@@ -124,7 +133,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     save_controller(args.out / "controller.pt", world.env, spec, torch.cat([w.reshape(-1), b]).numpy(),
                     {"temperature": run.load_config().controller.temperature,
-                     "fitted_to": "the exact follower's actions (benchmarks/imitate_follower.py)"})
+                     "fitted_to": f"the exact follower's actions (benchmarks/imitate_follower.py, z {args.z})"})
     print(f"saved {args.out / 'controller.pt'}")
     return 0
 

@@ -358,9 +358,10 @@ def test_imitate_follower_reads_what_c_reads_in_the_real_game_and_writes_a_contr
     assert all(np.array_equal(a, b) for a, b in zip(together, alone))
     assert len(np.unique(np.concatenate(together))) > 1  # it moves the paddle, not one button throughout
     out = tmp_path / "imitated"
-    proc = run_script("benchmarks/imitate_follower.py", "--run-dir", str(run.root), "--out", str(out), "--steps", "20")
+    proc = run_script("benchmarks/imitate_follower.py", "--run-dir", str(run.root), "--out", str(out), "--steps", "20",
+                      "--z", "sample")  # z drawn from V's posterior, as the dream gives it
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "held-out accuracy" in proc.stdout
+    assert "held-out accuracy" in proc.stdout and "(z: sample)" in proc.stdout
     proc = run_script("evaluate.py", "--run-dir", str(run.root), "--controller", str(out / "controller.pt"),
                       "--real-only", "--episodes", "2", "--device", "cpu", "--plot", str(tmp_path / "real.png"))
     assert proc.returncode == 0, proc.stderr[-2000:]
