@@ -34,7 +34,7 @@ from atari_v_objects import ridge_fit
 from worldsim.apps.cli import run_main
 from worldsim.data.episodes import list_episodes, load_episode, split_episodes
 from worldsim.data.frames import parse_object
-from worldsim.data.latents import load_latents
+from worldsim.data.latents import draw_z, load_latents
 from worldsim.models.mdnrnn import load_mdnrnn, running_score, sample_next_z
 from worldsim.run import RunDir
 from worldsim.world_model import WorldModel
@@ -105,7 +105,7 @@ def fit_probe(latents, frames_of, box, episodes: list[int], seed: int):
     for i in episodes:
         centre, seen = ball_centre(frames_of(i)[::4], box)
         mu, logvar = latents[i].mu[::4][seen], latents[i].logvar[::4][seen]
-        zs.append(mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape))
+        zs.append(draw_z(mu, logvar, rng))
         at.append(centre[seen])
     return ridge_fit(np.concatenate(zs).astype(np.float64), np.concatenate(at)), np.concatenate(at).mean(0)
 

@@ -33,7 +33,7 @@ from agents.controller import ControllerSpec, save_controller
 from agents.exploration import BallFollowingPolicy
 from worldsim.apps.cli import run_main
 from worldsim.data.episodes import list_episodes, load_episode
-from worldsim.data.latents import load_latents
+from worldsim.data.latents import draw_z, load_latents
 from worldsim.models.mdnrnn import running_score
 from worldsim.run import RunDir
 from worldsim.world_model import WorldModel
@@ -114,7 +114,7 @@ def main() -> int:
         for i, labels in zip(chunk, follower_labels(game, frames)):
             ys.append(torch.from_numpy(labels))
             lat = latents[i]
-            z = lat.mu if args.z == "mean" else lat.mu + np.exp(lat.logvar / 2) * noise.standard_normal(lat.mu.shape)
+            z = lat.mu if args.z == "mean" else draw_z(lat.mu, lat.logvar, noise)
             xs.append(controller_inputs(world, z, lat.actions, lat.rewards))
             held.append(torch.full((len(labels),), bool(i % 20 == 0)))
     x, y, held = torch.cat(xs), torch.cat(ys).long(), torch.cat(held)

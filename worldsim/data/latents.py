@@ -17,6 +17,12 @@ class LatentEpisode:
     terminated: np.ndarray  # (T,) bool
 
 
+def draw_z(mu: np.ndarray, logvar: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """z drawn from V's posterior (mu + sigma * noise), as M is trained on it and as its dream gives
+    it: where V leaves a dimension unused, its mean hardly moves but the draw is the prior's noise."""
+    return mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)
+
+
 def load_latents(folder: Path) -> list[LatentEpisode]:
     """All encoded episodes in `folder` (a run's latents/), in index order."""
     episodes = []
