@@ -19,8 +19,9 @@ from worldsim.io import atomic_open
 if TYPE_CHECKING:
     import cma
 
-Fitness = Callable[[np.ndarray, int], np.ndarray]
-"""(population, num_params) candidates and the generation number -> (population,) mean return."""
+Fitness = Callable[[np.ndarray, int], "np.ndarray | tuple[np.ndarray, dict]"]
+"""(population, num_params) candidates and the generation number -> (population,) fitness (the
+mean return), or that and a dict of figures to log beside it for the generation."""
 Evaluate = Callable[[np.ndarray], np.ndarray]
 """one parameter vector -> the returns of many evaluation episodes"""
 
@@ -118,11 +119,13 @@ def train_cmaes(
                                           unit="gen", disable=not progress) as bar:
         for generation in range(len(history), settings.generations):
             candidates = np.asarray(es.ask())  # (population, num_params)
-            returns = np.asarray(fitness(candidates, generation), dtype=np.float64)
+            scored = fitness(candidates, generation)
+            scored, extra = scored if isinstance(scored, tuple) else (scored, {})
+            returns = np.asarray(scored, dtype=np.float64)
             es.tell(list(candidates), list(-returns))
             record = {"generation": generation, "digest": _digest(candidates), "returns": returns.tolist(),
                       "best": float(returns.max()), "mean": float(returns.mean()), "worst": float(returns.min()),
-                      "sigma": float(es.sigma)}
+                      "sigma": float(es.sigma), **extra}
             if (generation + 1) % settings.eval_every == 0 or generation + 1 == settings.generations:
                 # The generation's best candidate won a noisy race of a few rollouts; the search
                 # distribution's mean is often the sturdier controller. Both play the evaluation
@@ -158,13 +161,16 @@ def plot_fitness(history: list[dict], path: str | Path, title: str) -> None:
                     label="worst..best candidate")
     ax.plot(gens, [r["mean"] for r in history], label="population mean")
     ax.plot(gens, [r["best"] for r in history], lw=0.8, label="best candidate")
+    shaped = all("points_mean" in r for r in history) and history
+    if shaped:  # controller.step_bonus: the fitness is points + a bonus per step; show the points too
+        ax.plot(gens, [r["points_mean"] for r in history], ls="--", label="population mean points")
     evals = [r for r in history if "eval_mean" in r]
     if evals:
         ax.errorbar([r["generation"] + 1 for r in evals], [r["eval_mean"] for r in evals],
                     yerr=[r["eval_std"] for r in evals], fmt="o", color="k", capsize=3,
                     label="evaluated (best candidate or mean)")
     ax.set_xlabel("generation")
-    ax.set_ylabel("return")
+    ax.set_ylabel("fitness: points + step bonus (evaluations: points)" if shaped else "return")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

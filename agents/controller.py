@@ -78,5 +78,5 @@ def load_controller(path: str | Path, env: str | None = None,
     spec = ControllerSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec_fields.items()})
     if obs_dim is not None and spec.obs_dim != obs_dim:
         raise CheckpointError(f"{path}: the controller reads {spec.obs_dim} inputs, this world gives {obs_dim}; "
-                              f"it was trained with another M or another controller.inputs ([z, h] or [z, c, h])")
+                              f"it was trained with another M or another controller.inputs ([z, h], [z, c, h] or z)")
     return spec, ckpt["model"]["params"].numpy(), meta

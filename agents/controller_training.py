@@ -45,6 +45,9 @@ def train_controller(world: WorldModel, cfg: Config, out_dir: Path, checkpoint: 
     if cfg.controller.world not in WORLDS:
         raise ValueError(f"unknown controller.world '{cfg.controller.world}'; known: {', '.join(WORLDS)}")
     if cfg.controller.world == "real":
+        if cfg.controller.step_bonus:
+            raise ValueError("controller.step_bonus shapes the fitness of training in the dream; "
+                             "with --controller.world real set it to 0")
         return train_in_real_game(world, cfg, out_dir, checkpoint, progress)
     return train_in_dream(world, cfg, cfg.controller.temperature, out_dir, checkpoint, progress)
 
@@ -80,7 +83,12 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
         returns, steps = played.returns, played.steps
         counted["seconds"] += time.perf_counter() - t0
         counted["steps"] += int(steps.sum())
-        return returns.reshape(len(candidates), c.rollouts).mean(axis=1)
+        if not c.step_bonus:
+            return returns.reshape(len(candidates), c.rollouts).mean(axis=1)
+        points = returns.reshape(len(candidates), c.rollouts).mean(axis=1)
+        lasted = np.asarray(steps, dtype=np.float64).reshape(len(candidates), c.rollouts).mean(axis=1)
+        return points + c.step_bonus * lasted, {"points_mean": float(points.mean()), "points_best": float(points.max()),
+                                                 "steps_mean": float(lasted.mean())}
 
     def evaluate(params: np.ndarray) -> np.ndarray:
         return evaluate_in_dream(world, spec, params, c.eval_episodes, temperature,

@@ -213,6 +213,34 @@ def test_a_controller_can_read_m_cell_state_too(smoke_runs, tmp_path):
         load_controller(source / "checkpoints" / "controller.pt", env=world.env, obs_dim=world.obs_dim)
 
 
+def test_a_controller_can_read_z_alone(smoke_runs):
+    """--controller.inputs z (the paper's "V model only" ablation): C reads V's z and nothing of M,
+    in the dream and in the real game, with z_dim + 1 parameters per output."""
+    import dataclasses
+
+    world = dataclasses.replace(WorldModel.load(smoke_runs["Doom"].root), controller_inputs="z")
+    assert world.obs_dim == world.z_dim
+    spec = ControllerSpec.for_game(world.game, world.obs_dim)
+    assert spec.num_params == spec.out_dim * (world.z_dim + 1)
+    dream = make_dream(world, 4, seed=0)
+    dream.reset()
+    obs, *_ = dream.step(torch.ones(4, dtype=torch.long))
+    assert torch.equal(obs, dream.episodes.z)
+
+    params = np.random.default_rng(0).standard_normal(spec.num_params).astype(np.float32)
+    latent = LatentController(world, spec, params, 1)
+    latent.reset(np.ones(1, dtype=bool))
+    game = envs.make("Doom")
+    frame, _ = game.reset(seed=3)
+    for _ in range(3):
+        z = latent.encode(frame[None])
+        assert torch.equal(latent.choose(z), spec.actions(torch.as_tensor(params)[None], z))
+        frame, *_ = game.step(int(latent.advance(z, latent.choose(z))[0]))
+    game.close()
+    with pytest.raises(ValueError, match="known: zh, zch, z"):
+        dataclasses.replace(world, controller_inputs="h")
+
+
 def test_each_real_episode_can_be_played_by_its_own_controller(smoke_runs):
     """With one row of parameters per episode (a CMA-ES population), episode i is played by row i
     whatever game process it lands in: the scores equal each controller's own."""
@@ -281,3 +309,34 @@ def test_the_search_can_start_from_a_saved_controller(tmp_path):
     cfg.controller.init = str(tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="reads 5 inputs"):
         initial_params(cfg, spec)
+
+
+def test_a_step_bonus_adds_to_the_dream_fitness_and_not_to_the_kept_score(smoke_runs, tmp_path):
+    """controller.step_bonus: the same candidates in the same dream score their points plus the
+    bonus times the steps their episodes lasted, both logged; the evaluations that choose the kept
+    controller count points only; training in the real game refuses it."""
+    from agents.controller_training import train_controller
+
+    world = WorldModel.load(smoke_runs["Atari/Pong"].root)
+    cfg = Config.from_dict(read_json(smoke_runs["Atari/Pong"].config_path))
+    cfg.controller.population, cfg.controller.rollouts, cfg.controller.generations = 4, 2, 1
+    cfg.controller.eval_every, cfg.controller.eval_episodes, cfg.controller.max_steps = 1, 4, 60
+    cfg.controller.dream_compile = False
+    train_controller(world, cfg, tmp_path / "plain", tmp_path / "plain.pt", progress=False)
+    cfg.controller.step_bonus = 0.5
+    train_controller(world, cfg, tmp_path / "bonus", tmp_path / "bonus.pt", progress=False)
+    plain, bonus = read_log(tmp_path / "plain" / "cmaes.jsonl")[0], read_log(tmp_path / "bonus" / "cmaes.jsonl")[0]
+    assert "points_mean" not in plain and bonus["digest"] == plain["digest"], "the same candidates"
+    assert bonus["points_mean"] == pytest.approx(plain["mean"])
+    assert bonus["mean"] == pytest.approx(plain["mean"] + 0.5 * bonus["steps_mean"])
+    assert bonus["steps_mean"] > 0
+    from agents.controller_training import generation_seed
+    from agents.evaluate import evaluate_in_dream
+
+    spec, params, meta = load_controller(tmp_path / "bonus.pt", env=cfg.env)
+    points = evaluate_in_dream(world, spec, params, 4, cfg.controller.temperature,
+                               seed=generation_seed(cfg.seed, 0, 1), max_steps=60)
+    assert meta["eval_mean"] == pytest.approx(points.mean()), "the kept controller is scored by points only"
+    cfg.controller.world = "real"
+    with pytest.raises(ValueError, match="step_bonus"):
+        train_controller(world, cfg, tmp_path / "real", tmp_path / "real.pt", progress=False)

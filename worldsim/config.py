@@ -152,13 +152,21 @@ class ControllerConfig:
     """fuse M's dream step, sampling included, with torch.compile (compiled once per process, ~20 s
     on a CPU; where compilation fails the dream warns and runs eagerly)"""
     inputs: str = "zh"
-    """what C reads: zh, the paper's [z, h]; or zch, [z, c, h] with M's LSTM cell state c too (a
-    mode of the paper's reference code)"""
+    """what C reads: zh, the paper's [z, h]; zch, [z, c, h] with M's LSTM cell state c too (a
+    mode of the paper's reference code); or z, V's z alone (the paper's "V model only" ablation:
+    z_dim + 1 parameters per action output instead of z_dim + hidden + 1, a search CMA-ES
+    covers in far fewer generations)"""
     dream_done: str = "sample"
     """how the dream ends episodes from M's done head: sample, end with the probability M gives
     (its odds divided by mdnrnn.done_pos_weight); or threshold, end when that probability exceeds
     1 / (1 + done_pos_weight), i.e. the weighted logit crosses 0, as the paper's reference code
     (doomrnn.py) does"""
+    step_bonus: float = 0.0
+    """points a dream candidate's fitness gains per step its episode lasted (training in the dream
+    only; the kept controller is still chosen by the game's points alone). Pong pays every C that
+    cannot yet win a point the same -21, so CMA-ES from zero has no slope to climb; each ball C
+    returns lengthens the episode (dream: 907 steps for the zero C, 2,997 for a C that follows
+    the ball, docs/RESULTS.md). 0: the points alone (the paper)"""
     dream_dropout: float = 0.0
     """each dream episode draws its own dropout mask over M's LSTM inputs and recurrent state,
     kept for the episode, so C meets many slightly different worlds and cannot exploit one

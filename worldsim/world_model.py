@@ -23,8 +23,9 @@ from worldsim.models.vae import ConvVAE, load_vae
 from worldsim.run import RunDir, RunDirError
 
 
-CONTROLLER_INPUTS = ("zh", "zch")
-"""Observations C can read: the paper's [z, h], or [z, c, h] with M's LSTM cell state as well."""
+CONTROLLER_INPUTS = ("zh", "zch", "z")
+"""Observations C can read: the paper's [z, h], [z, c, h] with M's LSTM cell state as well, or z
+alone (the paper's "V model only" ablation)."""
 DONE_RULES = ("sample", "threshold")
 """How the dream ends episodes from M's done head (controller.dream_done, see worldsim.dream)."""
 
@@ -44,7 +45,7 @@ class WorldModel:
     start_logvar: torch.Tensor  # (episodes, z_dim)
     device: torch.device
     controller_inputs: str = field(default="zh", kw_only=True)
-    """What C reads (the run's controller.inputs): "zh", the paper's [z, h]; "zch", [z, c, h]."""
+    """What C reads (the run's controller.inputs): "zh", the paper's [z, h]; "zch", [z, c, h]; "z"."""
     done_rule: str = field(default="sample", kw_only=True)
     """How the dream ends episodes (the run's controller.dream_done): "sample" or "threshold"."""
     temperature: float = field(default=ControllerConfig.temperature, kw_only=True)
@@ -68,12 +69,12 @@ class WorldModel:
 
     @property
     def obs_dim(self) -> int:
-        """Size of the controller's input: [z, h] (the paper's C input) or [z, c, h]."""
-        lstm_states = len(self.controller_inputs) - 1  # h, or c and h: `hidden` values each
+        """Size of the controller's input: [z, h] (the paper's C input), [z, c, h] or z."""
+        lstm_states = len(self.controller_inputs) - 1  # none, h, or c and h: `hidden` values each
         return self.mdnrnn.z_dim + self.mdnrnn.hidden * lstm_states
 
     def controller_input(self, z: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """C's observation from V's z and M's LSTM state, each (batch, size): [z, h] or [z, c, h]."""
+        """C's observation from V's z and M's LSTM state, each (batch, size): [z, h], [z, c, h] or z."""
         parts = {"z": z, "c": c, "h": h}
         return torch.cat([parts[name] for name in self.controller_inputs], dim=-1)
 
