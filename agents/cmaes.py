@@ -172,6 +172,6 @@ def plot_fitness(history: list[dict], path: str | Path, title: str) -> None:
     ax.set_xlabel("generation")
     ax.set_ylabel("fitness: points + step bonus (evaluations: points)" if shaped else "return")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best" if shaped else "lower right", fontsize=8)
     fig.tight_layout()
     save_figure(path, fig)

@@ -49,6 +49,8 @@ def main() -> int:
         cfg.controller.temperature = args.temperature
     device = resolve_device(args.device or cfg.device)
     progress = not args.no_progress
+    if cfg.controller.init:  # it may come from the run's config, written by an earlier call
+        print(f"CMA-ES starts from {cfg.controller.init} (controller.init; --controller.init '' starts from zeros)")
     stages = ("controller", "evaluate") if args.model == "vm" else ("controller_gamegan", "evaluate_gamegan")
     if args.out is None:
         trained, scores = [run_stage(name, run, cfg, device, progress, force=True) for name in stages]
