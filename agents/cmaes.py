@@ -161,7 +161,7 @@ def plot_fitness(history: list[dict], path: str | Path, title: str) -> None:
                     label="worst..best candidate")
     ax.plot(gens, [r["mean"] for r in history], label="population mean")
     ax.plot(gens, [r["best"] for r in history], lw=0.8, label="best candidate")
-    shaped = all("points_mean" in r for r in history) and history
+    shaped = bool(history) and all("points_mean" in r for r in history)
     if shaped:  # controller.step_bonus: the fitness is points + a bonus per step; show the points too
         ax.plot(gens, [r["points_mean"] for r in history], ls="--", label="population mean points")
     evals = [r for r in history if "eval_mean" in r]

@@ -83,9 +83,9 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
         returns, steps = played.returns, played.steps
         counted["seconds"] += time.perf_counter() - t0
         counted["steps"] += int(steps.sum())
-        if not c.step_bonus:
-            return returns.reshape(len(candidates), c.rollouts).mean(axis=1)
         points = returns.reshape(len(candidates), c.rollouts).mean(axis=1)
+        if not c.step_bonus:
+            return points
         lasted = np.asarray(steps, dtype=np.float64).reshape(len(candidates), c.rollouts).mean(axis=1)
         return points + c.step_bonus * lasted, {"points_mean": float(points.mean()), "points_best": float(points.max()),
                                                  "steps_mean": float(lasted.mean())}

@@ -315,7 +315,8 @@ def test_a_step_bonus_adds_to_the_dream_fitness_and_not_to_the_kept_score(smoke_
     """controller.step_bonus: the same candidates in the same dream score their points plus the
     bonus times the steps their episodes lasted, both logged; the evaluations that choose the kept
     controller count points only; training in the real game refuses it."""
-    from agents.controller_training import train_controller
+    from agents.controller_training import generation_seed, train_controller
+    from agents.evaluate import evaluate_in_dream
 
     world = WorldModel.load(smoke_runs["Atari/Pong"].root)
     cfg = Config.from_dict(read_json(smoke_runs["Atari/Pong"].config_path))
@@ -330,9 +331,6 @@ def test_a_step_bonus_adds_to_the_dream_fitness_and_not_to_the_kept_score(smoke_
     assert bonus["points_mean"] == pytest.approx(plain["mean"])
     assert bonus["mean"] == pytest.approx(plain["mean"] + 0.5 * bonus["steps_mean"])
     assert bonus["steps_mean"] > 0
-    from agents.controller_training import generation_seed
-    from agents.evaluate import evaluate_in_dream
-
     spec, params, meta = load_controller(tmp_path / "bonus.pt", env=cfg.env)
     points = evaluate_in_dream(world, spec, params, 4, cfg.controller.temperature,
                                seed=generation_seed(cfg.seed, 0, 1), max_steps=60)
