@@ -266,7 +266,8 @@ follow-exact aims without error, Breakout's `follow` of runs before session 24).
 random play: on its `follow` data the dream credited a controller +30.6 a game that the real game
 paid -20.53, and after two iterate rounds still paid -20.6 (docs/RESULTS.md, "Pong: play that follows
 the ball", "Pong: the dream ends at 21"). With C on z alone and the step bonus, 100 games of `follow`
-gave a C paid -20.89, and two iterate rounds -18.82 in 124 min, against the default's -19.88 in 38
+gave a C paid -20.89, two iterate rounds -18.82 in 124 min and -16.31 with 40 more generations
+(~145 min), against the default's -19.88 in 38
 (session 32, "Pong: the follower's play alone")."""
 
 POINTS_TO_WIN = {"Pong": 21}
