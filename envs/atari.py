@@ -267,8 +267,7 @@ random play: on its `follow` data the dream credited a controller +30.6 a game t
 paid -20.53, and after two iterate rounds still paid -20.6 (docs/RESULTS.md, "Pong: play that follows
 the ball", "Pong: the dream ends at 21"). With C on z alone and the step bonus, 100 games of `follow`
 gave a C paid -20.89, two iterate rounds -18.82 in 124 min and -16.31 with 40 more generations
-(~145 min), against the default's -19.88 in 38
-(session 32, "Pong: the follower's play alone")."""
+(~145 min), against the default's -19.88 in 38 min (session 32, "Pong: the follower's play alone")."""
 
 POINTS_TO_WIN = {"Pong": 21}
 """Games that end when either side has won this many points (GameInfo.points_to_win)."""
