@@ -180,9 +180,8 @@ def test_comparison_end_to_end(compare_run, tmp_path):
     assert "| vm |" in table and "PSNR@8" in table and "real game*" in table
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("world_model_compare",
-                                                  os.path.join(ROOT, "benchmarks", "world_model_compare.py"))
+def load_script(name: str = "world_model_compare"):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -208,6 +207,24 @@ def test_script_writes_results_and_names_a_missing_model(compare_run, tmp_path, 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "nosuch.pt not found" in err and "--gamegan.name nosuch" in err
+
+
+def test_deaths_check_reads_the_keep_mask_and_m_ends_on_real_and_generated_frames(compare_run, capsys):
+    """benchmarks/gamegan_deaths.py: where the copy skip keeps the frame read, as shares in [0, 1]
+    for every model named, and M's expected ends from real and from GameGAN's frames."""
+    run, _ = compare_run
+    script = load_script("gamegan_deaths")
+    assert script.main(["--run-dir", str(run.root), "--models", "gamegan", "gamegan_nomemory",
+                        "--clips", "2", "--steps", "3"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("gamegan", "gamegan_nomemory"):
+        for label in ("open loop", "teacher-forced"):
+            line = next(l for l in printed.splitlines() if l.startswith(f"{name} {label}: mean keep "))
+            keep = float(line.split("mean keep ")[1].split(";")[0])
+            assert 0.0 <= keep <= 1.0
+        ends = next(l for l in printed.splitlines() if l.startswith(f"{name}: expected ends over the 2 mid-episode"))
+        real, generated = (float(x.split()[-1]) for x in ends.split(": ", 1)[1].split(", ", 1))
+        assert 0.0 <= real <= 3.0 and 0.0 <= generated <= 3.0  # three steps' end probabilities, summed
 
 
 def test_horizontal_shift_finds_how_far_the_picture_moved():
