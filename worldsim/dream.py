@@ -17,11 +17,9 @@ the real games have too (envs.rollout.Games), so one rollout loop plays both.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
-from worldsim.models.mdnrnn import MDNStepper, add_points, dropout_mask
+from worldsim.models.mdnrnn import MDNStepper, add_points, dropout_mask, end_probability
 from worldsim.models.vae import frames_to_tensor
 from worldsim.world_model import WorldModel
 
@@ -93,7 +91,7 @@ class DreamEpisodes:
         crosses 0, i.e. p > 1 / (1 + w), and never below it."""
         if self.world.done_rule == "threshold":
             return logit > 0
-        p = torch.sigmoid(logit - math.log(self.world.done_pos_weight))
+        p = end_probability(logit, self.world.done_pos_weight)
         return torch.rand(p.shape, device=p.device, generator=self.generator) < p
 
     def keep(self, mask: torch.Tensor) -> None:

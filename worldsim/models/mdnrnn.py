@@ -199,6 +199,13 @@ class MDNRNN(nn.Module):
         return zeros, zeros.clone()
 
 
+def end_probability(done_logit: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """The probability that the game ends at this step, from M's done logit. M was trained with
+    episode ends weighted pos_weight times (mdnrnn.done_pos_weight; positives are rare), which
+    inflates its odds by that factor: dividing them back out calibrates the head."""
+    return torch.sigmoid(done_logit - math.log(pos_weight))
+
+
 def mdn_nll(out: MDNOutput, z_next: torch.Tensor) -> torch.Tensor:
     """-log p(z_next) per latent dimension, shape (batch, time, z_dim)."""
     x = z_next.unsqueeze(-1)

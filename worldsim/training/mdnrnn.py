@@ -2,7 +2,6 @@
 each batch as the paper does; reports held-out NLL, done precision/recall and reward error."""
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ import torch.nn.functional as F
 import envs
 from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
-from worldsim.models.mdnrnn import MDNRNN, mdn_nll, running_score
+from worldsim.models.mdnrnn import MDNRNN, end_probability, mdn_nll, running_score
 from worldsim.run import RunDir
 from worldsim.training import resume
 from worldsim.training.loop import Schedule, train
@@ -197,7 +196,7 @@ def evaluate_mdnrnn(model: MDNRNN, data: LatentSet, cfg: Config, predict_reward:
         totals["predicted"] += predicted.sum().item()
         totals["actual"] += actual.sum().item()
         # the dream ends an episode with probability sigmoid(logit - log w) per step (DreamEpisodes._done)
-        totals["expected"] += torch.sigmoid(r["done_logit"] - math.log(cfg.mdnrnn.done_pos_weight))[m].sum().item()
+        totals["expected"] += end_probability(r["done_logit"], cfg.mdnrnn.done_pos_weight)[m].sum().item()
         if predict_reward:
             totals["reward_abs"] += r["reward_mae"].item() * n
             totals["reward_nll"] += r["reward_nll"].item() * n if "reward_nll" in r else 0.0
