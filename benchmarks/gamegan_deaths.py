@@ -12,8 +12,20 @@ held out, for each checkpoint with the copy skip:
    before that), summed into expected ends; and the same over the mid-episode clips of 1., M
    reading from each clip's start, as the false-alarm rate.
 
-The GameGAN dream (worldsim.gamegan_dream) ends its episodes from exactly these probabilities:
-a GameGAN whose frames never show a death gives a dream that never ends.
+3. For a GameGAN with an end head (gamegan.end_head), the same expected ends from that head's
+   calibrated probabilities along the same open loops: the GameGAN dream draws its ends from
+   these instead of M's.
+4. With --probe: does GameGAN's own state carry the deaths? A logistic end head is fitted (plain
+   binary cross-entropy, Adam, then calibrated to the game's rate of ends as the model's end
+   head is, worldsim.models.gamegan.model.prior_shift) on the frozen model's open-loop states h_t
+   over clips of the first --probe-episodes training episodes (each game-ended episode's last
+   steps, and one clip at a random start from every episode), then read over the same held-out
+   deaths and clips as 2. The same fitted on the teacher-forced states (every step reading the
+   real frame) says what the state holds when it reads the real game.
+
+The GameGAN dream (worldsim.gamegan_dream) ends its episodes from the probabilities of 2. (or of
+3. when the model has an end head): a GameGAN whose frames never show a death, read by M, gives
+a dream that never ends.
 
     python benchmarks/gamegan_deaths.py --run-dir runs/doom-gg17 --models gamegan_fgol32_3k gamegan_fgol32_cw3
 """
@@ -28,9 +40,10 @@ from worldsim.apps.cli import run_main
 from worldsim.apps.compare.heldout import heldout_clips
 from worldsim.apps.compare.predictors import to_uint8
 from worldsim.data.episodes import iter_valid_episodes
-from worldsim.models.gamegan.model import as_frames
+from worldsim.models.gamegan.model import as_frames, prior_shift
 from worldsim.models.mdnrnn import end_probability
 from worldsim.run import RunDir, resolve_device
+from worldsim.training.gamegan import episode_ends
 from worldsim.world_model import GameGANWorld, WorldModel, load_gamegan_world
 
 
@@ -44,10 +57,21 @@ def end_probabilities(world: WorldModel, frames: torch.Tensor, actions: torch.Te
     return end_probability(out.done_logit, world.done_pos_weight).cpu().numpy()
 
 
-def open_loop(world: GameGANWorld, frames: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
-    """GameGAN's rollout at noise 0 from the real frames[:, 0], reading its own frames after it."""
+def open_loop(world: GameGANWorld, frames: torch.Tensor, actions: torch.Tensor, warm_up: int = 1) -> dict[str, torch.Tensor]:
+    """GameGAN's rollout at noise 0 from the real frames[:, 0], reading its own frames after it
+    (warm_up > 1: the first warm_up steps read the real frames)."""
     noise = torch.zeros(*actions.shape[:2], world.gamegan.config.noise_dim, device=world.device)
-    return world.gamegan.rollout(frames.to(world.device), actions.to(world.device), 1, noise)
+    return world.gamegan.rollout(frames.to(world.device), actions.to(world.device), warm_up, noise)
+
+
+def head_ends(world: GameGANWorld, out: dict[str, torch.Tensor]) -> np.ndarray:
+    """The end head's calibrated probabilities (n, T) along a rollout."""
+    return torch.sigmoid(world.gamegan.end_logit(out["end_logits"].float())).cpu().numpy()
+
+
+def death_clips(deaths: list, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each death's last `steps` steps as clips: frames (n, steps+1, 3, 64, 64), actions (n, steps)."""
+    return (torch.stack([f[len(a) - steps:] for f, a in deaths]), torch.stack([a[len(a) - steps:] for f, a in deaths]))
 
 
 def keep_report(name: str, world: GameGANWorld, held, generated: dict[str, torch.Tensor]) -> None:
@@ -69,28 +93,96 @@ def keep_report(name: str, world: GameGANWorld, held, generated: dict[str, torch
           f"{copy[ch].mean():.5f}), on the others {err[~ch].mean():.5f} ({copy[~ch].mean():.5f})")
 
 
+def print_ends(name: str, reader: str, deaths: np.ndarray | None, clips: np.ndarray, real_deaths: np.ndarray | None,
+               real_clips: np.ndarray) -> None:
+    """Expected ends over the deaths' last steps and over the mid-episode clips, (n, T)
+    probabilities each, beside M's from the real frames."""
+    if deaths is not None:
+        pr, pg = real_deaths, deaths
+        print(f"{name}: expected ends over the last {pg.shape[1]} steps of {len(pg)} deaths, {reader}: "
+              f"{pg.sum(1).mean():.3f} (M, real frames: {pr.sum(1).mean():.3f}); over the last 8 steps "
+              f"{pg[:, -8:].sum(1).mean():.3f} ({pr[:, -8:].sum(1).mean():.3f}); at the last step "
+              f"{pg[:, -1].mean():.3f} ({pr[:, -1].mean():.3f})")
+    print(f"{name}: expected ends over the {len(clips)} mid-episode clips' {clips.shape[1]} steps, {reader}: "
+          f"{clips.sum(1).mean():.3f} (M, real frames: {real_clips.sum(1).mean():.3f})")
+
+
 def ends_report(name: str, world: GameGANWorld, held, generated: dict[str, torch.Tensor], deaths: list,
-                real_deaths: np.ndarray | None, real_clips: np.ndarray, steps: int) -> None:
-    """M's expected ends from GameGAN's open loop over each death's last `steps` steps and over
-    the held-out clips (`generated`), beside those from the real frames."""
-    if real_deaths is None:
+                death_loops: dict[str, torch.Tensor] | None, real_deaths: np.ndarray | None,
+                real_clips: np.ndarray, steps: int) -> None:
+    """M's expected ends from GameGAN's open loop over each death's last `steps` steps
+    (`death_loops`) and over the held-out clips (`generated`), beside those from the real frames;
+    and the end head's, when the model has one."""
+    fake = None
+    if death_loops is None:
         print(f"{name}: no held-out episode the game ended with {steps} steps or more; no deaths to read")
     else:
         fake = []
-        for frames, actions in deaths:
+        for (frames, actions), drawn in zip(deaths, death_loops["frames"]):
             start = len(actions) - steps
-            drawn = open_loop(world, frames[None, start:], actions[None, start:])["frames"][0]
             seen = torch.cat([frames[: start + 1], to_uint8(drawn).cpu()])
             fake.append(end_probabilities(world, seen[None], actions[None])[0, start:])
-        pr, pg = real_deaths, np.stack(fake)
-        print(f"{name}: M's expected ends over the last {steps} steps of {len(deaths)} deaths: real frames "
-              f"{pr.sum(1).mean():.3f}, GameGAN's open loop {pg.sum(1).mean():.3f}; over the last 8 steps "
-              f"{pr[:, -8:].sum(1).mean():.3f} against {pg[:, -8:].sum(1).mean():.3f}; at the last step "
-              f"{pr[:, -1].mean():.3f} against {pg[:, -1].mean():.3f}")
+        fake = np.stack(fake)
     seen = torch.cat([held.frames[:, :1], to_uint8(generated["frames"]).cpu()], 1)
-    p_fake = end_probabilities(world, seen, held.actions)
-    print(f"{name}: expected ends over the {len(held.frames)} mid-episode clips' {steps} steps (M from each "
-          f"clip's start): real frames {real_clips.sum(1).mean():.3f}, GameGAN's open loop {p_fake.sum(1).mean():.3f}")
+    print_ends(name, "M reading GameGAN's open loop", fake, end_probabilities(world, seen, held.actions),
+               real_deaths, real_clips)
+    if world.gamegan.end is not None:
+        print_ends(name, "GameGAN's end head along its open loop",
+                   None if death_loops is None else head_ends(world, death_loops), head_ends(world, generated),
+                   real_deaths, real_clips)
+
+
+def probe_clips(paths: list, steps: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The probe's training clips from episodes `paths`: each game-ended episode's last `steps`
+    steps and one clip at a random start from every episode -> frames, actions, ends (n, steps)."""
+    frames, actions, ends = [], [], []
+    for _, ep in iter_valid_episodes(paths, ("frames", "actions", "terminated")):
+        n = len(ep.actions)
+        if n < steps:
+            continue
+        starts = ([n - steps] if ep.terminated[-1] else []) + [int(rng.integers(0, n - steps + 1))]
+        for s in starts:
+            frames.append(ep.frames[s : s + steps + 1])
+            actions.append(ep.actions[s : s + steps])
+            ends.append(ep.terminated[s : s + steps])
+    return (torch.as_tensor(np.stack(frames)).movedim(-1, -3), torch.as_tensor(np.stack(actions)),
+            torch.as_tensor(np.stack(ends)).float())
+
+
+def rollout_states(world: GameGANWorld, frames: torch.Tensor, actions: torch.Tensor, warm_up: int,
+                   batch: int = 32) -> torch.Tensor:
+    """The states h_t (n, T, hidden) of rollouts at noise 0, `batch` clips at a time."""
+    return torch.cat([open_loop(world, frames[i : i + batch], actions[i : i + batch], warm_up)["hidden"]
+                      for i in range(0, len(frames), batch)]).cpu()
+
+
+def probe_report(name: str, world: GameGANWorld, probe: tuple, game_rate: float, held, deaths: list,
+                 real_deaths: np.ndarray | None, real_clips: np.ndarray, steps: int, iterations: int = 1500) -> None:
+    """A logistic end head fitted on the frozen model's states over the probe's clips, read over
+    the held-out deaths and clips; open loop, then teacher-forced."""
+    frames, actions, ends = probe
+    if not 0 < game_rate < 1 or not 0 < float(ends.mean()) < 1:
+        print(f"{name}: no probe: its clips need steps the game ended and steps it did not")
+        return
+    death_frames, death_actions = death_clips(deaths, steps) if deaths else (None, None)
+    for label, warm_up in (("open loop", 1), ("teacher-forced", steps)):
+        x = rollout_states(world, frames, actions, warm_up)
+        torch.manual_seed(0)
+        head = torch.nn.Linear(x.shape[-1], 1)
+        optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+        with torch.enable_grad():  # the benchmark runs the models without gradients; the probe learns
+            for _ in range(iterations):
+                optimizer.zero_grad()
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(head(x).squeeze(-1), ends)
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            def read(f, a):
+                return torch.sigmoid(prior_shift(head(rollout_states(world, f, a, warm_up)).squeeze(-1),
+                                                 float(ends.mean()), game_rate)).numpy()
+            p_deaths = None if death_frames is None else read(death_frames, death_actions)
+            print_ends(name, f"a probe fitted on the {label} states (training loss {loss.item():.4f})",
+                       p_deaths, read(held.frames, held.actions), real_deaths, real_clips)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", required=True, help="GameGAN checkpoints/NAME.pt names (copy skip)")
     parser.add_argument("--clips", type=int, default=64, help="held-out mid-episode clips")
     parser.add_argument("--steps", type=int, default=32, help="clip length and steps before each death")
+    parser.add_argument("--probe", action="store_true", help="fit a logistic end head on each model's frozen states")
+    parser.add_argument("--probe-episodes", type=int, default=240, help="training episodes the probe's clips come from")
     parser.add_argument("--device", default="cpu", help="auto (CUDA when present), cpu or cuda")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -109,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
               for _, ep in iter_valid_episodes(held.val_paths, ("frames", "actions", "terminated"))
               if ep.terminated[-1] and len(ep.actions) >= args.steps]
     print(f"{len(held.frames)} mid-episode clips; {len(deaths)} held-out episodes the game ended")
+    if args.probe:
+        probe = probe_clips(held.train_paths[: args.probe_episodes], args.steps, np.random.default_rng(0))
+        ends, transitions = episode_ends(held.train_paths)
+        print(f"probe: {len(probe[0])} training clips, {int(probe[2].sum())} of them ending at a death; the game "
+              f"ends {ends} of the {len(held.train_paths)} training episodes in {transitions} steps")
     with torch.no_grad():
         vm = WorldModel.load(run.root, device)  # the run's V and M, which every GameGAN here is read by
         real_deaths = np.stack([end_probabilities(vm, f[None], a[None])[0, -args.steps:] for f, a in deaths]) if deaths else None
@@ -119,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{name} has no copy skip (gamegan.skip false): nothing keeps the frame read")
             world.gamegan.eval()
             generated = open_loop(world, held.frames, held.actions)
+            death_loops = open_loop(world, *death_clips(deaths, args.steps)) if deaths else None
             keep_report(name, world, held, generated)
-            ends_report(name, world, held, generated, deaths, real_deaths, real_clips, args.steps)
+            ends_report(name, world, held, generated, deaths, death_loops, real_deaths, real_clips, args.steps)
+            if args.probe:
+                probe_report(name, world, probe, ends / transitions, held, deaths, real_deaths, real_clips, args.steps)
     return 0
 
 

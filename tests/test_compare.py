@@ -5,6 +5,7 @@ import copy
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -215,16 +216,22 @@ def test_deaths_check_reads_the_keep_mask_and_m_ends_on_real_and_generated_frame
     run, _ = compare_run
     script = load_script("gamegan_deaths")
     assert script.main(["--run-dir", str(run.root), "--models", "gamegan", "gamegan_nomemory",
-                        "--clips", "2", "--steps", "3"]) == 0
+                        "--clips", "2", "--steps", "3", "--probe"]) == 0
     printed = capsys.readouterr().out
     for name in ("gamegan", "gamegan_nomemory"):
         for label in ("open loop", "teacher-forced"):
             line = next(l for l in printed.splitlines() if l.startswith(f"{name} {label}: mean keep "))
             keep = float(line.split("mean keep ")[1].split(";")[0])
             assert 0.0 <= keep <= 1.0
-        ends = next(l for l in printed.splitlines() if l.startswith(f"{name}: expected ends over the 2 mid-episode"))
-        real, generated = (float(x.split()[-1]) for x in ends.split(": ", 1)[1].split(", ", 1))
-        assert 0.0 <= real <= 3.0 and 0.0 <= generated <= 3.0  # three steps' end probabilities, summed
+        ends = [re.search(r"steps, (.+): ([\d.]+) \(M, real frames: ([\d.]+)\)$", line).groups()
+                for line in printed.splitlines() if line.startswith(f"{name}: expected ends over the 2 mid-episode")]
+        readers = [reader for reader, _, _ in ends]
+        assert readers[0] == "M reading GameGAN's open loop"
+        for _, generated, real in ends:  # three steps' end probabilities, summed
+            assert 0.0 <= float(real) <= 3.0 and 0.0 <= float(generated) <= 3.0
+        # the probe fits a head on the states only where the game ended some of its clips
+        ended = "ending at a death; the game ends 0 of" not in printed
+        assert any(r.startswith("a probe fitted on the open loop states") for r in readers) == ended
 
 
 def test_horizontal_shift_finds_how_far_the_picture_moved():
