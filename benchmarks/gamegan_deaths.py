@@ -12,26 +12,25 @@ held out, for each checkpoint with the copy skip:
    before that), summed into expected ends; and the same over the mid-episode clips of 1., M
    reading from each clip's start, as the false-alarm rate.
 
-3. For a GameGAN with an end head (gamegan.end_head), the same expected ends from that head's
-   calibrated probabilities along the same open loops: the GameGAN dream draws its ends from
-   these instead of M's.
-4. With --probe: does GameGAN's own state carry the deaths? A logistic end head is fitted (plain
-   binary cross-entropy, Adam, then calibrated to the game's rate of ends as the model's end
-   head is, worldsim.models.gamegan.model.prior_shift) on the frozen model's open-loop states h_t
-   over clips of the first --probe-episodes training episodes (each game-ended episode's last
-   steps, and one clip at a random start from every episode), then read over the same held-out
-   deaths and clips as 2. The same fitted on the teacher-forced states (every step reading the
-   real frame) says what the state holds when it reads the real game.
+3. With --probe: does GameGAN's own state carry the deaths? A logistic end head is fitted (plain
+   binary cross-entropy, Adam, then calibrated from the probe clips' rate of ends per step to the
+   game's by a prior shift) on the frozen model's open-loop states h_t over clips of the first
+   --probe-episodes training episodes (each game-ended episode's last steps, and one clip at a
+   random start from every episode), then read over the same held-out deaths and clips as 2.
+   The same fitted on the teacher-forced states (every step reading the real frame) says what
+   the state holds when it reads the real game. Every death clip ends at its last step, so a
+   probe can learn the clip's age instead of the threat; the mid-episode clips, as long, show
+   how much of what it expects is age.
 
-The GameGAN dream (worldsim.gamegan_dream) ends its episodes from the probabilities of 2. (or of
-3. when the model has an end head): a GameGAN whose frames never show a death, read by M, gives
-a dream that never ends.
+The GameGAN dream (worldsim.gamegan_dream) ends its episodes from exactly the probabilities of 2.:
+a GameGAN whose frames never show a death gives a dream that never ends.
 
     python benchmarks/gamegan_deaths.py --run-dir runs/doom-gg17 --models gamegan_fgol32_3k gamegan_fgol32_cw3
 """
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import torch
@@ -40,10 +39,9 @@ from worldsim.apps.cli import run_main
 from worldsim.apps.compare.heldout import heldout_clips
 from worldsim.apps.compare.predictors import to_uint8
 from worldsim.data.episodes import iter_valid_episodes
-from worldsim.models.gamegan.model import as_frames, prior_shift
+from worldsim.models.gamegan.model import as_frames
 from worldsim.models.mdnrnn import end_probability
 from worldsim.run import RunDir, resolve_device
-from worldsim.training.gamegan import episode_ends
 from worldsim.world_model import GameGANWorld, WorldModel, load_gamegan_world
 
 
@@ -64,9 +62,19 @@ def open_loop(world: GameGANWorld, frames: torch.Tensor, actions: torch.Tensor, 
     return world.gamegan.rollout(frames.to(world.device), actions.to(world.device), warm_up, noise)
 
 
-def head_ends(world: GameGANWorld, out: dict[str, torch.Tensor]) -> np.ndarray:
-    """The end head's calibrated probabilities (n, T) along a rollout."""
-    return torch.sigmoid(world.gamegan.end_logit(out["end_logits"].float())).cpu().numpy()
+def prior_shift(logit: torch.Tensor, trained_rate: float, true_rate: float) -> torch.Tensor:
+    """A classifier's logit trained where positives came at `trained_rate` -> its logit where
+    they come at `true_rate` (the log odds ratio of the two rates added)."""
+    return logit - math.log(trained_rate / (1 - trained_rate)) + math.log(true_rate / (1 - true_rate))
+
+
+def episode_ends(paths: list) -> tuple[int, int]:
+    """(episodes the game ended, transitions) over the episode files `paths`."""
+    ends = steps = 0
+    for _, ep in iter_valid_episodes(paths, ("terminated",)):
+        ends += int(len(ep.terminated) > 0 and ep.terminated[-1])
+        steps += len(ep.terminated)
+    return ends, steps
 
 
 def death_clips(deaths: list, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,8 +119,7 @@ def ends_report(name: str, world: GameGANWorld, held, generated: dict[str, torch
                 death_loops: dict[str, torch.Tensor] | None, real_deaths: np.ndarray | None,
                 real_clips: np.ndarray, steps: int) -> None:
     """M's expected ends from GameGAN's open loop over each death's last `steps` steps
-    (`death_loops`) and over the held-out clips (`generated`), beside those from the real frames;
-    and the end head's, when the model has one."""
+    (`death_loops`) and over the held-out clips (`generated`), beside those from the real frames."""
     fake = None
     if death_loops is None:
         print(f"{name}: no held-out episode the game ended with {steps} steps or more; no deaths to read")
@@ -126,10 +133,6 @@ def ends_report(name: str, world: GameGANWorld, held, generated: dict[str, torch
     seen = torch.cat([held.frames[:, :1], to_uint8(generated["frames"]).cpu()], 1)
     print_ends(name, "M reading GameGAN's open loop", fake, end_probabilities(world, seen, held.actions),
                real_deaths, real_clips)
-    if world.gamegan.end is not None:
-        print_ends(name, "GameGAN's end head along its open loop",
-                   None if death_loops is None else head_ends(world, death_loops), head_ends(world, generated),
-                   real_deaths, real_clips)
 
 
 def probe_clips(paths: list, steps: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -3,9 +3,7 @@ that training lowers its losses on a fixed batch, that a saved model reloads exa
 the training loop on a real (tiny) Doom run resumes where it stopped."""
 import copy
 import dataclasses
-import math
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -324,104 +322,11 @@ def test_clips_can_be_made_to_end_at_a_death(tmp_path):
     for i, episode in enumerate(frames):
         episode[:, 0, 0, 0] = np.arange(9) + 100 * i  # frame t of episode i is marked t + 100 i
     pool = ClipPool(frames, [np.zeros(8, np.int64)] * 2, clip_len=3, ended=np.array([False, True]))
-    clips, _, ends = pool.sample(np.random.default_rng(0), 64, end_bias=1.0)
+    clips, _ = pool.sample(np.random.default_rng(0), 64, end_bias=1.0)
     assert (clips[:, -1, 0, 0, 0] == 108).all()  # the last frame of the episode the game ended
-    assert (ends[:, -1] == 1).all() and (ends[:, :-1] == 0).all()  # labelled as the game's end
-    clips, _, ends = pool.sample(np.random.default_rng(0), 256, end_bias=0.5)
+    clips, _ = pool.sample(np.random.default_rng(0), 256, end_bias=0.5)
     share = (clips[:, -1, 0, 0, 0] == 108).mean()
     assert 0.4 < share < 0.7  # half forced to the end, plus the uniform draws that land there
-    # a clip ends a game only where it ends the episode the game ended, not the other one's last frame
-    np.testing.assert_array_equal(ends[:, -1], clips[:, -1, 0, 0, 0] == 108)
-    assert ends[:, :-1].sum() == 0 and (clips[:, -1, 0, 0, 0] == 8).any()
-
-
-def square_at_left_wall(frames: np.ndarray) -> np.ndarray:
-    """The synthetic game's 'death': 1 at each step whose next frame has the square within 10
-    pixels of the left wall (frames (n, T+1, 64, 64, 3) -> (n, T) float32)."""
-    return (frames[:, 1:, :, :10, 0] > 0).any((-1, -2)).astype(np.float32)
-
-
-def test_the_end_head_learns_from_the_state_where_the_game_ends():
-    """gamegan.end_head: trained beside the frames on the moving square, where an episode 'ends'
-    when the square comes near the left wall, the head's probability separates the steps that end
-    from those that do not on held-out clips (it reads the state the frame and the action built)."""
-    torch.manual_seed(0)
-    gc = GameGANConfig(**{**TINY, "end_head": True, "end_weight": 10.0})
-    trainer = GameGANTrainer(gc, 3, True, [], torch.device("cpu"))
-    rng = np.random.default_rng(0)
-    for _ in range(END_HEAD_STEPS):
-        frames, actions = moving_square_clips(gc.batch_size, gc.clip_len, rng)
-        parts = trainer.reconstruction_step(frames, actions, ends=square_at_left_wall(frames))
-    assert "end" in parts
-    frames, actions = moving_square_clips(64, gc.clip_len, np.random.default_rng(1))
-    ends = torch.as_tensor(square_at_left_wall(frames)).bool()
-    model = trainer.generator.eval()
-    with torch.no_grad():
-        raw = model.rollout(torch.as_tensor(frames), torch.as_tensor(actions), gc.clip_len,
-                            torch.zeros(64, gc.clip_len, gc.noise_dim))["end_logits"]
-    assert ends.any() and (~ends).any()
-    assert raw[ends].min() > raw[~ends].median() and raw[ends].mean() > raw[~ends].mean() + 2
-    positives, steps = model.end_counts.tolist()
-    assert steps == END_HEAD_STEPS * gc.batch_size * gc.clip_len and 0 < positives < steps
-
-
-END_HEAD_STEPS = 80
-
-
-def test_the_end_head_is_calibrated_from_the_clips_rate_of_ends_to_the_games():
-    """Training clips end at deaths more often than the game (end_bias): the calibrated logit is
-    the raw one shifted by the log odds of the game's rate of ends per step against the clips'."""
-    model = GameGAN(GameGANConfig(**{**TINY, "end_head": True}), 3, True)
-    with pytest.raises(ValueError, match="not trained on any episode end"):
-        model.end_logit(torch.zeros(1))
-    with pytest.raises(ValueError, match="needs episodes the game ended"):
-        model.set_end_rate(0, 100)
-    model.set_end_rate(1, 320)  # the game: one end in 320 steps
-    model.count_ends(torch.tensor([[0.0] * 63 + [1.0]]))  # the clips: one in 64
-    raw = torch.tensor([-2.0, 0.0, 3.0])
-    odds = lambda p: math.log(p / (1 - p))  # noqa: E731
-    torch.testing.assert_close(model.end_logit(raw), raw - odds(1 / 64) + odds(1 / 320))
-    model.count_ends(torch.tensor([[0.0] * 256]))  # now one in 320, as the game: no shift
-    torch.testing.assert_close(model.end_logit(raw), raw)
-    h = torch.zeros(2, TINY["hidden"])
-    torch.testing.assert_close(model.end_probability(h), torch.sigmoid(model.end(h).squeeze(-1)))
-
-
-def test_a_gamegan_trained_without_an_end_head_resumes_with_one(tiny_doom_run, tmp_path, capsys):
-    """--gamegan.end_head true on a checkpoint trained without it adds a fresh head instead of
-    refusing the checkpoint (the generator's Adam keeps its moments for the other parameters);
-    the game's rate of ends is read from the training episodes. Turning the head off again is
-    refused as any other change of shape."""
-    from worldsim.checkpoint import load_checkpoint
-    from worldsim.data.episodes import list_episodes, load_episode, save_episode, split_episodes
-    shutil.copytree(tiny_doom_run[0].root, tmp_path / "run")
-    run, cfg = RunDir(tmp_path / "run"), copy.deepcopy(tiny_doom_run[1])
-    for path in list_episodes(run.episodes):  # the tiny run's episodes are cut at 40 steps: let the game end them
-        episode = load_episode(path)
-        episode.terminated[-1], episode.truncated[-1] = True, False
-        save_episode(path, episode)
-    cfg.gamegan.name, cfg.gamegan.steps = "gamegan_end", 2
-    train_gamegan(run, cfg, torch.device("cpu"), progress=False)
-    moments = load_checkpoint(run.gamegan_checkpoint("gamegan_end"), kind="gamegan")["state"]["g_optimizer"]["state"]
-    cfg.gamegan.end_head, cfg.gamegan.steps = True, 4
-    from worldsim.training.gamegan import GameGANTraining
-    added = GameGANTraining(run, cfg, torch.device("cpu"), 0, 1)
-    added.resume()
-    kept = added.trainer.g_optimizer.state_dict()["state"]
-    assert len(kept) == len(moments) and all(torch.equal(kept[i]["exp_avg"], moments[i]["exp_avg"]) for i in moments)
-    train_gamegan(run, cfg, torch.device("cpu"), progress=False)
-    assert "an end head is added" in capsys.readouterr().out
-    model, meta = load_gamegan(run.gamegan_checkpoint("gamegan_end"), env=cfg.env)
-    assert model.end is not None and meta["gamegan"]["end_head"] is True
-    train, _ = split_episodes(list_episodes(run.episodes), cfg.gamegan.val_fraction, cfg.seed)
-    assert float(model.end_rate) == pytest.approx(len(train) / sum(len(load_episode(p).actions) for p in train))
-    assert model.end_counts[1] == 2 * cfg.gamegan.batch_size * cfg.gamegan.clip_len  # steps 3 and 4 trained it
-    logged = [r for r in read_scalars(run.logs / "gamegan_end.jsonl") if "g_loss" in r]
-    assert [("end" in r) for r in logged] == [False, False, True, True]
-    assert "generator.end.weight" in load_checkpoint(run.gamegan_checkpoint("gamegan_end"), kind="gamegan")["model"]
-    cfg.gamegan.end_head = False
-    with pytest.raises(CheckpointError, match="gamegan.end_head=True"):
-        train_gamegan(run, cfg, torch.device("cpu"), progress=False)
 
 
 def test_checkpoints_from_before_a_field_existed_load_with_the_value_they_were_trained_with():

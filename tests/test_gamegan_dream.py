@@ -146,30 +146,6 @@ def test_dream_dropout_gives_each_gamegan_dream_episode_its_own_mask_too(world):
     assert_dream_dropout(lambda n, tau, seed: make_dream(dropped, n, tau, seed=seed), 300, 5)
 
 
-def test_a_gamegan_with_an_end_head_ends_dream_episodes_from_it(world):
-    """gamegan.end_head: the dream draws its episode ends from GameGAN's head (its calibrated
-    probability), not from M's done head reading V's encoding of the drawn frame."""
-    gc = dataclasses.replace(world.gamegan.config, end_head=True)
-    gamegan = GameGAN(gc, world.gamegan.action_dim, True, world.gamegan.flip_pairs)
-    missing, _ = gamegan.load_state_dict(world.gamegan.state_dict(), strict=False)
-    assert sorted(missing) == ["end.bias", "end.weight", "end_counts", "end_rate"]
-    gamegan.set_end_rate(1, 100)
-    gamegan.count_ends(torch.tensor([1.0] + [0.0] * 99))  # trained at the game's rate: no shift
-    headed = dataclasses.replace(world, gamegan=gamegan.eval())
-    torch.nn.init.zeros_(gamegan.end.weight)
-    for bias, ended in ((30.0, 8), (-30.0, 0)):
-        torch.nn.init.constant_(gamegan.end.bias, bias)
-        dream = make_dream(headed, 8, 1.0, max_steps=50, seed=0)
-        dream.reset()
-        _, _, terminated, truncated = dream.step(torch.zeros(8, dtype=torch.long))
-        assert int(terminated.sum()) == ended and not truncated.any()
-    for _ in range(48):  # M's done head is not drawn from: at -30 no episode ends before the cap
-        _, _, terminated, truncated = dream.step(torch.zeros(8, dtype=torch.long))
-        assert not terminated.any()
-    _, _, terminated, truncated = dream.step(torch.zeros(8, dtype=torch.long))
-    assert truncated.all() and not terminated.any()
-
-
 def test_gamegan_without_memory_dreams_too(world):
     gc = dataclasses.replace(world.gamegan.config, memory=False, renderer="simple")
     plain = dataclasses.replace(world, gamegan=GameGAN(gc, world.gamegan.action_dim, True).eval())

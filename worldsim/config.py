@@ -324,15 +324,6 @@ class GameGANConfig:
     """Adam beta1 (paper: 0)"""
     beta2: float = 0.9
     """Adam beta2 (paper: 0.9)"""
-    end_head: bool = False
-    """the dynamics engine's state h_t also predicts whether the game ends the episode at step t
-    (a death): a linear head trained beside the frames (end_weight), calibrated for the clips'
-    end_bias. The GameGAN dream then draws its episode ends from it instead of M's done head
-    reading V's encoding of the drawn frame (which sees no death GameGAN does not draw). A
-    checkpoint trained without it may be resumed with it: the head starts fresh"""
-    end_weight: float = 1.0
-    """weight of the end head's loss: binary cross-entropy of its logit per step against the
-    game's episode ends, averaged over the clip's steps (nats per step)"""
     end_bias: float = 0.5
     """share of training clips that end at the last frame of an episode the game ended (a death),
     so the model sees how episodes end (released: 0.5); 0: every start equally likely"""

@@ -63,19 +63,15 @@ class DreamEpisodes:
             shape = (int(mask.sum()), self.drop.shape[1])
             self.drop[mask] = dropout_mask(shape, self.world.dream_dropout, self.generator, self.z.device)
 
-    def finish_step(self, reward: torch.Tensor, done_logit: torch.Tensor, end_p: torch.Tensor | None = None
+    def finish_step(self, reward: torch.Tensor, done_logit: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Count the step, draw episode ends from M's done head (done_logit, one per episode), or,
-        where end_p is given, with those probabilities (a GameGAN's end head), and
+        """Count the step, draw episode ends from M's done head (done_logit, one per episode) and
         pay the step's reward (M's, from its reward outputs (num_envs, R), see MDNRNN.pay; or +1
         per step survived): (obs, reward, terminated, truncated). In a game that ends at a number
         of points (GameInfo.points_to_win), the step that pays either side its last point ends the
         episode too."""
         self.t += 1
-        if end_p is None:
-            terminated = self._done(done_logit)
-        else:
-            terminated = torch.rand(end_p.shape, device=end_p.device, generator=self.generator) < end_p
+        terminated = self._done(done_logit)
         if self.world.predict_reward:
             reward = self.world.mdnrnn.pay(reward, self.generator)
             self.score = add_points(self.score, reward)

@@ -4,11 +4,8 @@ supply everything else, exactly as in the real game.
 The controller sees the same observation as in the V+M dream: [z, h], where z is V's encoding
 (its mean) of the frame GameGAN generated and h is M's LSTM state carried along those z's and
 the actions taken. Episode ends come from M's done head (calibrated as in BatchedDream: its
-training weight on episode ends divided back out, then a Bernoulli draw), or, for a GameGAN
-trained with an end head (gamegan.end_head), from that head reading GameGAN's own state (a
-Bernoulli draw of its calibrated probability: M reads only what GameGAN draws, and cannot see a
-death GameGAN does not draw); rewards come from M's reward head (or +1 per step survived for
-survival games). Why: one controller class and one
+training weight on episode ends divided back out, then a Bernoulli draw) and rewards from M's
+reward head (or +1 per step survived for survival games). Why: one controller class and one
 real-game evaluator (agents.evaluate.LatentController, which tracks [z, h] with V and M) serve
 both dreams, so controllers trained in the two dreams are compared like for like; and GameGAN
 itself has no done or reward head.
@@ -113,8 +110,7 @@ class BatchedGameGANDream(Dream):
             state, _ = self.gamegan.step(self.state, actions, noise)
         self.state = _float(state)
         e.z = self._encode(self.state.frame)
-        end_p = self.gamegan.end_probability(self.state.h) if self.gamegan.end is not None else None
-        return e.finish_step(out.reward[:, -1], out.done_logit[:, -1], end_p)
+        return e.finish_step(out.reward[:, -1], out.done_logit[:, -1])
 
     def keep(self, mask) -> None:
         """Drop the episodes where `mask` is False (so finished ones stop costing compute)."""

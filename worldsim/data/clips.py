@@ -46,13 +46,10 @@ class ClipPool:
         end = start + self.clip_len
         return self.frames[episode][start : end + 1], self.actions[episode][start:end]
 
-    def sample(self, rng: np.random.Generator, batch: int,
-               end_bias: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator, batch: int, end_bias: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """`batch` clips, every start position equally likely -> frames (batch, T+1, 64, 64, 3)
-        uint8, actions (batch, T, ...) and ends (batch, T) float32, 1 at the step where the game
-        ended the episode (the last step of a clip that ends a game-ended episode); each clip
-        instead ends at the end of an episode the game ended with probability `end_bias` (when the
-        pool has such episodes)."""
+        uint8, actions (batch, T, ...); each clip instead ends at the end of an episode the game
+        ended with probability `end_bias` (when the pool has such episodes)."""
         starts = self.starts
         episodes = rng.choice(len(self), size=batch, p=starts / starts.sum())
         offsets = (rng.random(batch) * starts[episodes]).astype(int)
@@ -62,18 +59,14 @@ class ClipPool:
             episodes[at_end] = rng.choice(ended, size=int(at_end.sum()))
             offsets[at_end] = starts[episodes[at_end]] - 1
         clips = [self.clip(e, o) for e, o in zip(episodes, offsets)]
-        ends = np.zeros((batch, self.clip_len), dtype=np.float32)
-        if self.ended is not None:
-            ends[:, -1] = self.ended[episodes] & (offsets == starts[episodes] - 1)
-        return np.stack([f for f, _ in clips]), np.stack([a for _, a in clips]), ends
+        return np.stack([f for f, _ in clips]), np.stack([a for _, a in clips])
 
 
 def iter_clip_batches(paths: list[Path], batch_size: int, clip_len: int, buffer_episodes: int,
-                      rng: np.random.Generator,
-                      end_bias: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                      rng: np.random.Generator, end_bias: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless batches of clips: shuffled passes over `paths`, `buffer_episodes` at a time; each
     pool yields about one pass over its transitions before the next is loaded (ClipPool.sample
-    for end_bias and the batches' frames, actions and ends)."""
+    for end_bias)."""
     while True:
         order = [paths[i] for i in rng.permutation(len(paths))]
         found = False

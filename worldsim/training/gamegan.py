@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 import envs
 from worldsim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from worldsim.config import Config, GameGANConfig
 from worldsim.data.clips import fixed_clips, iter_clip_batches
-from worldsim.data.episodes import iter_valid_episodes, list_episodes, split_episodes
+from worldsim.data.episodes import list_episodes, split_episodes
 from worldsim.data.frames import BACKGROUND_FRAMES, background_frame
 from worldsim.media import image_grid, save_png
 from worldsim.models.gamegan.discriminators import Discriminators
@@ -37,10 +36,9 @@ from worldsim.training.loop import Schedule, train
 ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_embed", "memory", "memory_height",
                        "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
                        "map_size", "temporal_scales", "output", "encoder_norm", "kernel_temperature",
-                       "spectral_norm", "skip", "motion_kernels", "motion_radius", "background_gain", "end_head")
-"""GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values,
-but for end_head turned on (a fresh end head is added). (motion_sharp is not one: a soft-trained
-motion skip may be resumed sharp, a fine-tune.)"""
+                       "spectral_norm", "skip", "motion_kernels", "motion_radius", "background_gain")
+"""GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values.
+(motion_sharp is not one: a soft-trained motion skip may be resumed sharp, a fine-tune.)"""
 
 
 VAL_METRICS = ("one_step_mse", "open_loop_mse", "copy_last_frame_mse")
@@ -114,10 +112,10 @@ class GameGANTrainer:
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
 
-    def train_step(self, frames, actions, warm_up: int, ends=None) -> dict[str, float]:
-        """frames (batch, T+1, 64, 64, 3) uint8, actions (batch, T[, action_dim]) and, for the end
-        head, ends (batch, T) of real clips -> the losses' parts (floats). One rollout serves both
-        steps: D learns on it detached, then G's loss is taken through the updated discriminators."""
+    def train_step(self, frames, actions, warm_up: int) -> dict[str, float]:
+        """frames (batch, T+1, 64, 64, 3) uint8 and actions (batch, T[, action_dim]) of real clips
+        -> the losses' parts (floats). One rollout serves both steps: D learns on it detached,
+        then G's loss is taken through the updated discriminators."""
         real = as_frames(torch.as_tensor(frames, device=self.device))  # (batch, T+1, 3, 64, 64)
         actions = torch.as_tensor(actions, device=self.device)
         self.generator.train()
@@ -125,16 +123,15 @@ class GameGANTrainer:
         with self.autocast():
             out = self.g(real, actions, warm_up, cycle=True)
         d_loss, d_parts = self._discriminator_step(real, actions, out)
-        g_loss, g_parts = self._generator_step(real, actions, out, ends)
+        g_loss, g_parts = self._generator_step(real, actions, out)
         self.scaler.update()
         self.step += 1
         return {"d_loss": d_loss, "g_loss": g_loss, **d_parts, **g_parts}
 
-    def reconstruction_step(self, frames, actions, warm: int | None = None, ends=None) -> dict[str, float]:
+    def reconstruction_step(self, frames, actions, warm: int | None = None) -> dict[str, float]:
         """The warm start's step: the generator alone on reconstruction with the noise at 0, the
         first `warm` steps (None: every step) reading the real x_t (teacher-forced), the others
-        the frame the model drew, so the output must follow the input (and the end head, when
-        there is one, learns the clips' ends as in train_step)."""
+        the frame the model drew, so the output must follow the input."""
         real = as_frames(torch.as_tensor(frames, device=self.device))
         actions = torch.as_tensor(actions, device=self.device)
         self.generator.train()
@@ -142,28 +139,13 @@ class GameGANTrainer:
         with self.autocast():
             out = self.g(real, actions, actions.shape[1] if warm is None else warm, noise)
             loss = clip_reconstruction(out["frames"], real, self.gc)
-            end, parts = self._end_loss(out, ends)
-            total = self.gc.recon_weight * loss + end
         self._learning_rate(self.gc.recon_only_lr or self.gc.lr)
         self.g_optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
+        self.scaler.scale(self.gc.recon_weight * loss).backward()
         self.scaler.step(self.g_optimizer)
         self.scaler.update()
         self.step += 1
-        return {"g_loss": total.item(), "recon": loss.item(), **parts}
-
-    def _end_loss(self, out: dict[str, torch.Tensor], ends) -> tuple[torch.Tensor, dict[str, float]]:
-        """The end head's weighted loss (0 without a head) and its logged part: binary
-        cross-entropy per step of the raw end logits against the clips' ends (batch, T); the
-        labels are counted for the head's calibration (GameGAN.end_logit)."""
-        if self.generator.end is None:
-            return torch.zeros((), device=self.device), {}
-        if ends is None:
-            raise ValueError("a GameGAN with an end head trains on clips' ends (ClipPool.sample's third output)")
-        ends = torch.as_tensor(ends, device=self.device, dtype=torch.float32)
-        self.generator.count_ends(ends)
-        bce = F.binary_cross_entropy_with_logits(out["end_logits"].float(), ends)
-        return self.gc.end_weight * bce, {"end": bce.item()}
+        return {"g_loss": self.gc.recon_weight * loss.item(), "recon": loss.item()}
 
     def _learning_rate(self, lr: float) -> None:
         for group in self.g_optimizer.param_groups:
@@ -183,7 +165,7 @@ class GameGANTrainer:
         self.scaler.step(self.d_optimizer)
         return loss.item(), parts
 
-    def _generator_step(self, real, actions, out, ends=None) -> tuple[float, dict[str, float]]:
+    def _generator_step(self, real, actions, out) -> tuple[float, dict[str, float]]:
         self._learning_rate(self.gc.lr)
         # G's loss goes through the discriminators themselves, not their DDP wrapper: their
         # gradients here are not wanted, so they are frozen and nothing is all-reduced for them.
@@ -191,12 +173,10 @@ class GameGANTrainer:
         with self.autocast():
             loss, parts = generator_loss(self.discriminators, real, actions, self.generator.encode_actions(actions),
                                          out, self.gc, self.discrete)
-            end, end_parts = self._end_loss(out, ends)
-            loss = loss + end
         self.g_optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.g_optimizer)
-        return loss.item(), {**parts, **end_parts}
+        return loss.item(), parts
 
     def state_dict(self) -> dict:
         return {"step": self.step, "g_optimizer": self.g_optimizer.state_dict(),
@@ -206,25 +186,10 @@ class GameGANTrainer:
         return {**{f"generator.{k}": v for k, v in self.generator.state_dict().items()},
                 **{f"discriminators.{k}": v for k, v in self.discriminators.state_dict().items()}}
 
-    def load(self, model: dict[str, torch.Tensor], state: dict, add_end_head: bool = False) -> None:
-        """Resume from a checkpoint's model and training state. add_end_head: the checkpoint has no
-        end head and this generator has one: the head keeps its fresh weights, and in the
-        generator's Adam every other parameter keeps its moments while the head's start at zero
-        (the head is the generator's last module, so its parameters come last)."""
-        generator = submodule_state(model, "generator.")
-        missing, unexpected = self.generator.load_state_dict(generator, strict=not add_end_head)
-        if unexpected or any(not k.startswith("end") for k in missing):
-            raise CheckpointError(f"the checkpoint's generator does not match: missing {missing}, unexpected {unexpected}")
+    def load(self, model: dict[str, torch.Tensor], state: dict) -> None:
+        self.generator.load_state_dict(submodule_state(model, "generator."))
         self.discriminators.load_state_dict(submodule_state(model, "discriminators."))
-        g_state = state["g_optimizer"]
-        if add_end_head:
-            head = [id(p) for p in self.generator.end.parameters()]
-            params = self.g_optimizer.param_groups[0]["params"]
-            if [id(p) for p in params[-len(head):]] != head:
-                raise CheckpointError("the end head's parameters are not the generator's last")
-            g_state = {**g_state, "param_groups": [{**g_state["param_groups"][0],
-                                                    "params": list(range(len(params)))}]}
-        self.g_optimizer.load_state_dict(g_state)
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
         for group in [*self.g_optimizer.param_groups, *self.d_optimizer.param_groups]:
             group["lr"] = self.gc.lr  # a learning rate overridden on resume takes effect
@@ -293,27 +258,13 @@ def _distributed(device: torch.device) -> tuple[int, int, torch.device, bool]:
     return dist.get_rank(), world, device, started
 
 
-def _check_architecture(path: Path, meta: dict, gc: GameGANConfig, flip_pairs: list) -> bool:
-    """Refuses a checkpoint whose networks differ from the config's; True when the config only adds
-    an end head to it."""
+def _check_architecture(path: Path, meta: dict, gc: GameGANConfig, flip_pairs: list) -> None:
     stored = {**stored_config(meta), "flip_pairs": [list(p) for p in meta["flip_pairs"]]}
     wanted = {**dataclasses.asdict(gc), "flip_pairs": [list(p) for p in flip_pairs]}
-    add_end_head = wanted["end_head"] and not stored["end_head"]
-    bad = [f"gamegan.{k}={stored[k]!r}" for k in (*ARCHITECTURE_FIELDS, "flip_pairs")
-           if stored[k] != wanted[k] and not (k == "end_head" and add_end_head)]
+    bad = [f"gamegan.{k}={stored[k]!r}" for k in (*ARCHITECTURE_FIELDS, "flip_pairs") if stored[k] != wanted[k]]
     if bad:
         raise CheckpointError(
             f"{path}: trained with {', '.join(bad)}; resume with those values or use another --run-dir")
-    return add_end_head
-
-
-def episode_ends(paths: list[Path]) -> tuple[int, int]:
-    """(episodes the game ended, transitions) over the episode files `paths`."""
-    ends = steps = 0
-    for _, ep in iter_valid_episodes(paths, ("terminated",)):
-        ends += int(len(ep.terminated) > 0 and ep.terminated[-1])
-        steps += len(ep.terminated)
-    return ends, steps
 
 
 class GameGANTraining:
@@ -340,8 +291,6 @@ class GameGANTraining:
         if gc.background_gain and not self.checkpoint.is_file():  # a resumed checkpoint brings its own
             frame = background_frame(self.train_paths, BACKGROUND_FRAMES, np.random.default_rng(cfg.seed))
             self.trainer.generator.dynamics.set_background(as_frames(frame[None]).to(device))
-        if gc.end_head and not self.checkpoint.is_file():
-            self.trainer.generator.set_end_rate(*episode_ends(self.train_paths))
         self.meta = {"gamegan": dataclasses.asdict(gc), "action_dim": action_dim, "discrete_actions": discrete,
                      "flip_pairs": [list(p) for p in self.flip_pairs], "config": cfg.to_dict()}
         self.schedule = Schedule(gc.steps, gc.eval_every, gc.log_every)
@@ -352,11 +301,8 @@ class GameGANTraining:
         if not self.checkpoint.is_file():
             return None
         ckpt = load_checkpoint(self.checkpoint, kind="gamegan", env=self.cfg.env)
-        add_end_head = _check_architecture(self.checkpoint, ckpt["meta"], self.gc, self.flip_pairs)
-        self.trainer.load(ckpt["model"], ckpt["state"], add_end_head)
-        if add_end_head:
-            print(f"{self.checkpoint.name}: an end head is added to a GameGAN trained without one")
-            self.trainer.generator.set_end_rate(*episode_ends(self.train_paths))
+        _check_architecture(self.checkpoint, ckpt["meta"], self.gc, self.flip_pairs)
+        self.trainer.load(ckpt["model"], ckpt["state"])
         return self.trainer.step, ckpt["meta"]["history"]
 
     def untrained(self) -> dict:
@@ -370,14 +316,14 @@ class GameGANTraining:
                                              gc.buffer_episodes, np.random.default_rng([self.cfg.seed, self.rank, step]),
                                              gc.end_bias)
             self.start_step = step
-        frames, actions, ends = next(self.batches)
+        frames, actions = next(self.batches)
         t0 = time.perf_counter()
         if step < gc.recon_only_steps:
             self.warm = recon_only_warm_up(step, gc)
-            parts = self.trainer.reconstruction_step(frames, actions, self.warm, ends)
+            parts = self.trainer.reconstruction_step(frames, actions, self.warm)
         else:
             self.warm = warm_up_at(step - gc.recon_only_steps, gc.warm_up, gc.warm_up_decay_steps, gc.warm_up_floor)
-            parts = self.trainer.train_step(frames, actions, self.warm, ends)
+            parts = self.trainer.train_step(frames, actions, self.warm)
         self.train_seconds += time.perf_counter() - t0
         for k, v in parts.items():  # sums and counts: warm-start steps have no discriminator scalars
             total, count = self.window.get(k, (0.0, 0))

@@ -3,7 +3,6 @@ simulates a clip (teacher-forced for the first warm-up steps, then on its own fr
 `init_state` and `step` drive a batched dream one action at a time."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -66,13 +65,6 @@ class GameGAN(nn.Module):
                                                 config.skip, config.motion_kernels, config.motion_radius,
                                                 config.motion_sharp)
 
-        self.end = nn.Linear(config.hidden, 1) if config.end_head else None
-        if config.end_head:
-            # The end head's calibration (see end_logit): the game's rate of episode ends per step in
-            # the training episodes, and the ends and steps the head was trained on.
-            self.register_buffer("end_rate", torch.zeros((), dtype=torch.float64))
-            self.register_buffer("end_counts", torch.zeros(2, dtype=torch.float64))
-
     @property
     def specialized(self) -> bool:
         return isinstance(self.renderer, SpecializedRenderer)
@@ -82,30 +74,6 @@ class GameGAN(nn.Module):
         if self.discrete_actions:
             return F.one_hot(actions.long(), self.action_dim).float()
         return actions.float()
-
-    def set_end_rate(self, ends: int, steps: int) -> None:
-        """The game's rate of episode ends per step in the training episodes (ends / steps)."""
-        if not 0 < ends < steps:
-            raise ValueError(f"the end head needs episodes the game ended: {ends} ends in {steps} steps")
-        self.end_rate.fill_(ends / steps)
-
-    def count_ends(self, ends: torch.Tensor) -> None:
-        """Count the end labels (any shape, 1 where the game ended) the head is trained on."""
-        self.end_counts += torch.stack([ends.sum(), torch.tensor(ends.numel(), device=ends.device)]).double()
-
-    def end_logit(self, raw: torch.Tensor) -> torch.Tensor:
-        """The calibrated logit of the game ending at a step, from the head's raw logit. Training
-        clips end at deaths more often than the game does (gamegan.end_bias), so the raw head's odds
-        are those of the training clips; shifting them by the log odds ratio of the game's rate to
-        the clips' (a prior shift) gives the game's."""
-        positives, steps = self.end_counts.tolist()
-        if not self.end_rate > 0 or not 0 < positives < steps:
-            raise ValueError("this GameGAN's end head was not trained on any episode end")
-        return prior_shift(raw, positives / steps, float(self.end_rate))
-
-    def end_probability(self, h: torch.Tensor) -> torch.Tensor:
-        """The probability that the game ends the episode at the step that led to state h (batch, hidden)."""
-        return torch.sigmoid(self.end_logit(self.end(h).squeeze(-1).float()))
 
     def init_state(self, first_frame: torch.Tensor) -> GameGANState:
         """The state before the first action, from x_0 (batch, 3, 64, 64) (float in [0, 1] or uint8)."""
@@ -151,8 +119,7 @@ class GameGAN(nn.Module):
         alphas (batch, T, H, W) and reads (batch, T, D); with the specialized renderer, masks
         (batch, T, K, 1, 64, 64) and components (batch, T, K, 3, 64, 64); with the copy skip, keep
         (batch, T, 1, 64, 64); with the motion skip, motion (batch, T, kernels + 1, 64, 64), the
-        per-pixel choice of "stay" (first) or a kernel; with the end head, end_logits (batch, T),
-        its raw logits of the game ending at each step (end_logit calibrates them)."""
+        per-pixel choice of "stay" (first) or a kernel."""
         x = as_frames(frames)
         b, steps = actions.shape[:2]
         needed = min(max(1, warm_up), steps)
@@ -179,8 +146,6 @@ class GameGAN(nn.Module):
                     record.setdefault(key, []).append(out[key])
         result = {("frames" if k == "frame" else k): torch.stack(v, dim=1) for k, v in record.items() if v}
         result["noise"] = noise
-        if self.end is not None:
-            result["end_logits"] = self.end(result["hidden"]).squeeze(-1)
         if cycle and self.memory is not None and self.specialized:
             result["cycle_static"] = self.reread_static(state.memory, result["alphas"])
         return result
@@ -195,12 +160,6 @@ class GameGAN(nn.Module):
         return self.renderer.render_static(reads.flatten(0, 1)).view(b, t, 3, 64, 64)
 
 
-def prior_shift(logit: torch.Tensor, trained_rate: float, true_rate: float) -> torch.Tensor:
-    """A classifier's logit trained where positives came at `trained_rate` -> its logit where
-    they come at `true_rate` (the log odds ratio of the two rates added)."""
-    return logit - math.log(trained_rate / (1 - trained_rate)) + math.log(true_rate / (1 - true_rate))
-
-
 def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.device = "cpu") -> tuple[GameGAN, dict]:
     """The generator of a GameGAN checkpoint (eval mode) and the checkpoint's metadata."""
     ckpt = load_checkpoint(path, kind="gamegan", env=env)
@@ -212,7 +171,7 @@ def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.d
 
 LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False,
                  "skip": False, "motion_kernels": 0, "motion_radius": 4, "background_gain": 0.0,
-                 "motion_sharp": False, "end_head": False}
+                 "motion_sharp": False}
 """Architecture fields added after the first checkpoints were written, with the value those
 checkpoints were trained with (not today's default)."""
 
