@@ -18,7 +18,9 @@ held out, for each checkpoint with the copy skip:
    --probe-episodes training episodes (each game-ended episode's last steps, and one clip at a
    random start from every episode), then read over the same held-out deaths and clips as 2.
    The same fitted on the teacher-forced states (every step reading the real frame) says what
-   the state holds when it reads the real game. Every death clip ends at its last step, so a
+   the state holds when it reads the real game; --probe-own-steps N ... fits one for each number
+   of own-frame steps at the clips' end (the real frames before), how far into its own open
+   loop the state keeps what it read. Every death clip ends at its last step, so a
    probe can learn the clip's age instead of the threat; the mid-episode clips, as long, show
    how much of what it expects is age.
 
@@ -159,16 +161,27 @@ def rollout_states(world: GameGANWorld, frames: torch.Tensor, actions: torch.Ten
                       for i in range(0, len(frames), batch)]).cpu()
 
 
+def probe_label(own: int, steps: int) -> str:
+    """What the probe's states read: the last `own` of a clip's `steps` steps read the frames the
+    model drew (steps - 1: the whole open loop from x_0; 0: every step the real frame)."""
+    if own >= steps - 1:
+        return "open loop"
+    return "teacher-forced" if own <= 0 else f"{own} open-loop steps at the end (the real frames before)"
+
+
 def probe_report(name: str, world: GameGANWorld, probe: tuple, game_rate: float, held, deaths: list,
-                 real_deaths: np.ndarray | None, real_clips: np.ndarray, steps: int, iterations: int = 1500) -> None:
+                 real_deaths: np.ndarray | None, real_clips: np.ndarray, steps: int, own_steps: list[int],
+                 iterations: int = 1500) -> None:
     """A logistic end head fitted on the frozen model's states over the probe's clips, read over
-    the held-out deaths and clips; open loop, then teacher-forced."""
+    the held-out deaths and clips: once for each number of steps at the clips' end that read the
+    model's own frames (`own_steps`; the steps before read the real ones)."""
     frames, actions, ends = probe
     if not 0 < game_rate < 1 or not 0 < float(ends.mean()) < 1:
         print(f"{name}: no probe: its clips need steps the game ended and steps it did not")
         return
     death_frames, death_actions = death_clips(deaths, steps) if deaths else (None, None)
-    for label, warm_up in (("open loop", 1), ("teacher-forced", steps)):
+    for own in own_steps:
+        label, warm_up = probe_label(own, steps), max(1, steps - own)
         x = rollout_states(world, frames, actions, warm_up)
         torch.manual_seed(0)
         head = torch.nn.Linear(x.shape[-1], 1)
@@ -196,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=32, help="clip length and steps before each death")
     parser.add_argument("--probe", action="store_true", help="fit a logistic end head on each model's frozen states")
     parser.add_argument("--probe-episodes", type=int, default=240, help="training episodes the probe's clips come from")
+    parser.add_argument("--probe-own-steps", type=int, nargs="+",
+                        help="fit a probe for each: the last N steps of every clip read the model's own frames, the "
+                             "steps before the real ones (default: STEPS-1 and 0, its whole open loop and teacher-forced)")
     parser.add_argument("--device", default="cpu", help="auto (CUDA when present), cpu or cuda")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -225,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             keep_report(name, world, held, generated)
             ends_report(name, world, held, generated, deaths, death_loops, real_deaths, real_clips, args.steps)
             if args.probe:
-                probe_report(name, world, probe, ends / transitions, held, deaths, real_deaths, real_clips, args.steps)
+                probe_report(name, world, probe, ends / transitions, held, deaths, real_deaths, real_clips, args.steps,
+                             args.probe_own_steps or [args.steps - 1, 0])
     return 0
 
 

@@ -216,7 +216,7 @@ def test_deaths_check_reads_the_keep_mask_and_m_ends_on_real_and_generated_frame
     run, _ = compare_run
     script = load_script("gamegan_deaths")
     assert script.main(["--run-dir", str(run.root), "--models", "gamegan", "gamegan_nomemory",
-                        "--clips", "2", "--steps", "3", "--probe"]) == 0
+                        "--clips", "2", "--steps", "3", "--probe", "--probe-own-steps", "2", "1", "0"]) == 0
     printed = capsys.readouterr().out
     for name in ("gamegan", "gamegan_nomemory"):
         for label in ("open loop", "teacher-forced"):
@@ -229,9 +229,29 @@ def test_deaths_check_reads_the_keep_mask_and_m_ends_on_real_and_generated_frame
         assert readers[0] == "M reading GameGAN's open loop"
         for _, generated, real in ends:  # three steps' end probabilities, summed
             assert 0.0 <= float(real) <= 3.0 and 0.0 <= float(generated) <= 3.0
-        # the probe fits a head on the states only where the game ended some of its clips
-        ended = "ending at a death; the game ends 0 of" not in printed
-        assert any(r.startswith("a probe fitted on the open loop states") for r in readers) == ended
+        assert not any(r.startswith("a probe") for r in readers)  # the tiny run's games were cut, never ended
+
+
+def test_deaths_check_fits_a_probe_on_the_states_of_games_that_ended(compare_run, tmp_path, capsys):
+    """--probe: with episodes the game ended, a logistic end head is fitted on each model's states
+    for every number of own-frame steps asked, and read over the held-out deaths and clips."""
+    from worldsim.data.episodes import list_episodes, load_episode, save_episode
+    run, _ = compare_run
+    shutil.copytree(run.root, tmp_path / "run")  # the episodes are copied, not linked
+    for path in list_episodes(tmp_path / "run" / "episodes"):  # the tiny run's games are cut: let the game end them
+        episode = load_episode(path)
+        episode.terminated[-1], episode.truncated[-1] = True, False
+        save_episode(path, episode)
+    script = load_script("gamegan_deaths")
+    assert script.main(["--run-dir", str(tmp_path / "run"), "--models", "gamegan", "--clips", "2", "--steps", "3",
+                        "--probe", "--probe-own-steps", "2", "1", "0"]) == 0
+    printed = capsys.readouterr().out
+    deaths = [line for line in printed.splitlines() if line.startswith("gamegan: expected ends over the last 3 steps of ")]
+    probes = [re.search(r"deaths, a probe fitted on the (.+) states \(training loss [\d.]+\): ([\d.]+) ", line).groups()
+              for line in deaths if ", a probe fitted on the " in line]
+    assert [label for label, _ in probes] == ["open loop", "1 open-loop steps at the end (the real frames before)",
+                                              "teacher-forced"]
+    assert all(0.0 <= float(expected) <= 3.0 for _, expected in probes)
 
 
 def test_horizontal_shift_finds_how_far_the_picture_moved():
