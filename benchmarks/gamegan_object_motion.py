@@ -29,7 +29,7 @@ from worldsim.apps.compare.heldout import heldout_clips
 from worldsim.data.episodes import iter_valid_episodes, list_episodes, split_episodes
 from worldsim.data.frames import COLOUR_TOLERANCE, object_centres, parse_object
 from worldsim.models.gamegan import load_gamegan
-from worldsim.models.gamegan.losses import CHANGE_THRESHOLD
+from worldsim.models.gamegan.losses import changed_pixels
 from worldsim.models.gamegan.model import as_frames
 from worldsim.run import RunDir, resolve_device
 
@@ -72,7 +72,7 @@ def errors(predicted: torch.Tensor, x: torch.Tensor, rows: slice) -> dict:
     """predicted x_1..x_T against the real clip x_0..x_T (n, T+1, 3, 64, 64) in [0, 1]."""
     target = x[:, 1:]
     error = (predicted - target).pow(2)
-    changed = (target - x[:, :-1]).abs().amax(2) > CHANGE_THRESHOLD
+    changed = changed_pixels(x[:, :-1], target).squeeze(2)
     return {"mse": error.mean().item(), "rows_mse": error[..., rows, :].mean().item(),
             "changed": error.amax(2)[changed].mean().item()}
 
@@ -132,7 +132,7 @@ def main() -> int:
     x = as_frames(held.frames)
     copy = errors(x[:, :-1], x, rows)
     copy_error = (x[:, 1:] - x[:, :-1]).pow(2)
-    changing = ((x[:, 1:] - x[:, :-1]).abs().amax(2) > CHANGE_THRESHOLD).float().mean().item()
+    changing = changed_pixels(x[:, :-1], x[:, 1:]).float().mean().item()
     print(f"\nHeld out ({args.clips} clips of {args.steps} steps): copying x_t puts "
           f"{copy_error[..., rows, :].sum().item() / copy_error.sum().item():.0%} of its error on rows "
           f"{rows.start}-{rows.stop - 1}; {changing:.2%} of the pixels change per step")

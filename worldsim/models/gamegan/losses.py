@@ -53,11 +53,16 @@ CHANGE_THRESHOLD = 1 / 16
 """a pixel changes from one real frame to the next when a channel moves by more than this"""
 
 
+def changed_pixels(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """Frames (..., 3, 64, 64) in [0, 1] -> bool (..., 1, 64, 64): True where any channel differs
+    from `before` to `after` by more than CHANGE_THRESHOLD."""
+    return (after.float() - before.float()).abs().amax(dim=-3, keepdim=True) > CHANGE_THRESHOLD
+
+
 def change_weights(before: torch.Tensor, after: torch.Tensor, weight: float) -> torch.Tensor:
-    """Frames (..., 3, 64, 64) in [0, 1] -> per-pixel weights (..., 1, 64, 64): `weight` where any
-    channel differs from `before` to `after` by more than CHANGE_THRESHOLD, 1 elsewhere."""
-    changed = (after.float() - before.float()).abs().amax(dim=-3, keepdim=True) > CHANGE_THRESHOLD
-    return 1 + (weight - 1) * changed.float()
+    """Frames (..., 3, 64, 64) in [0, 1] -> per-pixel weights (..., 1, 64, 64): `weight` where the
+    pixel changes from `before` to `after` (changed_pixels), 1 elsewhere."""
+    return 1 + (weight - 1) * changed_pixels(before, after).float()
 
 
 def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor, norm: str, reduction: str = "frame_sum",
