@@ -40,7 +40,9 @@ import torch
 from worldsim.apps.cli import run_main
 from worldsim.apps.compare.heldout import heldout_clips
 from worldsim.apps.compare.predictors import to_uint8
+from worldsim.data.clips import ClipPool
 from worldsim.data.episodes import iter_valid_episodes
+from worldsim.models.gamegan.losses import changed_pixels
 from worldsim.models.gamegan.model import as_frames
 from worldsim.models.mdnrnn import end_probability
 from worldsim.run import RunDir, resolve_device
@@ -79,7 +81,7 @@ def episode_ends(paths: list) -> tuple[int, int]:
     return ends, steps
 
 
-def death_clips(deaths: list, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def last_steps(deaths: list, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Each death's last `steps` steps as clips: frames (n, steps+1, 3, 64, 64), actions (n, steps)."""
     return (torch.stack([f[len(a) - steps:] for f, a in deaths]), torch.stack([a[len(a) - steps:] for f, a in deaths]))
 
@@ -87,10 +89,8 @@ def death_clips(deaths: list, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
 def keep_report(name: str, world: GameGANWorld, held, generated: dict[str, torch.Tensor]) -> None:
     """The keep mask in the open loop (`generated`) and teacher-forced, on changing and other pixels."""
     real = as_frames(held.frames)
-    changed = (real[:, 1:] - real[:, :-1]).abs().amax(2, keepdim=True) > 1 / 16
-    steps = held.actions.shape[1]
-    noise = torch.zeros(len(real), steps, world.gamegan.config.noise_dim, device=world.device)
-    forced = world.gamegan.rollout(held.frames.to(world.device), held.actions.to(world.device), steps, noise)
+    changed = changed_pixels(real[:, :-1], real[:, 1:])
+    forced = open_loop(world, held.frames, held.actions, warm_up=held.actions.shape[1])
     for label, out in (("open loop", generated), ("teacher-forced", forced)):
         keep = out["keep"].cpu()
         print(f"{name} {label}: mean keep {keep.mean():.3f}; on the pixels the real frame changes "
@@ -138,20 +138,17 @@ def ends_report(name: str, world: GameGANWorld, held, generated: dict[str, torch
 
 
 def probe_clips(paths: list, steps: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The probe's training clips from episodes `paths`: each game-ended episode's last `steps`
-    steps and one clip at a random start from every episode -> frames, actions, ends (n, steps)."""
-    frames, actions, ends = [], [], []
-    for _, ep in iter_valid_episodes(paths, ("frames", "actions", "terminated")):
-        n = len(ep.actions)
-        if n < steps:
-            continue
-        starts = ([n - steps] if ep.terminated[-1] else []) + [int(rng.integers(0, n - steps + 1))]
-        for s in starts:
-            frames.append(ep.frames[s : s + steps + 1])
-            actions.append(ep.actions[s : s + steps])
-            ends.append(ep.terminated[s : s + steps])
-    return (torch.as_tensor(np.stack(frames)).movedim(-1, -3), torch.as_tensor(np.stack(actions)),
-            torch.as_tensor(np.stack(ends)).float())
+    """The probe's training clips from episodes `paths` (those with a whole clip): each game-ended
+    episode's last `steps` steps and one clip at a random start from every episode -> frames,
+    actions, ends (n, steps): 1 at a clip's last step where it ends an episode the game ended."""
+    pool = ClipPool.load(paths, steps)
+    clips = [(e, s) for e, last in enumerate(pool.starts - 1)
+             for s in ([last] if pool.ended[e] else []) + [int(rng.integers(0, last + 1))]]
+    picked = [pool.clip(e, s) for e, s in clips]
+    ends = np.zeros((len(clips), steps), dtype=np.float32)
+    ends[:, -1] = [pool.ended[e] and s == pool.starts[e] - 1 for e, s in clips]
+    return (torch.as_tensor(np.stack([f for f, _ in picked])).movedim(-1, -3),
+            torch.as_tensor(np.stack([a for _, a in picked])), torch.as_tensor(ends))
 
 
 def rollout_states(world: GameGANWorld, frames: torch.Tensor, actions: torch.Tensor, warm_up: int,
@@ -169,7 +166,7 @@ def probe_label(own: int, steps: int) -> str:
     return "teacher-forced" if own <= 0 else f"{own} open-loop steps at the end (the real frames before)"
 
 
-def probe_report(name: str, world: GameGANWorld, probe: tuple, game_rate: float, held, deaths: list,
+def probe_report(name: str, world: GameGANWorld, probe: tuple, game_rate: float, held, death_clips: tuple | None,
                  real_deaths: np.ndarray | None, real_clips: np.ndarray, steps: int, own_steps: list[int],
                  iterations: int = 1500) -> None:
     """A logistic end head fitted on the frozen model's states over the probe's clips, read over
@@ -179,7 +176,6 @@ def probe_report(name: str, world: GameGANWorld, probe: tuple, game_rate: float,
     if not 0 < game_rate < 1 or not 0 < float(ends.mean()) < 1:
         print(f"{name}: no probe: its clips need steps the game ended and steps it did not")
         return
-    death_frames, death_actions = death_clips(deaths, steps) if deaths else (None, None)
     for own in own_steps:
         label, warm_up = probe_label(own, steps), max(1, steps - own)
         x = rollout_states(world, frames, actions, warm_up)
@@ -196,7 +192,7 @@ def probe_report(name: str, world: GameGANWorld, probe: tuple, game_rate: float,
             def read(f, a):
                 return torch.sigmoid(prior_shift(head(rollout_states(world, f, a, warm_up)).squeeze(-1),
                                                  float(ends.mean()), game_rate)).numpy()
-            p_deaths = None if death_frames is None else read(death_frames, death_actions)
+            p_deaths = None if death_clips is None else read(*death_clips)
             print_ends(name, f"a probe fitted on the {label} states (training loss {loss.item():.4f})",
                        p_deaths, read(held.frames, held.actions), real_deaths, real_clips)
 
@@ -222,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
               for _, ep in iter_valid_episodes(held.val_paths, ("frames", "actions", "terminated"))
               if ep.terminated[-1] and len(ep.actions) >= args.steps]
     print(f"{len(held.frames)} mid-episode clips; {len(deaths)} held-out episodes the game ended")
+    death_clips = last_steps(deaths, args.steps) if deaths else None
     if args.probe:
         probe = probe_clips(held.train_paths[: args.probe_episodes], args.steps, np.random.default_rng(0))
         ends, transitions = episode_ends(held.train_paths)
@@ -237,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{name} has no copy skip (gamegan.skip false): nothing keeps the frame read")
             world.gamegan.eval()
             generated = open_loop(world, held.frames, held.actions)
-            death_loops = open_loop(world, *death_clips(deaths, args.steps)) if deaths else None
+            death_loops = open_loop(world, *death_clips) if deaths else None
             keep_report(name, world, held, generated)
             ends_report(name, world, held, generated, deaths, death_loops, real_deaths, real_clips, args.steps)
             if args.probe:
-                probe_report(name, world, probe, ends / transitions, held, deaths, real_deaths, real_clips, args.steps,
+                probe_report(name, world, probe, ends / transitions, held, death_clips, real_deaths, real_clips, args.steps,
                              args.probe_own_steps or [args.steps - 1, 0])
     return 0
 
