@@ -1,6 +1,7 @@
 """What the `follow` exploration plays in a paddle game, setting by setting, side by side: points won
 and lost per game, steps per game, on the collect stage's own seeds, as play is recorded (no sticky
-actions; agents.exploration.BallFollowingPolicy, with GameInfo.paddle_follow changed as given).
+actions; agents.exploration.BallFollowingPolicy, with GameInfo.paddle_follow changed as given), or with
+--evaluation as agents are scored (sticky actions, the serve pressed: envs.atari.make's evaluation).
 
     python benchmarks/follow_play.py --env Atari/Pong --games 8 \\
         --settings dead_zone=1,brake=0,follow_share=1-1 dead_zone=3,brake=1,follow_share=1-1 \\
@@ -10,6 +11,9 @@ actions; agents.exploration.BallFollowingPolicy, with GameInfo.paddle_follow cha
 Each --settings entry is a comma-separated list of paddle_follow values over the game's own
 ("NAME=X", or "NAME=LOW-HIGH" for a range such as aim_spread and follow_share); "" plays the game's
 own settings. --policies held (or follow-exact) adds that exploration policy as it is.
+
+    python benchmarks/follow_play.py --env Atari/Pong --games 20 --evaluation \
+        --settings dead_zone=3,brake=1,follow_share=1-1,aim_spread=0-0
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ def main() -> int:
     parser.add_argument("--settings", nargs="*", default=[""], help="paddle_follow values over the game's own")
     parser.add_argument("--policies", nargs="*", default=[], help="exploration policies played as they are, after the settings")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--evaluation", action="store_true",
+                        help="play the games as agents are scored (sticky actions), not as play is recorded")
     args = parser.parse_args()
     game = envs.info(args.env)
     if "follow" not in game.exploration_policies:
@@ -56,13 +62,14 @@ def main() -> int:
     plays = [("follow", {**game.paddle_follow, **parse_settings(text)}) for text in args.settings]
     plays += [(name, game.paddle_follow) for name in args.policies]
     seeds = [episode_seed(0, i) for i in range(args.games)]
-    print(f"{args.env}: {args.games} games each as play is recorded, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    protocol = "as agents are scored (sticky actions)" if args.evaluation else "as play is recorded"
+    print(f"{args.env}: {args.games} games each {protocol}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     print("| policy | paddle_follow | won / lost per game | steps per game | won per 1,000 steps | seconds |")
     print("|---|---|---:|---:|---:|---:|")
     for name, settings in plays:
         policy = EpisodeSeeded(dataclasses.replace(game, paddle_follow=settings), slot_count(args.workers, len(seeds)), name)
         start = time.perf_counter()
-        played = run_episodes(args.env, seeds, policy, workers=args.workers)
+        played = run_episodes(args.env, seeds, policy, workers=args.workers, evaluation=args.evaluation)
         seconds = time.perf_counter() - start
         won, lost = np.array([e.won for e in played]), np.array([e.lost for e in played])
         steps = np.array([e.steps for e in played])

@@ -55,33 +55,60 @@ def follower_labels(game, episodes: list[np.ndarray]) -> list[np.ndarray]:
 
 
 @torch.no_grad()
-def controller_inputs(world: WorldModel, z: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> torch.Tensor:
-    """C's [z, h] at each step of one encoded episode ((T, z_dim + hidden)): z the step's V code
-    (its mean, or a draw from its posterior), h M's state after the steps before it (zero at the start)."""
+def input_parts(world: WorldModel, z: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> dict[str, torch.Tensor]:
+    """What C can read at each step of one encoded episode, (T, size) each: "z" the step's V code
+    (its mean, or a draw from its posterior), "h" M's state after the steps before it (zero at the
+    start), as agents.latent.LatentController carries it in the real game, and "d" z minus the step
+    before's z (zero at the start), the motion one frame's z does not show."""
     z = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
     score = torch.from_numpy(running_score(rewards)) if world.mdnrnn.score_scale else None
-    return torch.cat([z, world.mdnrnn.h_before(z, torch.from_numpy(actions), score)], dim=-1)[:-1]
+    h = world.mdnrnn.h_before(z, torch.from_numpy(actions), score)
+    d = torch.cat([torch.zeros_like(z[:1]), z[1:] - z[:-1]])
+    return {"z": z[:-1], "h": h[:-1], "d": d[:-1]}
+
+
+FORMS = {"zh": "[z, h]", "z": "z", "zd": "[z, z - previous z]", "zdh": "[z, z - previous z, h]"}
+"""The inputs a fit can read (--compare); a controller is saved for the run's own (controller.inputs)."""
 
 
 def fit_linear(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax regression on standardised inputs, each class weighted by the inverse of its count;
     returns (W (classes, inputs), b (classes,)) for the raw inputs."""
-    gen = torch.Generator().manual_seed(seed)
     mean, std = x.mean(0), x.std(0) + 1e-6
-    xs = (x - mean) / std
+    layer = fit_classifier(torch.nn.Linear(x.shape[1], classes), (x - mean) / std, y, classes, steps, seed)
+    w, b = layer.weight.detach(), layer.bias.detach()
+    return w / std, b - (w * mean / std).sum(-1)
+
+
+def fit_mlp(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int, seed: int, hidden: int):
+    """The same fit through one hidden layer of `hidden` ReLU units: how much of the follower's
+    choice the inputs hold when the map need not be linear. Returns the classifier of raw inputs."""
+    torch.manual_seed(seed)
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, classes))
+    fit_classifier(net, (x - mean) / std, y, classes, steps, seed)
+    return lambda raw: net((raw - mean) / std)
+
+
+def fit_classifier(model: torch.nn.Module, xs: torch.Tensor, y: torch.Tensor, classes: int, steps: int,
+                   seed: int) -> torch.nn.Module:
+    """Adam on the class-weighted cross-entropy (each class weighted by the inverse of its count),
+    batches of 8,192 rows, an L2 penalty of 1e-4 on the weight matrices; the linear map starts at zero."""
+    gen = torch.Generator().manual_seed(seed)
     counts = torch.bincount(y, minlength=classes).float()
     weight = torch.where(counts > 0, counts.sum() / (counts.clamp(min=1) * (counts > 0).sum()), torch.zeros(()))
-    w = torch.zeros(classes, x.shape[1], requires_grad=True)
-    b = torch.zeros(classes, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=0.01)
+    if isinstance(model, torch.nn.Linear):
+        torch.nn.init.zeros_(model.weight)
+        torch.nn.init.zeros_(model.bias)
+    matrices = [p for p in model.parameters() if p.ndim == 2]
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in tqdm(range(steps), desc="fit", unit="step"):
         batch = torch.randint(0, len(xs), (8192,), generator=gen)
-        loss = F.cross_entropy(xs[batch] @ w.T + b, y[batch], weight=weight) + 1e-4 * (w ** 2).sum()
+        loss = F.cross_entropy(model(xs[batch]), y[batch], weight=weight) + 1e-4 * sum((w ** 2).sum() for w in matrices)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    w, b = w.detach(), b.detach()
-    return w / std, b - (w * mean / std).sum(-1)
+    return model
 
 
 def main() -> int:
@@ -90,6 +117,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the fitted controller.pt")
     parser.add_argument("--steps", type=int, default=1500, help="Adam steps of 8,192 frames")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compare", nargs="*", default=[], choices=sorted(FORMS),
+                        help="also fit C on these inputs and print their held-out accuracy (zd: z and z minus the "
+                        "step before's, the motion; zdh: and h); only the run's own inputs are saved")
+    parser.add_argument("--mlp", type=int, default=0, metavar="UNITS",
+                        help="also fit each input form through a hidden layer of UNITS ReLU units and print its "
+                        "held-out accuracy (not a controller: C is linear)")
     parser.add_argument("--z", choices=("mean", "sample"), default="mean",
                         help="C's z while fitting: V's mean (what the real game gives C) or a draw from V's posterior "
                         "(what M was trained on and the dream gives C)")
@@ -99,8 +132,9 @@ def main() -> int:
     game, run = world.game, RunDir(args.run_dir)
     if "follow" not in game.exploration_policies:
         raise ValueError(f"{world.env} has no ball follower to imitate; its exploration: {', '.join(game.exploration_policies)}")
-    if world.controller_inputs != "zh":
-        raise ValueError(f"{args.run_dir}: C reads {world.controller_inputs}; this fit builds [z, h] only")
+    own = world.controller_inputs
+    if own not in FORMS:
+        raise ValueError(f"{args.run_dir}: C reads {own}; this fit builds {', '.join(FORMS.values())} only")
     spec = ControllerSpec.for_game(game, world.obs_dim)
     paths, latents = list_episodes(run.episodes), load_latents(run.latents)
     if len(paths) != len(latents):
@@ -115,23 +149,36 @@ def main() -> int:
             ys.append(torch.from_numpy(labels))
             lat = latents[i]
             z = lat.mu if args.z == "mean" else draw_z(lat.mu, lat.logvar, noise)
-            xs.append(controller_inputs(world, z, lat.actions, lat.rewards))
+            xs.append(input_parts(world, z, lat.actions, lat.rewards))
             held.append(torch.full((len(labels),), bool(i % 20 == 0)))
-    x, y, held = torch.cat(xs), torch.cat(ys).long(), torch.cat(held)
+    y, held = torch.cat(ys).long(), torch.cat(held)
+    parts = {name: torch.cat([x[name] for x in xs]) for name in xs[0]}
     labelled = time.time() - t0
-    w, b = fit_linear(x[~held], y[~held], spec.out_dim, args.steps, args.seed)
-    pred = (x[held] @ w.T + b).argmax(-1)
-    truth = y[held]
-    print(f"{world.env}: {len(paths)} episodes, {len(x):,} frames ({int(held.sum()):,} held out, every 20th episode); "
-          f"relabelled and encoded in {labelled:.0f} s, fitted in {time.time() - t0 - labelled:.0f} s; "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
-    print(f"held-out accuracy {(pred == truth).float().mean():.3f} (z: {args.z})")
-    for k, label in enumerate(game.action_labels):
-        chosen = truth == k
-        if chosen.any():
-            print(f"  {label}: {int(chosen.sum()):,} frames, recall {(pred[chosen] == k).float().mean():.3f}")
+    print(f"{world.env}: {len(paths)} episodes, {len(y):,} frames ({int(held.sum()):,} held out, every 20th episode); "
+          f"relabelled and encoded in {labelled:.0f} s; CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    for form in [own] + [form for form in args.compare if form != own]:
+        t1 = time.time()
+        x = torch.cat([parts[name] for name in form], dim=-1)
+        w, b = fit_linear(x[~held], y[~held], spec.out_dim, args.steps, args.seed)
+        pred = (x[held] @ w.T + b).argmax(-1)
+        truth = y[held]
+        print(f"C on {FORMS[form]} ({x.shape[1]} inputs), fitted in {time.time() - t1:.0f} s: "
+              f"held-out accuracy {(pred == truth).float().mean():.3f} (z: {args.z})")
+        for k, label in enumerate(game.action_labels):
+            chosen = truth == k
+            if chosen.any():
+                print(f"  {label}: {int(chosen.sum()):,} frames, recall {(pred[chosen] == k).float().mean():.3f}")
+        if form == own:
+            params = torch.cat([w.reshape(-1), b]).numpy()
+        if args.mlp:
+            t1 = time.time()
+            net = fit_mlp(x[~held], y[~held], spec.out_dim, args.steps, args.seed, args.mlp)
+            with torch.no_grad():
+                right = (net(x[held]).argmax(-1) == truth).float().mean()
+            print(f"  through {args.mlp} hidden ReLU units instead, fitted in {time.time() - t1:.0f} s: "
+                  f"held-out accuracy {right:.3f}")
     args.out.mkdir(parents=True, exist_ok=True)
-    save_controller(args.out / "controller.pt", world.env, spec, torch.cat([w.reshape(-1), b]).numpy(),
+    save_controller(args.out / "controller.pt", world.env, spec, params,
                     {"temperature": run.load_config().controller.temperature,
                      "fitted_to": f"the exact follower's actions (benchmarks/imitate_follower.py, z {args.z})"})
     print(f"saved {args.out / 'controller.pt'}")

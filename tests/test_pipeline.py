@@ -344,7 +344,9 @@ def test_imitate_follower_reads_what_c_reads_in_the_real_game_and_writes_a_contr
     run = smoke_runs["Atari/Pong"]
     world = WorldModel.load(run.root, "cpu")
     lat = load_latents(run.latents)[0]
-    inputs = imitate.controller_inputs(world, lat.mu, lat.actions, lat.rewards)
+    parts = imitate.input_parts(world, lat.mu, lat.actions, lat.rewards)
+    inputs = torch.cat([parts["z"], parts["h"]], dim=-1)
+    torch.testing.assert_close(parts["d"][1:], parts["z"][1:] - parts["z"][:-1])  # the motion: z minus the step before's
     tracker = LatentController(world, None, np.zeros(1), num_envs=1)
     for t in range(len(lat.actions)):
         z = torch.from_numpy(lat.mu[t : t + 1])
@@ -359,9 +361,14 @@ def test_imitate_follower_reads_what_c_reads_in_the_real_game_and_writes_a_contr
     assert len(np.unique(np.concatenate(together))) > 1  # it moves the paddle, not one button throughout
     out = tmp_path / "imitated"
     proc = run_script("benchmarks/imitate_follower.py", "--run-dir", str(run.root), "--out", str(out), "--steps", "20",
-                      "--z", "sample")  # z drawn from V's posterior, as the dream gives it
+                      "--z", "sample", "--compare", "z", "zd", "--mlp", "8")  # z drawn from V's posterior, as the dream gives it
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "held-out accuracy" in proc.stdout and "(z: sample)" in proc.stdout
+    fits = [line for line in proc.stdout.splitlines() if line.startswith("C on ")]
+    z_dim, hidden = world.z_dim, world.mdnrnn.hidden  # the run's own [z, h] first, then the others asked for
+    assert [line.split(" (")[0] for line in fits] == ["C on [z, h]", "C on z", "C on [z, z - previous z]"]
+    assert [f"({n} inputs)" in line for line, n in zip(fits, (z_dim + hidden, z_dim, 2 * z_dim))] == [True] * 3
+    assert proc.stdout.count("through 8 hidden ReLU units instead") == 3  # each form, also through a hidden layer
     proc = run_script("evaluate.py", "--run-dir", str(run.root), "--controller", str(out / "controller.pt"),
                       "--real-only", "--episodes", "2", "--device", "cpu", "--plot", str(tmp_path / "real.png"))
     assert proc.returncode == 0, proc.stderr[-2000:]
