@@ -1,5 +1,7 @@
 """C: the World Models linear controller a = f(W [z, h] + b) (or [z, c, h], controller.inputs),
-evaluated for a whole population at once (one parameter vector per episode). f maps the output
+evaluated for a whole population at once (one parameter vector per episode); with
+controller.hidden N, a = f(W2 tanh(W1 [z, h] + b1) + b2), one hidden layer of N tanh units (not
+the paper's: an option for inputs a linear map cannot read, docs/RESULTS.md). f maps the output
 to the game's actions: tanh rescaled to a Box's bounds (CarRacing; its brake, as in the paper's
 code, is tanh clipped at 0, so a controller starts with the brake off half the time rather than
 half on), the paper's -1/3 and +1/3 thresholds for Doom TakeCover's left/stay/right, and an
@@ -25,30 +27,41 @@ class ControllerSpec:
     high: tuple[float, ...] = ()
     clipped: tuple[int, ...] = ()
     """continuous action dimensions that are tanh clipped to [low, high], not rescaled to it"""
+    hidden: int = 0
+    """tanh units between the input and the outputs (controller.hidden); 0: the paper's linear C"""
+
+    def __post_init__(self):
+        if self.hidden < 0:
+            raise ValueError(f"a controller's hidden units must be 0 (linear) or more, got {self.hidden}")
 
     @classmethod
-    def for_game(cls, game: GameInfo, obs_dim: int) -> "ControllerSpec":
+    def for_game(cls, game: GameInfo, obs_dim: int, hidden: int = 0) -> "ControllerSpec":
         """C for `game`'s actions, as its description says (game.controller_output,
-        game.clipped_outputs)."""
+        game.clipped_outputs), with `hidden` tanh units (0: linear)."""
         space = game.action_space
         if game.controller_output == "continuous":
             return cls(obs_dim, game.num_actions, "continuous",
                        tuple(float(v) for v in space.low.ravel()), tuple(float(v) for v in space.high.ravel()),
-                       game.clipped_outputs)
+                       game.clipped_outputs, hidden)
         if game.controller_output == "threshold":
-            return cls(obs_dim, 1, "threshold")
-        return cls(obs_dim, game.num_actions, "argmax")
+            return cls(obs_dim, 1, "threshold", hidden=hidden)
+        return cls(obs_dim, game.num_actions, "argmax", hidden=hidden)
 
     @property
     def num_params(self) -> int:
+        if self.hidden:
+            return self.hidden * (self.obs_dim + 1) + self.out_dim * (self.hidden + 1)
         return self.out_dim * (self.obs_dim + 1)
 
     def actions(self, params: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        """params: (batch, num_params), one controller per row; obs: (batch, obs_dim).
+        """params: (batch, num_params), one controller per row, laid out as W, b (linear) or W1, b1,
+        W2, b2 (hidden), each W row-major (outputs, inputs); obs: (batch, obs_dim).
         Returns (batch,) long for discrete games, (batch, out_dim) float for continuous."""
-        w = params[:, : self.out_dim * self.obs_dim].view(-1, self.out_dim, self.obs_dim)
-        b = params[:, self.out_dim * self.obs_dim :]
-        out = torch.bmm(w, obs.unsqueeze(-1)).squeeze(-1) + b  # (batch, out_dim)
+        if self.hidden:
+            x, start = _affine(params, 0, obs, self.hidden)
+            out, _ = _affine(params, start, torch.tanh(x), self.out_dim)
+        else:
+            out, _ = _affine(params, 0, obs, self.out_dim)  # (batch, out_dim)
         if self.mode == "argmax":
             return out.argmax(dim=-1)
         out = torch.tanh(out)
@@ -61,6 +74,31 @@ class ControllerSpec:
             dims = list(self.clipped)
             actions[:, dims] = out[:, dims].clamp(low[dims], high[dims])
         return actions
+
+
+def hidden_layer_start(spec: ControllerSpec, seed: int) -> np.ndarray:
+    """Where a search starts a C with a hidden layer: W1 and b1 drawn uniform within +-1/sqrt(inputs)
+    (torch.nn.Linear's own start), W2 and b2 zero, so every output starts at zero as the paper's
+    linear C does while the hidden units already read the input at a scale tanh bends. From all
+    zeros, a candidate's output is a product of two perturbations of step size 0.1 and tanh stays
+    near linear: on Pong the search then climbed more slowly than the linear C's
+    (docs/RESULTS.md)."""
+    if not spec.hidden:
+        raise ValueError("a linear controller starts at zeros; hidden_layer_start is for controller.hidden > 0")
+    bound = 1.0 / np.sqrt(spec.obs_dim)
+    params = np.zeros(spec.num_params)
+    first = spec.hidden * (spec.obs_dim + 1)
+    params[:first] = np.random.default_rng(seed).uniform(-bound, bound, first)
+    return params
+
+
+def _affine(params: torch.Tensor, start: int, x: torch.Tensor, outputs: int) -> tuple[torch.Tensor, int]:
+    """W x + b for each row, W (outputs, inputs) and b (outputs,) the row's parameters from column
+    `start` on: ((batch, outputs), the column after b)."""
+    inputs = x.shape[1]
+    end = start + outputs * inputs
+    w = params[:, start:end].view(-1, outputs, inputs)
+    return torch.bmm(w, x.unsqueeze(-1)).squeeze(-1) + params[:, end : end + outputs], end + outputs
 
 
 def save_controller(path: str | Path, env: str, spec: ControllerSpec, params: np.ndarray, info: dict) -> None:

@@ -15,7 +15,7 @@ import torch
 
 from agents.cmaes import plot_fitness, train_cmaes
 from agents.collect import episode_seed
-from agents.controller import ControllerSpec, load_controller, save_controller
+from agents.controller import ControllerSpec, hidden_layer_start, load_controller, save_controller
 from agents.evaluate import evaluate_in_dream, evaluate_in_real_game
 from agents.rollout import ControllerPolicy, rollout
 from worldsim.checkpoint import CheckpointError
@@ -69,7 +69,7 @@ def train_in_dream(world: WorldModel, cfg: Config, temperature: float, out_dir: 
     GameGAN's) at `temperature`; the log and the fitness plot go to out_dir, the best controller
     to `checkpoint`. Resumes from out_dir's log."""
     c = cfg.controller
-    spec = ControllerSpec.for_game(world.game, world.obs_dim)
+    spec = ControllerSpec.for_game(world.game, world.obs_dim, c.hidden)
     max_steps = c.max_steps or None
     dtype = getattr(torch, c.dream_dtype)
     counted = {"steps": 0, "seconds": 0.0}
@@ -109,7 +109,7 @@ def train_in_real_game(world: WorldModel, cfg: Config, out_dir: Path, checkpoint
     log and the fitness plot go to out_dir, the best controller to `checkpoint`; resumes from
     out_dir's log."""
     c = cfg.controller
-    spec = ControllerSpec.for_game(world.game, world.obs_dim)
+    spec = ControllerSpec.for_game(world.game, world.obs_dim, c.hidden)
     counted = {"seconds": 0.0}
     workers = cfg.ray.workers_or(cfg.evaluate.workers)
 
@@ -136,9 +136,10 @@ def train_in_real_game(world: WorldModel, cfg: Config, out_dir: Path, checkpoint
 
 def initial_params(cfg: Config, spec: ControllerSpec) -> np.ndarray | None:
     """Where CMA-ES starts: the parameters of controller.init's checkpoint (refused unless it reads
-    the same inputs and drives the same game), or None for zeros."""
+    the same inputs and drives the same game); else, for a C with a hidden layer, its first layer
+    drawn from the run's seed (agents.controller.hidden_layer_start); else None for zeros."""
     if not cfg.controller.init:
-        return None
+        return hidden_layer_start(spec, cfg.seed) if spec.hidden else None
     init_spec, params, _ = load_controller(cfg.controller.init, env=cfg.env, obs_dim=spec.obs_dim)
     if init_spec != spec:
         raise CheckpointError(f"{cfg.controller.init}: a controller of another shape ({init_spec}); this run's C is {spec}")

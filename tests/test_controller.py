@@ -241,6 +241,46 @@ def test_a_controller_can_read_z_alone(smoke_runs):
         dataclasses.replace(world, controller_inputs="h")
 
 
+def test_a_controller_with_a_hidden_layer_is_trained_in_the_dream_saved_and_played(smoke_runs, tmp_path):
+    """--controller.hidden N: C is f(W2 tanh(W1 x + b1) + b2), its parameters W1, b1, W2, b2 in that
+    order; CMA-ES trains it in the dream, its checkpoint keeps the layer, and the real game plays it."""
+    import dataclasses
+
+    from agents.controller import hidden_layer_start
+    from agents.controller_training import initial_params, train_in_dream
+
+    spec = ControllerSpec.for_game(envs.info("Atari/Pong"), obs_dim=5, hidden=3)
+    assert spec.num_params == 3 * 6 + spec.out_dim * 4
+    params = torch.randn(2, spec.num_params)
+    obs = torch.randn(2, 5)
+    for row in range(2):
+        w1, b1, w2, b2 = params[row].split([15, 3, 3 * spec.out_dim, spec.out_dim])
+        out = w2.view(spec.out_dim, 3) @ torch.tanh(w1.view(3, 5) @ obs[row] + b1) + b2
+        assert spec.actions(params[row : row + 1], obs[row : row + 1]).item() == out.argmax().item()
+    with pytest.raises(ValueError, match="hidden units"):
+        ControllerSpec(5, 2, "argmax", hidden=-1)
+    # the search starts with the first layer drawn from the run's seed and the outputs at zero
+    cfg = Config()
+    cfg.seed = 3
+    start = initial_params(cfg, spec)
+    np.testing.assert_array_equal(start, hidden_layer_start(spec, 3))
+    assert np.abs(start[:18]).max() <= 1 / np.sqrt(5) and np.abs(start[:18]).min() > 0 and not start[18:].any()
+    assert spec.actions(torch.as_tensor(start, dtype=torch.float32)[None], obs[:1]).item() == 0  # all outputs 0: argmax 0
+    assert initial_params(cfg, ControllerSpec(5, 2, "argmax")) is None  # a linear C starts at zeros, as the paper's
+
+    run = smoke_runs["Doom"]
+    world = WorldModel.load(run.root)
+    cfg = run.load_config()
+    cfg.controller = dataclasses.replace(cfg.controller, hidden=4, population=4, rollouts=1, generations=1,
+                                         eval_every=1, eval_episodes=2, max_steps=6)
+    result = train_in_dream(world, cfg, 1.0, tmp_path, tmp_path / "controller.pt", progress=False)
+    trained, params, _ = load_controller(tmp_path / "controller.pt", env=cfg.env, obs_dim=world.obs_dim)
+    assert trained.hidden == 4 and result["num_params"] == trained.num_params == 4 * (world.obs_dim + 1) + 1 * 5
+    assert params.shape == (trained.num_params,)
+    scores = evaluate_in_real_game(world, trained, params, [11], workers=1, max_steps=6)
+    assert scores.shape == (1,) and 0 < scores[0] <= 6
+
+
 def test_each_real_episode_can_be_played_by_its_own_controller(smoke_runs):
     """With one row of parameters per episode (a CMA-ES population), episode i is played by row i
     whatever game process it lands in: the scores equal each controller's own."""
