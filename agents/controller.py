@@ -76,22 +76,6 @@ class ControllerSpec:
         return actions
 
 
-def hidden_layer_start(spec: ControllerSpec, seed: int) -> np.ndarray:
-    """Where a search starts a C with a hidden layer: W1 and b1 drawn uniform within +-1/sqrt(inputs)
-    (torch.nn.Linear's own start), W2 and b2 zero, so every output starts at zero as the paper's
-    linear C does while the hidden units already read the input at a scale tanh bends. From all
-    zeros, a candidate's output is a product of two perturbations of step size 0.1 and tanh stays
-    near linear: on Pong the search then climbed more slowly than the linear C's
-    (docs/RESULTS.md)."""
-    if not spec.hidden:
-        raise ValueError("a linear controller starts at zeros; hidden_layer_start is for controller.hidden > 0")
-    bound = 1.0 / np.sqrt(spec.obs_dim)
-    params = np.zeros(spec.num_params)
-    first = spec.hidden * (spec.obs_dim + 1)
-    params[:first] = np.random.default_rng(seed).uniform(-bound, bound, first)
-    return params
-
-
 def _affine(params: torch.Tensor, start: int, x: torch.Tensor, outputs: int) -> tuple[torch.Tensor, int]:
     """W x + b for each row, W (outputs, inputs) and b (outputs,) the row's parameters from column
     `start` on: ((batch, outputs), the column after b)."""

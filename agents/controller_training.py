@@ -15,7 +15,7 @@ import torch
 
 from agents.cmaes import plot_fitness, train_cmaes
 from agents.collect import episode_seed
-from agents.controller import ControllerSpec, hidden_layer_start, load_controller, save_controller
+from agents.controller import ControllerSpec, load_controller, save_controller
 from agents.evaluate import evaluate_in_dream, evaluate_in_real_game
 from agents.rollout import ControllerPolicy, rollout
 from worldsim.checkpoint import CheckpointError
@@ -136,10 +136,10 @@ def train_in_real_game(world: WorldModel, cfg: Config, out_dir: Path, checkpoint
 
 def initial_params(cfg: Config, spec: ControllerSpec) -> np.ndarray | None:
     """Where CMA-ES starts: the parameters of controller.init's checkpoint (refused unless it reads
-    the same inputs and drives the same game); else, for a C with a hidden layer, its first layer
-    drawn from the run's seed (agents.controller.hidden_layer_start); else None for zeros."""
+    the same inputs and drives the same game), or None for zeros (with a hidden layer too: a first
+    layer drawn at torch.nn.Linear's scale did not climb faster on Pong, docs/RESULTS.md)."""
     if not cfg.controller.init:
-        return hidden_layer_start(spec, cfg.seed) if spec.hidden else None
+        return None
     init_spec, params, _ = load_controller(cfg.controller.init, env=cfg.env, obs_dim=spec.obs_dim)
     if init_spec != spec:
         raise CheckpointError(f"{cfg.controller.init}: a controller of another shape ({init_spec}); this run's C is {spec}")
