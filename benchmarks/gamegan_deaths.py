@@ -168,10 +168,11 @@ def probe_label(own: int, steps: int) -> str:
 
 def probe_report(name: str, world: GameGANWorld, probe: tuple, game_rate: float, held, death_clips: tuple | None,
                  real_deaths: np.ndarray | None, real_clips: np.ndarray, steps: int, own_steps: list[int],
-                 iterations: int = 1500) -> None:
+                 open_states: tuple[torch.Tensor, torch.Tensor | None], iterations: int = 1500) -> None:
     """A logistic end head fitted on the frozen model's states over the probe's clips, read over
     the held-out deaths and clips: once for each number of steps at the clips' end that read the
-    model's own frames (`own_steps`; the steps before read the real ones)."""
+    model's own frames (`own_steps`; the steps before read the real ones). open_states: the held-out
+    clips' and deaths' states in the open loop from their first frame, which main has rolled."""
     frames, actions, ends = probe
     if not 0 < game_rate < 1 or not 0 < float(ends.mean()) < 1:
         print(f"{name}: no probe: its clips need steps the game ended and steps it did not")
@@ -189,12 +190,12 @@ def probe_report(name: str, world: GameGANWorld, probe: tuple, game_rate: float,
                 loss.backward()
                 optimizer.step()
         with torch.no_grad():
-            def read(f, a):
-                return torch.sigmoid(prior_shift(head(rollout_states(world, f, a, warm_up)).squeeze(-1),
-                                                 float(ends.mean()), game_rate)).numpy()
-            p_deaths = None if death_clips is None else read(*death_clips)
+            def read(clips, rolled):
+                states = rolled.cpu() if warm_up == 1 else rollout_states(world, *clips, warm_up)
+                return torch.sigmoid(prior_shift(head(states).squeeze(-1), float(ends.mean()), game_rate)).numpy()
+            p_deaths = None if death_clips is None else read(death_clips, open_states[1])
             print_ends(name, f"a probe fitted on the {label} states (training loss {loss.item():.4f})",
-                       p_deaths, read(held.frames, held.actions), real_deaths, real_clips)
+                       p_deaths, read((held.frames, held.actions), open_states[0]), real_deaths, real_clips)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             ends_report(name, world, held, generated, deaths, death_loops, real_deaths, real_clips, args.steps)
             if args.probe:
                 probe_report(name, world, probe, ends / transitions, held, death_clips, real_deaths, real_clips, args.steps,
-                             args.probe_own_steps or [args.steps - 1, 0])
+                             args.probe_own_steps or [args.steps - 1, 0],
+                             (generated["hidden"], None if death_loops is None else death_loops["hidden"]))
     return 0
 
 
