@@ -1,5 +1,5 @@
-"""What a linear C on [z, h] can play in a paddle game when its weights are right: C fitted to the
-exact ball follower's choice on every recorded frame of a run (behaviour cloning, with the follower
+"""What a linear C on [z, h] (or the run's controller.inputs) can play in a paddle game when its
+weights are right: C fitted to the exact ball follower's choice on every recorded frame of a run (behaviour cloning, with the follower
 relabelling every state the recorded play visited, as DAgger does), then played in the real game.
 
     python benchmarks/imitate_follower.py --run-dir runs/pong-follow-iter --out runs/pong-follow-iter/c_imitate
@@ -16,6 +16,14 @@ mean (sd ~0.04), so the fit cannot lean on them, which a C played in the dream n
 score the fit. The controller goes to OUT/controller.pt in the run's own controller format, so
 `scripts/evaluate.py --controller` plays it and `--controller.init` starts a CMA-ES search from it.
 This is not a controller trained in the dream: its weights come from recorded real play.
+
+--compare FORM ... also fits C on other inputs (z, [z, h], and with z minus the step before's z,
+the motion) and prints their held-out accuracy; --mlp UNITS fits each through a hidden layer of
+ReLU units as well: how much of the follower's choice the inputs hold when the map need not be
+linear (docs/RESULTS.md, "Pong: what following the ball is worth").
+
+    python benchmarks/imitate_follower.py --run-dir runs/pong-follow-zb --out runs/pong-follow-zb/c_imitate_z \
+        --compare zh zd zdh --mlp 256
 """
 from __future__ import annotations
 
