@@ -1,7 +1,8 @@
 """What the `follow` exploration plays in a paddle game, setting by setting, side by side: points won
 and lost per game, steps per game, on the collect stage's own seeds, as play is recorded (no sticky
 actions; agents.exploration.BallFollowingPolicy, with GameInfo.paddle_follow changed as given), or with
---evaluation as agents are scored (sticky actions, the serve pressed: envs.atari.make's evaluation).
+--evaluation as agents are scored (sticky actions, and the serve pressed in the games that need it:
+envs.atari.make's evaluation).
 
     python benchmarks/follow_play.py --env Atari/Pong --games 8 \\
         --settings dead_zone=1,brake=0,follow_share=1-1 dead_zone=3,brake=1,follow_share=1-1 \\
