@@ -13,7 +13,7 @@ Each --settings entry is a comma-separated list of paddle_follow values over the
 ("NAME=X", or "NAME=LOW-HIGH" for a range such as aim_spread and follow_share); "" plays the game's
 own settings. --policies held (or follow-exact) adds that exploration policy as it is.
 
-    python benchmarks/follow_play.py --env Atari/Pong --games 20 --evaluation \
+    python benchmarks/follow_play.py --env Atari/Pong --games 20 --evaluation \\
         --settings dead_zone=3,brake=1,follow_share=1-1,aim_spread=0-0
 """
 from __future__ import annotations

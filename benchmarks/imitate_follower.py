@@ -1,6 +1,7 @@
 """What a linear C on [z, h] (or the run's controller.inputs) can play in a paddle game when its
-weights are right: C fitted to the exact ball follower's choice on every recorded frame of a run (behaviour cloning, with the follower
-relabelling every state the recorded play visited, as DAgger does), then played in the real game.
+weights are right: C fitted to the exact ball follower's choice on every recorded frame of a run
+(behaviour cloning, with the follower relabelling every state the recorded play visited, as DAgger
+does), then played in the real game.
 
     python benchmarks/imitate_follower.py --run-dir runs/pong-follow-iter --out runs/pong-follow-iter/c_imitate
     python scripts/evaluate.py --run-dir runs/pong-follow-iter --controller runs/pong-follow-iter/c_imitate/controller.pt --real-only
@@ -22,7 +23,7 @@ the motion) and prints their held-out accuracy; --mlp UNITS fits each through a 
 ReLU units as well: how much of the follower's choice the inputs hold when the map need not be
 linear (docs/RESULTS.md, "Pong: what following the ball is worth").
 
-    python benchmarks/imitate_follower.py --run-dir runs/pong-follow-zb --out runs/pong-follow-zb/c_imitate_z \
+    python benchmarks/imitate_follower.py --run-dir runs/pong-follow-zb --out runs/pong-follow-zb/c_imitate_z \\
         --compare zh zd zdh --mlp 256
 """
 from __future__ import annotations
@@ -83,7 +84,10 @@ def fit_linear(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int, seed:
     """Softmax regression on standardised inputs, each class weighted by the inverse of its count;
     returns (W (classes, inputs), b (classes,)) for the raw inputs."""
     mean, std = x.mean(0), x.std(0) + 1e-6
-    layer = fit_classifier(torch.nn.Linear(x.shape[1], classes), (x - mean) / std, y, classes, steps, seed)
+    layer = torch.nn.Linear(x.shape[1], classes)
+    torch.nn.init.zeros_(layer.weight)
+    torch.nn.init.zeros_(layer.bias)
+    fit_classifier(layer, (x - mean) / std, y, classes, steps, seed)
     w, b = layer.weight.detach(), layer.bias.detach()
     return w / std, b - (w * mean / std).sum(-1)
 
@@ -99,15 +103,12 @@ def fit_mlp(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int, seed: in
 
 
 def fit_classifier(model: torch.nn.Module, xs: torch.Tensor, y: torch.Tensor, classes: int, steps: int,
-                   seed: int) -> torch.nn.Module:
+                   seed: int) -> None:
     """Adam on the class-weighted cross-entropy (each class weighted by the inverse of its count),
-    batches of 8,192 rows, an L2 penalty of 1e-4 on the weight matrices; the linear map starts at zero."""
+    batches of 8,192 rows, an L2 penalty of 1e-4 on the weight matrices; from the model's own start."""
     gen = torch.Generator().manual_seed(seed)
     counts = torch.bincount(y, minlength=classes).float()
     weight = torch.where(counts > 0, counts.sum() / (counts.clamp(min=1) * (counts > 0).sum()), torch.zeros(()))
-    if isinstance(model, torch.nn.Linear):
-        torch.nn.init.zeros_(model.weight)
-        torch.nn.init.zeros_(model.bias)
     matrices = [p for p in model.parameters() if p.ndim == 2]
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in tqdm(range(steps), desc="fit", unit="step"):
@@ -116,7 +117,6 @@ def fit_classifier(model: torch.nn.Module, xs: torch.Tensor, y: torch.Tensor, cl
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return model
 
 
 def main() -> int:

@@ -258,7 +258,7 @@ def test_a_controller_with_a_hidden_layer_is_trained_in_the_dream_saved_and_play
         assert spec.actions(params[row : row + 1], obs[row : row + 1]).item() == out.argmax().item()
     with pytest.raises(ValueError, match="hidden units"):
         ControllerSpec(5, 2, "argmax", hidden=-1)
-    # a search from scratch starts at zeros, the hidden layer too (all outputs 0: argmax 0)
+    # a search from scratch starts at zeros (None), the hidden layer too
     cfg = Config()
     assert initial_params(cfg, spec) is None
 
