@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from worldsim.checkpoint import load_checkpoint
-from worldsim.models.mdnrnn import MDNOutput, MDNRNN, MDNStepper, mdn_nll, sample_next_z
+from worldsim.models.mdnrnn import MDNOutput, MDNRNN, MDNStepper, load_mdnrnn, mdn_nll, sample_next_z
 from worldsim.run import RunDir
 from worldsim.training.mdnrnn import train_mdnrnn
 
@@ -21,12 +21,55 @@ def _run_with_latents(source: RunDir, tmp_path) -> RunDir:
     return run
 
 
-def test_nll_drops_below_initial_on_real_latents(trained_doom_run, tmp_path):
+@pytest.mark.parametrize("mixture", ["per_dim", "joint"])
+def test_nll_drops_below_initial_on_real_latents(trained_doom_run, tmp_path, mixture):
     source, cfg, _ = trained_doom_run
     cfg = copy.deepcopy(cfg)
-    cfg.mdnrnn.steps, cfg.mdnrnn.eval_every, cfg.mdnrnn.lr = 80, 80, 3e-3
-    report = train_mdnrnn(_run_with_latents(source, tmp_path), cfg, torch.device("cpu"), progress=False)
+    cfg.mdnrnn.steps, cfg.mdnrnn.eval_every, cfg.mdnrnn.lr, cfg.mdnrnn.mixture = 80, 80, 3e-3, mixture
+    run = _run_with_latents(source, tmp_path)
+    report = train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
     assert report["val_nll"] < report["val_nll_untrained"] - 0.1
+    m, _ = load_mdnrnn(run.mdnrnn_checkpoint)
+    assert m.joint == (mixture == "joint")  # the checkpoint says which mixture its head is laid out for
+
+
+def test_an_unknown_mixture_is_refused(smoke_runs, tmp_path):
+    source = smoke_runs["Doom"]
+    cfg = copy.deepcopy(source.load_config())
+    cfg.mdnrnn.mixture = "shared"
+    with pytest.raises(ValueError, match="unknown mdnrnn.mixture 'shared'; known: per_dim, joint"):
+        train_mdnrnn(_run_with_latents(source, tmp_path), cfg, torch.device("cpu"), progress=False)
+
+
+def test_a_joint_mixture_scores_the_whole_z_and_draws_one_component_for_all_of_it():
+    m = _trained_like_m(z_dim=3, gaussians=2, joint=True)
+    out, _ = m(torch.randn(5, 4, 3), torch.randint(0, 3, (5, 4)))
+    assert out.logpi.shape == (5, 4, 1, 2) and out.mu.shape == (5, 4, 3, 2)
+    z_next = torch.randn(5, 4, 3)
+    want = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=out.logpi[..., 0, :]),
+        torch.distributions.Independent(torch.distributions.Normal(out.mu.movedim(-1, -2), out.logsigma.exp().movedim(-1, -2)), 1),
+    ).log_prob(z_next)
+    torch.testing.assert_close(mdn_nll(out, z_next), -want / 3)
+    # components at (-3, -3, -3) (weight 0.8) and (+3, +3, +3) (0.2), sigma 0.1: one draw moves every dimension
+    # together; the paper's mixture per dimension, with the same weights, mixes signs within a z
+    for joint in (True, False):
+        m = _trained_like_m(z_dim=3, gaussians=2, joint=joint)
+        with torch.no_grad():
+            m.head.weight.zero_()
+            weights, means, scales = [math.log(0.8), math.log(0.2)], [-3.0, 3.0], [math.log(0.1)] * 2
+            per_z = [means + scales] * 3 if joint else [weights + means + scales] * 3
+            m.head.bias.copy_(torch.tensor((weights if joint else []) + sum(per_z, []) + [0.0, 0.0]))  # reward, done
+        n = 20000
+        args = (torch.zeros(n, 3), torch.zeros(n, dtype=torch.long), torch.zeros(n, 16), torch.zeros(n, 16))
+        z = MDNStepper(m).step(*args, 1.0, torch.Generator().manual_seed(0))[0]
+        torch.testing.assert_close(z, sample_next_z(m(args[0][:, None], args[1][:, None])[0], 1.0,
+                                                    torch.Generator().manual_seed(0)), rtol=1e-4, atol=1e-4)
+        mixed = ((z > 0).any(1) & (z < 0).any(1)).float().mean().item()
+        if joint:
+            assert mixed == 0.0 and abs((z[:, 0] > 0).float().mean().item() - 0.2) < 0.015
+        else:
+            assert abs(mixed - (1 - 0.8 ** 3 - 0.2 ** 3)) < 0.015
 
 
 def test_reward_head_is_trained_for_games_with_real_reward(smoke_runs, tmp_path):
@@ -94,18 +137,18 @@ def test_zero_temperature_is_the_mean_of_the_likeliest_component():
     assert torch.equal(sample_next_z(out, 0.0), torch.full((4000, 1), -3.0))
 
 
-def _trained_like_m(hidden=16, z_dim=6, gaussians=5, score_scale=0.0):
+def _trained_like_m(hidden=16, z_dim=6, gaussians=5, score_scale=0.0, joint=False):
     torch.manual_seed(0)
     m = MDNRNN(z_dim=z_dim, action_dim=3, discrete_actions=True, hidden=hidden, gaussians=gaussians,
-               score_scale=score_scale).eval()
+               score_scale=score_scale, joint=joint).eval()
     with torch.no_grad():  # spread the mixture logits so components really differ
         m.head.weight.mul_(8.0)
     return m
 
 
-@pytest.mark.parametrize("score_scale", [0.0, 3.0])
-def test_dream_stepper_matches_the_model_step_for_step(score_scale):
-    m = _trained_like_m(score_scale=score_scale)
+@pytest.mark.parametrize("score_scale, joint", [(0.0, False), (3.0, False), (3.0, True)])
+def test_dream_stepper_matches_the_model_step_for_step(score_scale, joint):
+    m = _trained_like_m(score_scale=score_scale, joint=joint)
     stepper = MDNStepper(m)
     z, a = torch.randn(7, 6), torch.tensor([0, 1, 2, 1, 0, 2, 1])
     h, c = torch.randn(7, 16), torch.randn(7, 16)
@@ -120,7 +163,7 @@ def test_dream_stepper_matches_the_model_step_for_step(score_scale):
     torch.testing.assert_close(out.done_logit, ref.done_logit, rtol=1e-4, atol=1e-5)
     # the whole dream step at tau = 0: the likeliest component's mean
     z0, h2, _, reward, done_logit = stepper.step(z, a, h, c, 0.0, score=score)
-    expected = ref.mu[:, -1].gather(-1, ref.logpi[:, -1].argmax(-1, keepdim=True)).squeeze(-1)
+    expected = ref.mu[:, -1].gather(-1, ref.logpi[:, -1].argmax(-1, keepdim=True).expand(7, 6, 1)).squeeze(-1)
     torch.testing.assert_close(z0, expected, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(h2, h_ref[0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(done_logit, ref.done_logit[:, -1], rtol=1e-4, atol=1e-5)

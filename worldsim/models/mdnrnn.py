@@ -23,7 +23,8 @@ LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class MDNOutput(NamedTuple):
-    logpi: torch.Tensor  # (batch, time, z_dim, gaussians) log mixture weights
+    logpi: torch.Tensor  # (batch, time, z_dim, gaussians) log mixture weights; (batch, time, 1, gaussians) for a
+    # joint mixture, one set of weights for every latent dimension (MDNRNN.joint)
     mu: torch.Tensor  # (batch, time, z_dim, gaussians)
     logsigma: torch.Tensor  # (batch, time, z_dim, gaussians)
     reward: torch.Tensor  # (batch, time, R): the value (R = 1) or logits over MDNRNN.reward_values
@@ -50,17 +51,26 @@ class MDNRNN(nn.Module):
     (see running_score), and every caller passes it. The done logit is then not read from h (where
     z's picture of the score, which a dream redraws at every step, reaches it) but from
     [score / score_scale, the reward head's odds] by a small MLP (done_from_score): the game ends
-    on the step that pays the deciding point."""
+    on the step that pays the deciding point.
 
-    SPEC = ("z_dim", "action_dim", "discrete_actions", "hidden", "gaussians", "reward_values", "score_scale")
+    joint: False, the paper's mixture, one per latent dimension, each with its own weights, so a
+    dream draws each dimension's component apart from the others'; True, one mixture over the
+    whole z (its components diagonal Gaussians sharing one set of weights), so a dream draws one
+    component for all dimensions and z's dimensions move together (the form some PyTorch
+    reimplementations of the paper train). Where V holds an object's position across several
+    dimensions, per-dimension draws can combine one dimension's "the ball went up" with
+    another's "it went down" (docs/RESULTS.md, "Pong: one mixture over the whole z")."""
+
+    SPEC = ("z_dim", "action_dim", "discrete_actions", "hidden", "gaussians", "reward_values", "score_scale", "joint")
     """The constructor's arguments, as a checkpoint's metadata stores them (spec / from_spec)."""
 
     DONE_WIDTH = 32
     """hidden units of a score-reading M's done MLP"""
 
     def __init__(self, z_dim: int, action_dim: int, discrete_actions: bool, hidden: int = 256, gaussians: int = 5,
-                 reward_values: tuple[float, ...] = (), score_scale: float = 0.0):
+                 reward_values: tuple[float, ...] = (), score_scale: float = 0.0, joint: bool = False):
         super().__init__()
+        self.joint = bool(joint)
         if not (score_scale >= 0 and math.isfinite(score_scale)):
             raise ValueError(f"M's score_scale must be 0 (off) or a positive number of points, got {score_scale}")
         self.score_scale = float(score_scale)
@@ -74,7 +84,10 @@ class MDNRNN(nn.Module):
         self.input_size = z_dim + action_dim + (2 if self.score_scale else 0)
         """the LSTM's input width: [z, a] or [z, a, score / score_scale]"""
         self.lstm = nn.LSTM(self.input_size, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 3 * z_dim * gaussians + self.reward_width + 1)
+        self.mixture_width = (gaussians + 2 * z_dim * gaussians) if self.joint else 3 * z_dim * gaussians
+        """the head's mixture columns: per dimension (z_dim, 3: logits, mu, logsigma, gaussians); joint,
+        the gaussians logits then (z_dim, 2: mu, logsigma, gaussians)"""
+        self.head = nn.Linear(hidden, self.mixture_width + self.reward_width + 1)
         self.done_net = None
         if self.score_scale:  # the head's own done column is then unused
             self.done_net = nn.Sequential(nn.Linear(2 + self.reward_width, self.DONE_WIDTH), nn.Tanh(),
@@ -177,10 +190,15 @@ class MDNRNN(nn.Module):
         time, 2) for a score-reading M's done head)."""
         b, t, _ = h.shape
         out = self.head(h)
-        mix = out[..., : 3 * self.z_dim * self.gaussians].view(b, t, self.z_dim, 3, self.gaussians)
-        logpi = F.log_softmax(mix[..., 0, :], dim=-1)
+        g = self.gaussians
+        if self.joint:
+            logits = out[..., None, :g]  # (b, t, 1, gaussians)
+            mix = out[..., g : self.mixture_width].view(b, t, self.z_dim, 2, g)
+        else:
+            mix = out[..., : self.mixture_width].view(b, t, self.z_dim, 3, g)
+            logits, mix = mix[..., 0, :], mix[..., 1:, :]
         reward = out[..., -1 - self.reward_width : -1]
-        return MDNOutput(logpi, mix[..., 1, :], mix[..., 2, :].clamp(-7.0, 5.0), reward,
+        return MDNOutput(F.log_softmax(logits, dim=-1), mix[..., 0, :], mix[..., 1, :].clamp(-7.0, 5.0), reward,
                          self.done_logit(out[..., -1], reward, score))
 
     def done_logit(self, from_h: torch.Tensor, reward: torch.Tensor, score: torch.Tensor | None) -> torch.Tensor:
@@ -207,18 +225,24 @@ def end_probability(done_logit: torch.Tensor, pos_weight: float) -> torch.Tensor
 
 
 def mdn_nll(out: MDNOutput, z_next: torch.Tensor) -> torch.Tensor:
-    """-log p(z_next) per latent dimension, shape (batch, time, z_dim)."""
+    """-log p(z_next) divided by z_dim (nats per latent dimension), shape (batch, time): under a
+    mixture per dimension the mean of the dimensions' NLLs; under a joint mixture (logpi's
+    dimension axis of size 1) the whole z's NLL, its components' log densities summed over the
+    dimensions before the mixture's logsumexp."""
     x = z_next.unsqueeze(-1)
-    log_normal = -0.5 * ((x - out.mu) / out.logsigma.exp()).pow(2) - out.logsigma - LOG_SQRT_2PI
-    return -torch.logsumexp(out.logpi + log_normal, dim=-1)
+    log_normal = -0.5 * ((x - out.mu) / out.logsigma.exp()).pow(2) - out.logsigma - LOG_SQRT_2PI  # (b, t, z, g)
+    if out.logpi.shape[-2] == 1:
+        return -torch.logsumexp(out.logpi[..., 0, :] + log_normal.sum(-2), dim=-1) / z_next.shape[-1]
+    return -torch.logsumexp(out.logpi + log_normal, dim=-1).mean(-1)
 
 
 def sample_next_z(out: MDNOutput, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Sample z_{t+1} for the last time step: mixture weights sharpened/flattened by temperature
     (logits / tau) and the Gaussian noise scaled by sqrt(tau), as in the paper. tau = 0 is the
-    deterministic limit: the mean of the most likely component. -> (batch, z_dim)."""
-    logpi, mu, logsigma = (x[:, -1].movedim(-1, 0) for x in (out.logpi, out.mu, out.logsigma))  # (gaussians, batch, z_dim)
-    u = torch.rand(mu.shape[1:], device=mu.device, generator=generator)
+    deterministic limit: the mean of the most likely component. A joint mixture draws one
+    component for all of z. -> (batch, z_dim)."""
+    logpi, mu, logsigma = (x[:, -1].movedim(-1, 0) for x in (out.logpi, out.mu, out.logsigma))  # (gaussians, batch, z_dim or 1)
+    u = torch.rand(logpi.shape[1:], device=mu.device, generator=generator)
     eps = torch.randn(mu.shape[1:], device=mu.device, generator=generator)
     return draw_from_mixture(logpi, mu, logsigma, u, eps, *temperature_factors(temperature, mu.device))
 
@@ -234,15 +258,16 @@ def temperature_factors(temperature: float, device: torch.device | str) -> tuple
 
 def draw_from_mixture(logits: torch.Tensor, mu: torch.Tensor, logsigma: torch.Tensor, u: torch.Tensor,
                       eps: torch.Tensor, inv_tau: torch.Tensor, sqrt_tau: torch.Tensor) -> torch.Tensor:
-    """One draw per (batch, z_dim) from the tempered mixture, components first: logits, mu and
-    logsigma (gaussians, batch, z_dim); u ~ U[0, 1) and eps ~ N(0, 1) of shape (batch, z_dim).
-    The component comes from the inverse CDF of softmax(logits / tau), one uniform per latent
-    dimension (cheaper than a Gumbel per component); at tau = 0 (inv_tau = inf) only the
-    likeliest component keeps weight. -> (batch, z_dim)."""
+    """One draw per (batch, z_dim) from the tempered mixture, components first: mu and logsigma
+    (gaussians, batch, z_dim), logits (gaussians, batch, z_dim), or (gaussians, batch, 1) for a
+    joint mixture; u ~ U[0, 1) of the logits' shape without the components, eps ~ N(0, 1) of
+    shape (batch, z_dim). The component comes from the inverse CDF of softmax(logits / tau), one
+    uniform per set of weights (cheaper than a Gumbel per component); at tau = 0 (inv_tau = inf)
+    only the likeliest component keeps weight. -> (batch, z_dim)."""
     top = logits.amax(dim=0)
     weights = torch.nan_to_num((logits - top) * inv_tau, nan=0.0).exp()  # inf * 0 at the top -> weight 1
     cumulative = weights.cumsum(dim=0)
-    k = (cumulative[:-1] <= u * cumulative[-1]).sum(dim=0, keepdim=True)  # (1, batch, z_dim)
+    k = (cumulative[:-1] <= u * cumulative[-1]).sum(dim=0, keepdim=True).expand(1, *mu.shape[1:])  # (1, batch, z_dim)
     return mu.gather(0, k)[0] + logsigma.gather(0, k)[0].exp() * sqrt_tau * eps
 
 
@@ -276,15 +301,24 @@ def _cell(x: torch.Tensor, c: torch.Tensor, w: torch.Tensor, b: torch.Tensor, he
     return h, c, _linear(h, head_w, head_b)
 
 
-def _dream_step(x, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int,
+def _mixture(out: torch.Tensor, gaussians: int, weight_sets: int, reward_width: int):
+    """The stepper's head output (batch, outputs), its mixture columns laid out components first
+    (see MDNStepper) -> logits (gaussians, batch, weight_sets), mu and logsigma (gaussians, batch,
+    z_dim); weight_sets is z_dim for a mixture per dimension, 1 for a joint one."""
+    n = gaussians * weight_sets
+    logits = out[:, :n].view(len(out), gaussians, weight_sets).transpose(0, 1)
+    mix = out[:, n : -1 - reward_width].view(len(out), 2, gaussians, -1).permute(1, 2, 0, 3)  # (2, gaussians, batch, z_dim)
+    return logits, mix[0], mix[1].clamp(-7.0, 5.0)
+
+
+def _dream_step(x, h, c, u, eps, inv_tau, sqrt_tau, w, b, head_w, head_b, gaussians: int, weight_sets: int,
                 reward_width: int, mask=None):
     """One dream step of M: the cell on M's input x (MDNRNN.inputs: [z, a, (score)]) and h, the
-    head and a draw of z_{t+1} (head columns laid out components first, see MDNStepper); mask,
-    where given, scales the cell's input [x, h] (per-episode dropout). -> (z_next, h, c, reward
-    outputs (batch, reward_width), done logit from h)."""
+    head and a draw of z_{t+1} (see _mixture; u has weight_sets columns); mask, where given,
+    scales the cell's input [x, h] (per-episode dropout). -> (z_next, h, c, reward outputs
+    (batch, reward_width), done logit from h)."""
     h, c, out = _cell(_masked(torch.cat([x, h], dim=-1), mask), c, w, b, head_w, head_b)
-    mix = out[:, : -1 - reward_width].view(len(out), 3, gaussians, -1).permute(1, 2, 0, 3)  # (3, gaussians, batch, z_dim)
-    z = draw_from_mixture(mix[0], mix[1], mix[2].clamp(-7.0, 5.0), u, eps, inv_tau, sqrt_tau)
+    z = draw_from_mixture(*_mixture(out, gaussians, weight_sets, reward_width), u, eps, inv_tau, sqrt_tau)
     return z, h, c, out[:, -1 - reward_width : -1], out[:, -1]
 
 
@@ -309,10 +343,15 @@ class MDNStepper:
         # (input_size + hidden, 4 * hidden): [x, h] @ w == x @ W_ih^T + h @ W_hh^T
         self.w = (torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], dim=1).t() * scale).contiguous().to(dtype)
         self.b = (lstm.bias_ih_l0 + lstm.bias_hh_l0) * scale
-        # The head's mixture columns reordered from (z_dim, 3, gaussians) to (3, gaussians, z_dim):
-        # each component's logits, means and scales are then contiguous (batch, z_dim) blocks.
-        order = torch.arange(3 * z_dim * g).view(z_dim, 3, g).permute(1, 2, 0).reshape(-1)
-        order = torch.cat([order, torch.arange(3 * z_dim * g, model.head.out_features)]).to(self.b.device)
+        # The head's mixture columns reordered, components first: per dimension from (z_dim, 3,
+        # gaussians) to (3, gaussians, z_dim); joint, the logits kept and (z_dim, 2, gaussians) to
+        # (2, gaussians, z_dim). Each component's logits, means and scales are then contiguous blocks.
+        self.weight_sets = 1 if model.joint else z_dim
+        if model.joint:
+            order = torch.cat([torch.arange(g), g + torch.arange(2 * z_dim * g).view(z_dim, 2, g).permute(1, 2, 0).reshape(-1)])
+        else:
+            order = torch.arange(3 * z_dim * g).view(z_dim, 3, g).permute(1, 2, 0).reshape(-1)
+        order = torch.cat([order, torch.arange(model.mixture_width, model.head.out_features)]).to(self.b.device)
         self.head_w = model.head.weight[order].t().contiguous().to(dtype)  # (hidden, outputs)
         self.head_b = model.head.bias[order].clone()
 
@@ -327,11 +366,10 @@ class MDNStepper:
         x = _masked(torch.cat([m.inputs(z, actions, score), h], dim=-1), mask)
         h, c, out = self._run(_cell, x, c, self.w, self.b, self.head_w, self.head_b)
         r = m.reward_width
-        mix = out[:, : -1 - r].view(len(out), 1, 3, m.gaussians, m.z_dim).transpose(-1, -2)  # (batch, 1, 3, z, g) view
+        logits, mu, logsigma = (x.movedim(0, -1)[:, None] for x in _mixture(out, m.gaussians, self.weight_sets, r))
         reward = out[:, None, -1 - r : -1]
         done = m.done_logit(out[:, None, -1], reward, None if score is None else score[:, None])
-        output = MDNOutput(mix[:, :, 0], mix[:, :, 1], mix[:, :, 2].clamp(-7.0, 5.0), reward, done)
-        return output, h, c
+        return MDNOutput(logits, mu, logsigma, reward, done), h, c
 
     @torch.no_grad()
     def step(self, z: torch.Tensor, actions: torch.Tensor, h: torch.Tensor, c: torch.Tensor, temperature: float,
@@ -340,12 +378,12 @@ class MDNStepper:
         """A whole dream step: M's cell and head, then z_{t+1} drawn at `temperature` (noise from
         `generator`); mask and score as in __call__. -> (z_next, h, c, reward outputs (batch, R;
         MDNRNN.pay turns them into what the step pays), done_logit), each with batch rows."""
-        u = torch.rand(z.shape, device=z.device, generator=generator)
+        u = torch.rand(len(z), self.weight_sets, device=z.device, generator=generator)
         eps = torch.randn(z.shape, device=z.device, generator=generator)
         m = self.model
         z, h, c, reward, done = self._run(_dream_step, m.inputs(z, actions, score), h, c, u, eps,
                                           *temperature_factors(temperature, z.device), self.w, self.b, self.head_w,
-                                          self.head_b, m.gaussians, m.reward_width, mask)
+                                          self.head_b, m.gaussians, self.weight_sets, m.reward_width, mask)
         return z, h, c, reward, m.done_logit(done, reward, score)
 
     def _run(self, fn, *args):

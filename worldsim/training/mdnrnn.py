@@ -38,6 +38,15 @@ def check_reward(kind: str) -> None:
         raise ValueError(f"unknown mdnrnn.reward '{kind}'; known: {', '.join(REWARDS)}")
 
 
+MIXTURES = ("per_dim", "joint")
+"""How M mixes p(z_{t+1}) (MDNRNNConfig.mixture)."""
+
+
+def check_mixture(kind: str) -> None:
+    if kind not in MIXTURES:
+        raise ValueError(f"unknown mdnrnn.mixture '{kind}'; known: {', '.join(MIXTURES)}")
+
+
 @dataclass
 class LatentSet:
     """Episodes concatenated into flat arrays so a batch of windows is one fancy-index."""
@@ -107,6 +116,7 @@ def reward_values(cfg: Config, episodes: list[LatentEpisode]) -> tuple[float, ..
 
 
 def build_mdnrnn(cfg: Config, rewards: tuple[float, ...] = ()) -> MDNRNN:
+    check_mixture(cfg.mdnrnn.mixture)
     game = envs.info(cfg.env)
     return MDNRNN(
         z_dim=cfg.vae.z_dim,
@@ -116,6 +126,7 @@ def build_mdnrnn(cfg: Config, rewards: tuple[float, ...] = ()) -> MDNRNN:
         gaussians=cfg.mdnrnn.gaussians,
         reward_values=rewards,
         score_scale=cfg.mdnrnn.score_scale,
+        joint=cfg.mdnrnn.mixture == "joint",
     )
 
 
@@ -143,7 +154,7 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
         out = model.forward_dropout(z, actions, dropout, score=score)
     else:
         out, _ = model(z, actions, score=score)
-    nll = (mdn_nll(out, z_next).mean(-1) * m).sum() / n
+    nll = (mdn_nll(out, z_next) * m).sum() / n
     done = torch.as_tensor(data.done[idx], device=device)
     pos_weight = torch.tensor(cfg.mdnrnn.done_pos_weight, device=device)
     done_loss = (F.binary_cross_entropy_with_logits(out.done_logit, done, pos_weight=pos_weight, reduction="none") * m).sum() / n

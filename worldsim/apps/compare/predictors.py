@@ -82,7 +82,8 @@ class VMPredictor:
         # score-reading M is told 0-0 throughout, as each open-loop dream here starts
         score = mu.new_zeros(b, steps, 2) if self.world.mdnrnn.score_scale else None
         out, _ = self.world.mdnrnn(mu, actions, score=score)
-        z = out.mu.gather(-1, out.logpi.argmax(dim=-1, keepdim=True)).squeeze(-1)  # (B, T, z_dim)
+        top = out.logpi.argmax(dim=-1, keepdim=True).expand(*out.mu.shape[:-1], 1)  # a joint mixture's: every dim's
+        z = out.mu.gather(-1, top).squeeze(-1)  # (B, T, z_dim)
         return self.world.vae.decode(z.flatten(0, 1)).view(b, steps, 3, 64, 64)
 
     @torch.no_grad()
