@@ -41,6 +41,17 @@ def test_an_unknown_mixture_is_refused(smoke_runs, tmp_path):
         train_mdnrnn(_run_with_latents(source, tmp_path), cfg, torch.device("cpu"), progress=False)
 
 
+def test_a_checkpoint_of_the_other_mixture_is_refused_with_what_to_do(smoke_runs, tmp_path):
+    source = smoke_runs["Doom"]
+    cfg = copy.deepcopy(source.load_config())
+    run = _run_with_latents(source, tmp_path)
+    cfg.mdnrnn.steps, cfg.mdnrnn.eval_every = 2, 2
+    train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
+    cfg.mdnrnn.steps, cfg.mdnrnn.mixture = 4, "joint"
+    with pytest.raises(ValueError, match="mdnrnn.mixture 'per_dim', this run asks for 'joint'.*fork_run.py --share vae"):
+        train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
+
+
 def test_a_joint_mixture_scores_the_whole_z_and_draws_one_component_for_all_of_it():
     m = _trained_like_m(z_dim=3, gaussians=2, joint=True)
     out, _ = m(torch.randn(5, 4, 3), torch.randint(0, 3, (5, 4)))

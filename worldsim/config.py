@@ -81,8 +81,8 @@ class MDNRNNConfig:
     """how p(z_{t+1}) is mixed: 'per_dim', the paper's, a mixture of `gaussians` components for
     each latent dimension, with its own weights, drawn apart from the others; 'joint', one
     mixture of `gaussians` diagonal Gaussians over the whole z, one component drawn for all
-    dimensions (so an object that V holds across several dimensions moves as one). NLL is
-    reported in nats per latent dimension either way"""
+    dimensions (the form some reimplementations train; on Pong it kept the ball no longer,
+    docs/RESULTS.md). NLL is reported in nats per latent dimension either way"""
     seq_len: int = 100
     """training sequence length (paper: 999 CarRacing, 500 Doom)"""
     windows: str = "random"

@@ -59,7 +59,8 @@ class MDNRNN(nn.Module):
     component for all dimensions and z's dimensions move together (the form some PyTorch
     reimplementations of the paper train). Where V holds an object's position across several
     dimensions, per-dimension draws can combine one dimension's "the ball went up" with
-    another's "it went down" (docs/RESULTS.md, "Pong: one mixture over the whole z")."""
+    another's "it went down"; on Pong's follower data the joint form kept the ball no longer
+    (docs/RESULTS.md, "Pong: one mixture over the whole z")."""
 
     SPEC = ("z_dim", "action_dim", "discrete_actions", "hidden", "gaussians", "reward_values", "score_scale", "joint")
     """The constructor's arguments, as a checkpoint's metadata stores them (spec / from_spec)."""

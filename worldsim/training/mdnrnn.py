@@ -268,16 +268,21 @@ class MDNRNNTraining:
 
     def resume(self) -> tuple[int, dict] | None:
         ckpt = resume(self.checkpoint, "mdnrnn", self.cfg.env, self.model, self.optimizer, self.mc.lr,
-                      check=self._same_score_scale)
+                      check=self._same_form)
         return (ckpt["state"]["step"], ckpt["meta"]["history"]) if ckpt else None
 
-    def _same_score_scale(self, meta: dict) -> None:
-        """Refuse a checkpoint that reads the score otherwise (0: saved before M could read it)."""
+    def _same_form(self, meta: dict) -> None:
+        """Refuse a checkpoint that reads the score otherwise (0: saved before M could read it) or
+        mixes z otherwise (saved before the joint mixture existed: per dimension)."""
+        fork = "keep it, or train a new M in a forked run (scripts/fork_run.py --share vae)"
         stored = float(meta.get("score_scale", 0.0))
         if stored != self.model.score_scale:
             raise ValueError(f"{self.checkpoint} reads the score divided by {stored:g} (mdnrnn.score_scale), this "
-                             f"run asks for {self.model.score_scale:g}: keep it, or train a new M in a forked run "
-                             f"(scripts/fork_run.py --share vae)")
+                             f"run asks for {self.model.score_scale:g}: {fork}")
+        joint = bool(meta.get("joint", False))
+        if joint != self.model.joint:
+            raise ValueError(f"{self.checkpoint} is an M with mdnrnn.mixture '{'joint' if joint else 'per_dim'}', "
+                             f"this run asks for '{self.mc.mixture}': {fork}")
 
     def untrained(self) -> dict:
         return evaluate_mdnrnn(self.model, self.val_set, self.cfg, self.predict_reward, self.device)
