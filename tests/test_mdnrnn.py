@@ -21,6 +21,12 @@ def _run_with_latents(source: RunDir, tmp_path) -> RunDir:
     return run
 
 
+def _smoke_m_run(smoke_runs, game: str, tmp_path):
+    """A fresh run on the smoke run of `game`'s latents, and a copy of that run's config. -> (run, cfg)."""
+    source = smoke_runs[game]
+    return _run_with_latents(source, tmp_path), copy.deepcopy(source.load_config())
+
+
 @pytest.mark.parametrize("mixture", ["per_dim", "joint"])
 def test_nll_drops_below_initial_on_real_latents(trained_doom_run, tmp_path, mixture):
     source, cfg, _ = trained_doom_run
@@ -34,17 +40,14 @@ def test_nll_drops_below_initial_on_real_latents(trained_doom_run, tmp_path, mix
 
 
 def test_an_unknown_mixture_is_refused(smoke_runs, tmp_path):
-    source = smoke_runs["Doom"]
-    cfg = copy.deepcopy(source.load_config())
+    run, cfg = _smoke_m_run(smoke_runs, "Doom", tmp_path)
     cfg.mdnrnn.mixture = "shared"
     with pytest.raises(ValueError, match="unknown mdnrnn.mixture 'shared'; known: per_dim, joint"):
-        train_mdnrnn(_run_with_latents(source, tmp_path), cfg, torch.device("cpu"), progress=False)
+        train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
 
 
 def test_a_checkpoint_of_the_other_mixture_is_refused_with_what_to_do(smoke_runs, tmp_path):
-    source = smoke_runs["Doom"]
-    cfg = copy.deepcopy(source.load_config())
-    run = _run_with_latents(source, tmp_path)
+    run, cfg = _smoke_m_run(smoke_runs, "Doom", tmp_path)
     cfg.mdnrnn.steps, cfg.mdnrnn.eval_every = 2, 2
     train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
     cfg.mdnrnn.steps, cfg.mdnrnn.mixture = 4, "joint"
@@ -84,17 +87,14 @@ def test_a_joint_mixture_scores_the_whole_z_and_draws_one_component_for_all_of_i
 
 
 def test_reward_head_is_trained_for_games_with_real_reward(smoke_runs, tmp_path):
-    source = smoke_runs["CarRacing"]
-    cfg = copy.deepcopy(source.load_config())
+    run, cfg = _smoke_m_run(smoke_runs, "CarRacing", tmp_path)
     cfg.mdnrnn.steps = 10
-    report = train_mdnrnn(_run_with_latents(source, tmp_path), cfg, torch.device("cpu"), progress=False)
+    report = train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
     assert report["reward_mae"] is not None
 
 
 def test_training_resumes_at_the_step_it_stopped(smoke_runs, tmp_path):
-    source = smoke_runs["Doom"]
-    cfg = copy.deepcopy(source.load_config())
-    run = _run_with_latents(source, tmp_path)
+    run, cfg = _smoke_m_run(smoke_runs, "Doom", tmp_path)
     cfg.mdnrnn.steps, cfg.mdnrnn.eval_every = 10, 10
     train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
     first = run.mdnrnn_checkpoint.read_bytes()
