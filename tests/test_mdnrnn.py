@@ -11,7 +11,7 @@ import torch
 from worldsim.checkpoint import load_checkpoint
 from worldsim.models.mdnrnn import MDNOutput, MDNRNN, MDNStepper, load_mdnrnn, mdn_nll, sample_next_z
 from worldsim.run import RunDir
-from worldsim.training.mdnrnn import train_mdnrnn
+from worldsim.training.mdnrnn import own_draw_inputs, train_mdnrnn
 
 
 def _run_with_latents(source: RunDir, tmp_path) -> RunDir:
@@ -27,11 +27,12 @@ def _smoke_m_run(smoke_runs, game: str, tmp_path):
     return _run_with_latents(source, tmp_path), copy.deepcopy(source.load_config())
 
 
-@pytest.mark.parametrize("mixture", ["per_dim", "joint"])
-def test_nll_drops_below_initial_on_real_latents(trained_doom_run, tmp_path, mixture):
+@pytest.mark.parametrize("mixture, own_draws", [("per_dim", 0.0), ("joint", 0.0), ("per_dim", 0.5)])
+def test_nll_drops_below_initial_on_real_latents(trained_doom_run, tmp_path, mixture, own_draws):
     source, cfg, _ = trained_doom_run
     cfg = copy.deepcopy(cfg)
     cfg.mdnrnn.steps, cfg.mdnrnn.eval_every, cfg.mdnrnn.lr, cfg.mdnrnn.mixture = 80, 80, 3e-3, mixture
+    cfg.mdnrnn.own_draws = own_draws  # half its inputs M's own draws: the held-out NLL is still teacher-forced
     run = _run_with_latents(source, tmp_path)
     report = train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
     assert report["val_nll"] < report["val_nll_untrained"] - 0.1
@@ -43,6 +44,35 @@ def test_an_unknown_mixture_is_refused(smoke_runs, tmp_path):
     run, cfg = _smoke_m_run(smoke_runs, "Doom", tmp_path)
     cfg.mdnrnn.mixture = "shared"
     with pytest.raises(ValueError, match="unknown mdnrnn.mixture 'shared'; known: per_dim, joint"):
+        train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
+
+
+@pytest.mark.parametrize("score_scale", [0.0, 3.0])
+def test_own_draws_feed_m_the_z_it_drew_from_what_it_read_the_step_before(score_scale):
+    m = _trained_like_m(score_scale=score_scale)
+    z, a = torch.randn(5, 12, 6), torch.randint(0, 3, (5, 12))
+    score = torch.randint(0, 3, (5, 12, 2)).float() if score_scale else None
+    torch.testing.assert_close(own_draw_inputs(m, z, a, score, 0.0, np.random.default_rng(3)), z, rtol=0, atol=0)
+    chosen = own_draw_inputs(m, z, a, score, 0.6, np.random.default_rng(3))
+    # the same draws, the slow way: nn.LSTM one step at a time over the inputs chosen so far
+    rng = np.random.default_rng(3)
+    own = rng.random((5, 12)) < 0.6
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    want, state = [z[:, 0]], None
+    for t in range(1, 12):
+        with torch.no_grad():
+            out, state = m(want[-1][:, None], a[:, t - 1 : t], state, score=None if score is None else score[:, t - 1 : t])
+        want.append(torch.where(torch.as_tensor(own[:, t, None]), sample_next_z(out, 1.0, generator), z[:, t]))
+    torch.testing.assert_close(chosen, torch.stack(want, dim=1), rtol=1e-4, atol=1e-4)
+    replaced = (chosen - z).abs().amax(dim=-1) > 0
+    assert not replaced[:, 0].any() and (replaced[:, 1:] == torch.as_tensor(own[:, 1:])).all()
+    assert 0.4 < replaced[:, 1:].float().mean() < 0.8
+
+
+def test_a_share_of_own_draws_of_one_is_refused(smoke_runs, tmp_path):
+    run, cfg = _smoke_m_run(smoke_runs, "Doom", tmp_path)
+    cfg.mdnrnn.own_draws = 1.0
+    with pytest.raises(ValueError, match=r"mdnrnn.own_draws .* in \[0, 1\), got 1.0"):
         train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
 
 

@@ -123,6 +123,14 @@ class MDNRNNConfig:
     """variational dropout on the LSTM's inputs and recurrent state while training M, one mask
     per sequence (what controller.dream_dropout needs M to have seen; Dropout's Dream Land: 0.05).
     The LSTM then runs step by step, slower than nn.LSTM's fused loop; 0: off"""
+    own_draws: float = 0.0
+    """share of M's input steps that are M's own draw instead of V's encoding while training
+    (scheduled sampling, Bengio et al. 2015): before each batch M runs through the window
+    without gradients, and each step after the first is, with this probability, fed the z it
+    drew (temperature 1) from its prediction at the step before, else V's; runs of its own
+    draws last 1 / (1 - own_draws) steps on average. The targets stay V's next z, reward and
+    done. So M learns to continue from the kind of z its dream feeds it. 0: off (the paper's
+    teacher forcing); the draws run M step by step, slower to train"""
 
 
 @dataclass

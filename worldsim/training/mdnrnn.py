@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import envs
 from worldsim.checkpoint import save_checkpoint
 from worldsim.config import Config
-from worldsim.models.mdnrnn import MDNRNN, end_probability, mdn_nll, running_score
+from worldsim.models.mdnrnn import MDNRNN, MDNStepper, end_probability, mdn_nll, running_score
 from worldsim.run import RunDir
 from worldsim.training import resume
 from worldsim.training.loop import Schedule, train
@@ -130,13 +130,40 @@ def build_mdnrnn(cfg: Config, rewards: tuple[float, ...] = ()) -> MDNRNN:
     )
 
 
+def check_own_draws(share: float) -> None:
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"mdnrnn.own_draws is the share of M's inputs drawn by M itself, in [0, 1), got {share}")
+
+
+@torch.no_grad()
+def own_draw_inputs(model: MDNRNN, z: torch.Tensor, actions: torch.Tensor, score: torch.Tensor | None,
+                    share: float, rng: np.random.Generator) -> torch.Tensor:
+    """M's inputs with its own draws mixed in (mdnrnn.own_draws): M runs through the window as
+    the dream runs it (MDNStepper, from a zero state, no gradients), and each step t >= 1 is, with
+    probability `share`, the z M drew at temperature 1 at step t - 1 (having read the input
+    chosen for t - 1, so runs of own draws compound as a dream's do), else z[:, t]. z (batch,
+    time, z_dim), actions and score as M's forward reads them. -> (batch, time, z_dim)."""
+    own = torch.as_tensor(rng.random(z.shape[:2]) < share, device=z.device)
+    generator = torch.Generator(z.device).manual_seed(int(rng.integers(2**62)))
+    stepper = MDNStepper(model)
+    h = c = z.new_zeros(len(z), model.hidden)
+    z_t, chosen = z[:, 0], [z[:, 0]]
+    for t in range(1, z.shape[1]):
+        drawn, h, c, _, _ = stepper.step(z_t, actions[:, t - 1], h, c, 1.0, generator,
+                                         score=None if score is None else score[:, t - 1])
+        z_t = torch.where(own[:, t, None], drawn, z[:, t])
+        chosen.append(z_t)
+    return torch.stack(chosen, dim=1)
+
+
 def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cfg: Config,
            predict_reward: bool, device, sample: bool = True, rng: np.random.Generator | None = None,
-           dropout: float = 0.0) -> dict:
+           dropout: float = 0.0, own_draws: float = 0.0) -> dict:
     """Mixture NLL of z_{t+1}, done BCE (positives weighted) and the reward's loss over unmasked
     steps: squared error of the value, or cross-entropy over M's reward classes (mdnrnn.reward);
     either way the absolute error of the expected reward too. dropout > 0 runs M with
-    per-sequence variational dropout (MDNRNN.forward_dropout)."""
+    per-sequence variational dropout (MDNRNN.forward_dropout); own_draws > 0 feeds M that share
+    of its own draws as inputs (own_draw_inputs), the targets unchanged."""
     mu = torch.as_tensor(data.mu[idx], device=device)  # (batch, seq, z_dim)
     mu_next = torch.as_tensor(data.mu[idx + 1], device=device)
     if sample:
@@ -150,6 +177,8 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
     n = m.sum().clamp(min=1)
     actions = torch.as_tensor(data.actions[idx], device=device)
     score = torch.as_tensor(data.score[idx], device=device) if model.score_scale else None
+    if own_draws:
+        z = own_draw_inputs(model, z, actions, score, own_draws, rng)
     if dropout:  # forward_dropout refuses a rate outside [0, 1)
         out = model.forward_dropout(z, actions, dropout, score=score)
     else:
@@ -254,6 +283,7 @@ class MDNRNNTraining:
         self.run, self.cfg, self.mc, self.device = run, cfg, cfg.mdnrnn, device
         self.checkpoint = run.mdnrnn_checkpoint
         check_windows(self.mc.windows)
+        check_own_draws(self.mc.own_draws)
         torch.manual_seed(cfg.seed)
         self.predict_reward = not envs.info(cfg.env).survival_reward
         if self.mc.score_scale and not self.predict_reward:
@@ -294,7 +324,7 @@ class MDNRNNTraining:
         rng = np.random.default_rng([self.cfg.seed, step])
         w = self.train_set.windows(rng, self.mc.batch_size, self.mc.seq_len, self.mc.windows)
         r = losses(self.model, self.train_set, w["idx"], w["mask"], self.cfg, self.predict_reward, self.device,
-                   rng=rng, dropout=self.mc.dropout)
+                   rng=rng, dropout=self.mc.dropout, own_draws=self.mc.own_draws)
         self.optimizer.zero_grad(set_to_none=True)
         r["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.mc.grad_clip)
