@@ -76,6 +76,40 @@ def test_a_share_of_own_draws_of_one_is_refused(smoke_runs, tmp_path):
         train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
 
 
+def test_own_draws_for_z_only_leave_reward_and_done_to_v_s_picture():
+    """With mdnrnn.own_draws_heads 'z' the z mixture learns from M's own draws while reward and
+    done learn from V's z (the teacher-forced losses, exactly); with 'all' they read the draws too."""
+    from worldsim.config import make_config
+    from worldsim.training.mdnrnn import LatentSet, build_mdnrnn, losses
+
+    cfg = make_config("Atari/Pong", "smoke")
+    cfg.vae.z_dim, cfg.mdnrnn.hidden = 4, 16
+    torch.manual_seed(0)
+    m = build_mdnrnn(cfg, (-1.0, 0.0, 1.0))
+    data = LatentSet.build(_rally_episodes(np.random.default_rng(0)))
+    w = data.windows(np.random.default_rng(1), 8, 20)
+
+    def run(own_draws: float, heads: str) -> dict:
+        cfg.mdnrnn.own_draws_heads = heads
+        return losses(m, data, w["idx"], w["mask"], cfg, True, "cpu", rng=np.random.default_rng(2), own_draws=own_draws)
+
+    forced, drawn, z_only = run(0.0, "all"), run(0.5, "all"), run(0.5, "z")
+    assert z_only["nll"].item() == pytest.approx(drawn["nll"].item(), rel=1e-6)
+    assert abs(drawn["nll"].item() - forced["nll"].item()) > 1e-5  # the draws did change what M read
+    for key in ("done_loss", "reward_nll", "reward_mae"):
+        assert z_only[key].item() == pytest.approx(forced[key].item(), rel=1e-6)
+        assert abs(drawn[key].item() - forced[key].item()) > 1e-5
+    assert z_only["loss"].item() == pytest.approx(
+        drawn["nll"].item() + forced["done_loss"].item() + cfg.mdnrnn.reward_weight * forced["reward_nll"].item(), rel=1e-5)
+
+
+def test_an_unknown_own_draws_heads_is_refused(smoke_runs, tmp_path):
+    run, cfg = _smoke_m_run(smoke_runs, "Doom", tmp_path)
+    cfg.mdnrnn.own_draws_heads = "reward"
+    with pytest.raises(ValueError, match=r"mdnrnn.own_draws_heads must be one of \('all', 'z'\), got 'reward'"):
+        train_mdnrnn(run, cfg, torch.device("cpu"), progress=False)
+
+
 def test_a_checkpoint_of_the_other_mixture_is_refused_with_what_to_do(smoke_runs, tmp_path):
     run, cfg = _smoke_m_run(smoke_runs, "Doom", tmp_path)
     cfg.mdnrnn.steps, cfg.mdnrnn.eval_every = 2, 2

@@ -130,9 +130,14 @@ def build_mdnrnn(cfg: Config, rewards: tuple[float, ...] = ()) -> MDNRNN:
     )
 
 
-def check_own_draws(share: float) -> None:
+OWN_DRAWS_HEADS = ("all", "z")
+
+
+def check_own_draws(share: float, heads: str) -> None:
     if not 0.0 <= share < 1.0:
         raise ValueError(f"mdnrnn.own_draws is the share of M's inputs drawn by M itself, in [0, 1), got {share}")
+    if heads not in OWN_DRAWS_HEADS:
+        raise ValueError(f"mdnrnn.own_draws_heads must be one of {OWN_DRAWS_HEADS}, got {heads!r}")
 
 
 @torch.no_grad()
@@ -163,7 +168,9 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
     steps: squared error of the value, or cross-entropy over M's reward classes (mdnrnn.reward);
     either way the absolute error of the expected reward too. dropout > 0 runs M with
     per-sequence variational dropout (MDNRNN.forward_dropout); own_draws > 0 feeds M that share
-    of its own draws as inputs (own_draw_inputs), the targets unchanged."""
+    of its own draws as inputs (own_draw_inputs), the targets unchanged; with
+    cfg.mdnrnn.own_draws_heads 'z' only the z mixture reads them, reward and done a second pass
+    over V's z."""
     mu = torch.as_tensor(data.mu[idx], device=device)  # (batch, seq, z_dim)
     mu_next = torch.as_tensor(data.mu[idx + 1], device=device)
     if sample:
@@ -177,13 +184,15 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
     n = m.sum().clamp(min=1)
     actions = torch.as_tensor(data.actions[idx], device=device)
     score = torch.as_tensor(data.score[idx], device=device) if model.score_scale else None
-    if own_draws:
-        z = own_draw_inputs(model, z, actions, score, own_draws, rng)
-    if dropout:  # forward_dropout refuses a rate outside [0, 1)
-        out = model.forward_dropout(z, actions, dropout, score=score)
-    else:
-        out, _ = model(z, actions, score=score)
+    def run(inputs: torch.Tensor):
+        if dropout:  # forward_dropout refuses a rate outside [0, 1)
+            return model.forward_dropout(inputs, actions, dropout, score=score)
+        return model(inputs, actions, score=score)[0]
+
+    out = run(own_draw_inputs(model, z, actions, score, own_draws, rng) if own_draws else z)
     nll = (mdn_nll(out, z_next) * m).sum() / n
+    if own_draws and cfg.mdnrnn.own_draws_heads == "z":
+        out = run(z)  # reward and done learn from V's picture only
     done = torch.as_tensor(data.done[idx], device=device)
     pos_weight = torch.tensor(cfg.mdnrnn.done_pos_weight, device=device)
     done_loss = (F.binary_cross_entropy_with_logits(out.done_logit, done, pos_weight=pos_weight, reduction="none") * m).sum() / n
@@ -283,7 +292,7 @@ class MDNRNNTraining:
         self.run, self.cfg, self.mc, self.device = run, cfg, cfg.mdnrnn, device
         self.checkpoint = run.mdnrnn_checkpoint
         check_windows(self.mc.windows)
-        check_own_draws(self.mc.own_draws)
+        check_own_draws(self.mc.own_draws, self.mc.own_draws_heads)
         torch.manual_seed(cfg.seed)
         self.predict_reward = not envs.info(cfg.env).survival_reward
         if self.mc.score_scale and not self.predict_reward:
