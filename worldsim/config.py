@@ -131,11 +131,13 @@ class MDNRNNConfig:
     draws last 1 / (1 - own_draws) steps on average. The targets stay V's next z, reward and
     done. So M learns to continue from the kind of z its dream feeds it. 0: off (the paper's
     teacher forcing); the draws run M step by step, slower to train"""
-    own_draws_heads: str = "all"
+    own_draws_heads: str = "z"
     """which of M's heads learn from the pass that reads its own draws (mdnrnn.own_draws > 0):
-    'all', the z mixture, reward and done alike; or 'z', the z mixture only, while reward and done
-    learn from a second pass over the same window that reads V's z throughout, so M is not taught
-    to pay a recorded point after inputs whose picture may not call for it"""
+    'z', the z mixture only, while reward and done learn from a second pass over the same window
+    that reads V's z throughout, so M is not taught to pay a recorded point after inputs whose
+    picture may not call for it; or 'all', every head (session 38's form). On Pong, 'z' gave Cs the
+    game paid 4.1 points more over two seeds (docs/RESULTS.md, "Pong: M's own draws for the
+    picture only")"""
 
 
 @dataclass
