@@ -22,29 +22,18 @@ from worldsim.data.latents import LatentEpisode, load_latents
 
 WINDOWS = ("random", "episode")
 """Where M's training windows start (MDNRNNConfig.windows)."""
-
-
-def check_windows(start: str) -> None:
-    if start not in WINDOWS:
-        raise ValueError(f"unknown mdnrnn.windows '{start}'; known: {', '.join(WINDOWS)}")
-
-
 REWARDS = ("regression", "classes")
 """How M predicts the step's reward (MDNRNNConfig.reward)."""
-
-
-def check_reward(kind: str) -> None:
-    if kind not in REWARDS:
-        raise ValueError(f"unknown mdnrnn.reward '{kind}'; known: {', '.join(REWARDS)}")
-
-
 MIXTURES = ("per_dim", "joint")
 """How M mixes p(z_{t+1}) (MDNRNNConfig.mixture)."""
+OWN_DRAWS_HEADS = ("z", "all")
+"""Which of M's heads learn from its own draws (MDNRNNConfig.own_draws_heads)."""
 
 
-def check_mixture(kind: str) -> None:
-    if kind not in MIXTURES:
-        raise ValueError(f"unknown mdnrnn.mixture '{kind}'; known: {', '.join(MIXTURES)}")
+def check_choice(option: str, value: str, known: tuple[str, ...]) -> None:
+    """Refuse a value of one of M's named options (e.g. option 'windows') that is not among `known`."""
+    if value not in known:
+        raise ValueError(f"unknown mdnrnn.{option} '{value}'; known: {', '.join(known)}")
 
 
 @dataclass
@@ -83,7 +72,7 @@ class LatentSet:
         at any step, so the episode-ending step is seen as often as any other. start='episode':
         windows start at an episode's first frame (episodes drawn uniformly, so every step of
         the data weighs the same) and are cut to the longest episode drawn."""
-        check_windows(start)
+        check_choice("windows", start, WINDOWS)
         if start == "episode":
             ep = rng.integers(len(self.steps), size=batch)
             offset = np.zeros(batch, dtype=int)
@@ -105,7 +94,7 @@ def reward_values(cfg: Config, episodes: list[LatentEpisode]) -> tuple[float, ..
     """The values M's reward head classifies among (mdnrnn.reward 'classes': every distinct reward
     the episodes pay, and 0), or () where it regresses the reward."""
     kind = cfg.mdnrnn.reward or "regression"  # '' where the game names no choice (config.resolve)
-    check_reward(kind)
+    check_choice("reward", kind, REWARDS)
     if kind != "classes":
         return ()
     values = np.unique(np.concatenate([[0.0], *(e.rewards.astype(np.float64) for e in episodes)]))
@@ -116,7 +105,7 @@ def reward_values(cfg: Config, episodes: list[LatentEpisode]) -> tuple[float, ..
 
 
 def build_mdnrnn(cfg: Config, rewards: tuple[float, ...] = ()) -> MDNRNN:
-    check_mixture(cfg.mdnrnn.mixture)
+    check_choice("mixture", cfg.mdnrnn.mixture, MIXTURES)
     game = envs.info(cfg.env)
     return MDNRNN(
         z_dim=cfg.vae.z_dim,
@@ -130,14 +119,9 @@ def build_mdnrnn(cfg: Config, rewards: tuple[float, ...] = ()) -> MDNRNN:
     )
 
 
-OWN_DRAWS_HEADS = ("all", "z")
-
-
-def check_own_draws(share: float, heads: str) -> None:
+def check_own_draws(share: float) -> None:
     if not 0.0 <= share < 1.0:
         raise ValueError(f"mdnrnn.own_draws is the share of M's inputs drawn by M itself, in [0, 1), got {share}")
-    if heads not in OWN_DRAWS_HEADS:
-        raise ValueError(f"mdnrnn.own_draws_heads must be one of {OWN_DRAWS_HEADS}, got {heads!r}")
 
 
 @torch.no_grad()
@@ -184,6 +168,7 @@ def losses(model: MDNRNN, data: LatentSet, idx: np.ndarray, mask: np.ndarray, cf
     n = m.sum().clamp(min=1)
     actions = torch.as_tensor(data.actions[idx], device=device)
     score = torch.as_tensor(data.score[idx], device=device) if model.score_scale else None
+
     def run(inputs: torch.Tensor):
         if dropout:  # forward_dropout refuses a rate outside [0, 1)
             return model.forward_dropout(inputs, actions, dropout, score=score)
@@ -291,8 +276,9 @@ class MDNRNNTraining:
     def __init__(self, run: RunDir, cfg: Config, device: torch.device):
         self.run, self.cfg, self.mc, self.device = run, cfg, cfg.mdnrnn, device
         self.checkpoint = run.mdnrnn_checkpoint
-        check_windows(self.mc.windows)
-        check_own_draws(self.mc.own_draws, self.mc.own_draws_heads)
+        check_choice("windows", self.mc.windows, WINDOWS)
+        check_own_draws(self.mc.own_draws)
+        check_choice("own_draws_heads", self.mc.own_draws_heads, OWN_DRAWS_HEADS)
         torch.manual_seed(cfg.seed)
         self.predict_reward = not envs.info(cfg.env).survival_reward
         if self.mc.score_scale and not self.predict_reward:
