@@ -22,6 +22,8 @@ DEFAULT_SCENARIO = "take_cover"
 DEFAULT_EPISODE_STEPS = 2100
 """The World Models paper's TakeCover cap (~60 s at 35 tics/s); also used for any
 scenario whose cfg sets no episode_timeout."""
+ENGINE_DIR = "_vizdoom"
+"""The folder the engine keeps in the working directory (relative, as the engine names it)."""
 
 SCENARIOS = (
     "basic",
@@ -137,6 +139,12 @@ class DoomEnv(gymnasium.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if not self._game.is_running():
+            # The engine checks for ./_vizdoom/ and, if missing, makes it (mode 700), and a failed
+            # make is fatal: two games starting at once in a fresh working directory can both
+            # find it missing, and the slower one dies ("Failed to create ./_vizdoom/ directory:
+            # File exists"; seen once in CI, collecting with two game processes). Made here first,
+            # where an existing one is no error, the engine finds it and makes nothing.
+            os.makedirs(ENGINE_DIR, mode=0o700, exist_ok=True)
             self._game.init()
         # Drawn from np_random so that reset(seed=s) then plain resets replay exactly.
         self._game.set_seed(int(self.np_random.integers(2**31)))

@@ -156,6 +156,30 @@ def test_doom_runs_in_async_vector_env_worker_processes():
         vector_env.close()
 
 
+def test_the_engine_finds_its_folder_made_before_a_doom_game_starts(tmp_path, monkeypatch):
+    """Two Doom games starting at once in a fresh working directory can both find the engine's
+    folder missing, and the one whose make fails dies (it happened in CI); the adapter makes the
+    folder before it starts the engine, so the engine has nothing to make."""
+    monkeypatch.chdir(tmp_path)
+    env = envs.make("Doom")
+    game, seen = env.unwrapped._game, []
+
+    class Watched:
+        def __getattr__(self, name):
+            return getattr(game, name)
+
+        def init(self):
+            seen.append(os.path.isdir(tmp_path / "_vizdoom"))
+            return game.init()
+
+    env.unwrapped._game = Watched()
+    try:
+        env.reset(seed=0)
+    finally:
+        env.close()
+    assert seen == [True]
+
+
 def test_car_racing_frame_is_the_raw_frame_without_status_bar_resized():
     ours = envs.make("CarRacing")
     raw = gymnasium.make("CarRacing-v3")
