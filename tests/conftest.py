@@ -6,6 +6,11 @@ import os
 import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # Test processes share the machine's cores (pyproject: -n 2): torch in each, and in the
+    # scripts and game processes they start, takes its share of them, so that the processes'
+    # threads do not outnumber the cores and wait on each other.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 import envs  # noqa: E402
 from worldsim.config import make_config, resolve  # noqa: E402
@@ -16,14 +21,26 @@ from worldsim.run import RunDir  # noqa: E402
 SLOW_FIXTURES = {"smoke_runs", "gamegan_run"}
 """Fixtures that run whole pipelines from the command line: every test using one is `slow`."""
 
+SHARED_FIXTURES = {"smoke_runs": "smoke_runs", "cluster": "smoke_runs", "gamegan_run": "gamegan_run"}
+"""Costly fixtures built once per test process, and the group that keeps their tests in one
+process when pytest-xdist spreads the suite (--dist loadgroup): the smoke pipelines are built
+once, not in every process, and one Ray cluster runs at a time. A test on several takes the
+first one's group."""
 
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups
 def pytest_collection_modifyitems(items):
     """Mark the end-to-end tests `slow` (those on the pipeline fixtures, besides the ones marked by
     hand: scripts launched as a user runs them, torch.compile, torchrun), so that
-    `pytest -m "not slow"` is a quick loop while editing; CI runs everything."""
+    `pytest -m "not slow"` is a quick loop while editing; CI runs everything. Group the tests on a
+    shared costly fixture for pytest-xdist (SHARED_FIXTURES)."""
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if SLOW_FIXTURES & used:
             item.add_marker(pytest.mark.slow)
+        group = next((group for name, group in SHARED_FIXTURES.items() if name in used), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="module")
