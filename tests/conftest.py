@@ -10,7 +10,8 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     # Test processes share the machine's cores (pyproject: -n 2): torch in each, and in the
     # scripts and game processes they start, takes its share of them, so that the processes'
     # threads do not outnumber the cores and wait on each other.
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+    share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
 
 import envs  # noqa: E402
 from worldsim.config import make_config, resolve  # noqa: E402

@@ -15,12 +15,13 @@ from worldsim.io import read_json
 from worldsim.run import RunDir
 
 
+@pytest.mark.skipif("PYTEST_XDIST_WORKER" not in os.environ,
+                    reason="groups exist only when the suite is spread over processes; this run has one (-n 0)")
 def test_the_tests_on_the_smoke_pipelines_share_one_test_process(smoke_runs, request):
     """With the suite in two processes (pyproject's -n 2 --dist loadgroup), the tests on the smoke
     pipelines carry their group, so one process builds the pipelines once and runs them all
-    (pytest 9.2 under pytest-xdist 3.8 silently dropped the group: pytest-xdist issue 1386)."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        pytest.skip("the suite runs in one process (-n 0)")
+    (pytest 9.2 under pytest-xdist 3.8 silently dropped the group: pytest-xdist issue 1386). The
+    skip is decided before the fixture, so a one-process run builds no pipelines for it."""
     assert request.node.nodeid.endswith("@smoke_runs"), request.node.nodeid
 
 
