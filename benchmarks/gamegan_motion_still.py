@@ -29,8 +29,8 @@ def motion_held_still():
     """Within the block every MotionSkip returns the frame it read unmoved (its choice as computed)."""
     trained = MotionSkip.forward
 
-    def still(self, h, frame):
-        _, choice = trained(self, h, frame)
+    def still(self, h, frame, before=None):
+        _, choice = trained(self, h, frame, before)
         return frame, choice
 
     MotionSkip.forward = still

@@ -22,7 +22,7 @@ from worldsim.models.gamegan.losses import change_weights, discriminator_loss, r
 from worldsim.models.gamegan.model import stored_config
 from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
 from worldsim.models.gamegan.memory import Memory
-from worldsim.models.gamegan.renderer import MotionSkip, SimpleRenderer, SpecializedRenderer
+from worldsim.models.gamegan.renderer import MotionSkip, SimpleRenderer, SpecializedRenderer, keep_moving
 from worldsim.run import RunDir
 from worldsim.models.gamegan import load_gamegan
 from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, recon_only_warm_up, train_gamegan, warm_up_at
@@ -261,6 +261,36 @@ def test_a_gamegan_with_the_motion_skip_steps_saves_its_choice_and_needs_the_cop
     plain = GameGAN(dataclasses.replace(tiny(), skip=False, motion_kernels=2), 3, True)
     assert plain.renderer.motion is None
     assert stored_config({"gamegan": {}})["motion_kernels"] == 0  # checkpoints from before it: none
+
+
+def test_keep_moving_carries_a_ball_on_at_its_own_speed_and_the_step_reads_the_frame_before():
+    """gamegan.motion_local: a ball that moved 2 columns left and 1 row down from x_{t-1} to x_t is
+    carried as far again, whole, and the pixels it left go black; a flat area stays put; the skip
+    offers it as one more choice, and each step passes it the frame read one step earlier."""
+    frame, before = torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)
+    frame[0, 0, 31:34, 20:23] = 1.0
+    before[0, 0, 30:33, 22:25] = 1.0
+    frame[0, 1:, 5:15, 5:40] = before[0, 1:, 5:15, 5:40] = 0.6  # a wall of one colour
+    moved = keep_moving(frame, before, radius=4)
+    ball = moved[0, 0] > 0.5
+    assert ball.nonzero().min(dim=0).values.tolist() == [32, 18] and ball.nonzero().max(dim=0).values.tolist() == [34, 20]
+    assert moved[0, 0].max().item() > 0.95 and moved[0, 0, 31, 21:23].abs().max().item() < 0.05
+    torch.testing.assert_close(moved[0, 1:, 5:15, 5:40], frame[0, 1:, 5:15, 5:40], atol=0.02, rtol=0)
+    skip = MotionSkip(hidden=8, kernels=1, radius=4, local=True)
+    h = torch.randn(1, 8)
+    _, choice = skip(h, frame, before)
+    assert choice.shape == (1, 3, 64, 64)
+    torch.testing.assert_close(choice[:, 2], choice[:, 1])  # chosen as little as the kernel at first
+    with pytest.raises(ValueError, match="motion_local needs the motion skip"):
+        GameGAN(dataclasses.replace(tiny(), skip=True, motion_kernels=0, motion_local=True), 3, True)
+    model = GameGAN(dataclasses.replace(tiny(), skip=True, motion_kernels=1, motion_local=True), 3, True)
+    seen = []
+    model.renderer.motion.register_forward_pre_hook(lambda _module, args: seen.append(args[2]))
+    frames = torch.rand(2, 4, 3, 64, 64)
+    model.rollout(frames, torch.randint(0, 3, (2, 3)), warm_up=3)
+    torch.testing.assert_close(seen[0], frames[:, 0])  # the first step has no earlier frame: x_0 again
+    torch.testing.assert_close(seen[2], frames[:, 1])  # teacher-forced: the real x_1 at step 2
+    assert stored_config({"gamegan": {}})["motion_local"] is False  # checkpoints from before it: none
 
 
 def test_a_generated_frame_fed_back_is_read_without_a_gradient_unless_asked():

@@ -27,6 +27,7 @@ class GameGANState(NamedTuple):
     memory: torch.Tensor | None  # (batch, H*W, D) memory block
     alpha: torch.Tensor | None  # (batch, H, W) attention location
     read: torch.Tensor | None  # (batch, D) last memory read m_t
+    before: torch.Tensor | None = None  # (batch, 3, 64, 64): x_{t-1}, the frame the last step read
 
 
 def as_frames(frames) -> torch.Tensor:
@@ -58,12 +59,13 @@ class GameGAN(nn.Module):
             if config.memory else None
         if config.renderer == "simple":
             self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, config.skip,
-                                           config.motion_kernels, config.motion_radius, config.motion_sharp)
+                                           config.motion_kernels, config.motion_radius, config.motion_sharp,
+                                           config.motion_local)
         else:
             self.renderer = SpecializedRenderer(config.hidden, read_dim, config.channels, config.components,
                                                 config.type_dim, config.attribute_dim, config.map_size, config.output,
                                                 config.skip, config.motion_kernels, config.motion_radius,
-                                                config.motion_sharp)
+                                                config.motion_sharp, config.motion_local)
 
     @property
     def specialized(self) -> bool:
@@ -83,7 +85,7 @@ class GameGAN(nn.Module):
         if self.memory is not None:
             memory, alpha = self.memory.initial_state(len(x), x.device)
             read = self.memory.read(memory, alpha)
-        return GameGANState(h, c, x, memory, alpha, read)
+        return GameGANState(h, c, x, memory, alpha, read, x)
 
     def step(self, state: GameGANState, action: torch.Tensor,
              noise: torch.Tensor | None = None) -> tuple[GameGANState, dict[str, torch.Tensor]]:
@@ -100,8 +102,8 @@ class GameGAN(nn.Module):
         if self.memory is not None:
             memory = self.memory.write(state.memory, alpha, h)
             read = self.memory.read(memory, alpha)
-        out = self.renderer(h, read, state.frame)
-        return GameGANState(h, c, out["frame"], memory, alpha, read), out
+        out = self.renderer(h, read, state.frame, state.before)
+        return GameGANState(h, c, out["frame"], memory, alpha, read, state.frame), out
 
     def rollout(self, frames: torch.Tensor, actions: torch.Tensor, warm_up: int,
                 noise: torch.Tensor | None = None, cycle: bool = False) -> dict[str, torch.Tensor]:
@@ -171,7 +173,7 @@ def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.d
 
 LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False,
                  "skip": False, "motion_kernels": 0, "motion_radius": 4, "background_gain": 0.0,
-                 "motion_sharp": False}
+                 "motion_sharp": False, "motion_local": False}
 """Architecture fields added after the first checkpoints were written, with the value those
 checkpoints were trained with (not today's default)."""
 

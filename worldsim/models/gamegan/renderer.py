@@ -62,6 +62,13 @@ class KeepMask(nn.Module):
         return torch.sigmoid(F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=False))
 
 
+SHARPNESS, STAY_BONUS = 400.0, 0.025
+"""keep_moving's softmax sharpness (per unit of mean squared difference) and its lead for "no
+move": inside an area of one colour many offsets match exactly, and spreading it by all of them
+would smear its edges. A ball that has moved on differs from where it was by ~0.26 at full
+brightness, ~0.065 at half: 10 nats for "no move" on a tie, 16 for a half-bright ball's move"""
+
+
 class MotionSkip(nn.Module):
     """The copy skip's moving part (gamegan.motion_kernels > 0): what the skip keeps is the frame
     read moved, not the frame read itself. From the state h_t it predicts `kernels` shift kernels
@@ -74,9 +81,22 @@ class MotionSkip(nn.Module):
     sharp: the moves are whole-pixel shifts. The forward pass takes each kernel's most likely
     offset and each pixel's most likely choice (one-hot); the backward pass takes the softmaxes'
     gradients (straight-through). A soft kernel blurs as it shifts, and an open loop that moves
-    the frame it generated compounds the blur step by step; a one-hot shift only moves pixels."""
+    the frame it generated compounds the blur step by step; a one-hot shift only moves pixels.
 
-    def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16, sharp: bool = False):
+    local: one more choice per pixel, "keep moving": each pixel of the frame read moves on by the
+    offset it moved by from the frame before (x_{t-1} to x_t), found by block matching: the offset
+    o within the kernels' reach whose 3 x 3 patch of x_{t-1}, o behind, differs least from the
+    pixel's patch in x_t (a softmax over the offsets of minus the mean squared difference times
+    SHARPNESS; "no move" wins ties), and pushed that far on (forward warping: where no pixel lands,
+    black). A small object that moves on its own (Breakout's ball) is carried at its own speed
+    wherever it is, which the state's kernels, one per frame and spent on what the action moves,
+    cannot do, and a state that reads a 64 x 64 frame at 16 x 16 could only redraw it blurred.
+    Nothing in it is learned but where the state chooses it (no gradient flows through the frames
+    it reads).
+    """
+
+    def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16, sharp: bool = False,
+                 local: bool = False):
         super().__init__()
         if kernels < 1 or radius < 1:
             raise ValueError(f"the motion skip needs kernels >= 1 and radius >= 1, not {kernels} and {radius}")
@@ -87,26 +107,69 @@ class MotionSkip(nn.Module):
         nn.init.zeros_(self.choice.weight)
         with torch.no_grad():  # start by staying put: "stay" has e^2 / (e^2 + kernels) of the weight everywhere
             self.choice.bias.view(kernels + 1, size * size).copy_(torch.tensor([2.0] + [0.0] * kernels)[:, None])
+        self.local = local
+        if local:
+            with torch.no_grad():  # the state's logit for "keep moving" starts as for the kernels
+                self.choice = _grown(self.choice, (kernels + 2) * size * size)
 
-    def forward(self, h: torch.Tensor, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """h (batch, hidden), frame (batch, C, H, W) -> (the frame moved (batch, C, H, W), the choice
-        (batch, kernels + 1, H, W) summing to 1 over its second axis, "stay" first)."""
+    def forward(self, h: torch.Tensor, frame: torch.Tensor,
+                before: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """h (batch, hidden), frame (batch, C, H, W), before: the frame read one step earlier
+        ("keep moving"'s; `frame` when None) -> (the frame moved (batch, C, H, W), the choice
+        (batch, options, H, W) summing to 1 over its second axis: "stay" first, then each kernel,
+        then with `local` "keep moving")."""
         b, c, height, width = frame.shape
         side = 2 * self.radius + 1
         kernels = F.softmax(self.kernel_logits(h).float().view(b, self.kernels, side * side), dim=-1)
         if self.sharp:
             kernels = straight_through(kernels, dim=-1)
         weight = kernels.view(b, 1, self.kernels, side, side).expand(b, c, -1, -1, -1)
-        padded = F.pad(frame.float(), (self.radius,) * 4, mode="replicate").reshape(1, b * c, height + side - 1,
-                                                                                  width + side - 1)
-        moved = F.conv2d(padded, weight.reshape(b * c * self.kernels, 1, side, side), groups=b * c)
+        padded = F.pad(frame.float(), (self.radius,) * 4, mode="replicate")
+        moved = F.conv2d(padded.reshape(1, b * c, height + side - 1, width + side - 1),
+                         weight.reshape(b * c * self.kernels, 1, side, side), groups=b * c)
         moved = moved.view(b, c, self.kernels, height, width)
-        logits = self.choice(h).float().view(b, self.kernels + 1, self.size, self.size)
-        choice = F.softmax(F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False), dim=1)
+        options = self.kernels + (2 if self.local else 1)
+        logits = self.choice(h).float().view(b, options, self.size, self.size)
+        logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+        if self.local:
+            with torch.no_grad():  # a fixed rule of the frames read: nothing to learn, nothing to keep for backward
+                onward = keep_moving(frame.float(), frame.float() if before is None else before.float(), self.radius)
+            moved = torch.cat([moved, onward[:, :, None]], dim=2)
+        choice = F.softmax(logits, dim=1)
         if self.sharp:
             choice = straight_through(choice, dim=1)
         out = choice[:, :1] * frame.float() + (choice[:, None, 1:] * moved).sum(dim=2)
         return out.to(frame.dtype), choice
+
+
+def keep_moving(frame: torch.Tensor, before: torch.Tensor, radius: int, sharpness: float = SHARPNESS) -> torch.Tensor:
+    """Every pixel of `frame` (batch, C, H, W) moved on by the offset it moved by since `before`:
+    for each offset o = (dy, dx) with |dy|, |dx| <= radius, the mean squared difference between
+    the pixel's 3 x 3 patch and the patch o behind it in `before`; a softmax over offsets of minus
+    that times `sharpness` weighs where the pixel goes next (o further on). Pixels are pushed, not
+    pulled, so where nothing lands stays black -> (batch, C, H, W)."""
+    height, width = frame.shape[-2:]
+    behind = F.pad(before, (radius,) * 4, mode="replicate")
+    offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
+    differences = torch.stack([
+        (frame - behind[:, :, radius - dy:radius - dy + height, radius - dx:radius - dx + width]).pow(2).mean(dim=1)
+        for dy, dx in offsets], dim=1)  # (batch, side^2, H, W): pixel p against before at p - o
+    differences = F.avg_pool2d(differences, 3, stride=1, padding=1, count_include_pad=False)
+    differences[:, len(offsets) // 2] -= STAY_BONUS  # where offsets tie (inside a flat area), stay
+    weights = F.softmax(-sharpness * differences, dim=1)
+    pushed = F.pad(weights[:, None] * frame[:, :, None], (radius,) * 4)  # (batch, C, side^2, H + 2r, W + 2r)
+    return sum(pushed[:, :, i, radius - dy:radius - dy + height, radius - dx:radius - dx + width]
+               for i, (dy, dx) in enumerate(offsets))
+
+
+def _grown(layer: nn.Linear, out_features: int) -> nn.Linear:
+    """`layer` with more outputs: the first ones as they were, the new ones with zero weight and bias."""
+    grown = nn.Linear(layer.in_features, out_features)
+    nn.init.zeros_(grown.weight)
+    nn.init.zeros_(grown.bias)
+    grown.weight[: layer.out_features] = layer.weight
+    grown.bias[: layer.out_features] = layer.bias
+    return grown
 
 
 def straight_through(probs: torch.Tensor, dim: int) -> torch.Tensor:
@@ -117,7 +180,8 @@ def straight_through(probs: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
-         previous: torch.Tensor | None, motion: MotionSkip | None = None) -> dict[str, torch.Tensor]:
+         previous: torch.Tensor | None, motion: MotionSkip | None = None,
+         before: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Apply the copy skip to a renderer's output, when the renderer has one (with the motion
     skip, the share kept is of the frame read moved)."""
     if keep is None:
@@ -127,15 +191,17 @@ def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
     share = keep(h)
     extra = {}
     if motion is not None:
-        previous, extra["motion"] = motion(h, previous)
+        previous, extra["motion"] = motion(h, previous, before)
     return {**out, "frame": share * previous + (1 - share) * out["frame"], "drawn": out["frame"], "keep": share,
             **extra}
 
 
 def motion_skip(hidden: int, skip: bool, kernels: int, radius: int, size: int,
-                sharp: bool = False) -> MotionSkip | None:
+                sharp: bool = False, local: bool = False) -> MotionSkip | None:
     """The motion skip a renderer with these settings has (None without the copy skip or kernels)."""
-    return MotionSkip(hidden, kernels, radius, size, sharp) if skip and kernels else None
+    if local and not (skip and kernels):
+        raise ValueError("gamegan.motion_local needs the motion skip (gamegan.skip true, gamegan.motion_kernels >= 1)")
+    return MotionSkip(hidden, kernels, radius, size, sharp, local) if skip and kernels else None
 
 
 def _doublings(size_from: int, size_to: int) -> int:
@@ -147,10 +213,11 @@ def _doublings(size_from: int, size_to: int) -> int:
 
 class SimpleRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
-                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False):
+                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False,
+                 motion_local: bool = False):
         super().__init__()
         self.keep = KeepMask(hidden) if skip else None
-        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16, motion_sharp)
+        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16, motion_sharp, motion_local)
         self.output = check_output(output)
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
@@ -158,13 +225,14 @@ class SimpleRenderer(nn.Module):
         self.out = nn.ConvTranspose2d(c, 3, 4, stride=2, padding=1)  # -> 64x64
 
     def forward(self, h: torch.Tensor, read: torch.Tensor | None = None,
-                previous: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                previous: torch.Tensor | None = None, before: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """h (batch, hidden), read (batch, read_dim) or None, previous: the frame the step read
-        (used by the copy skip) -> {'frame': (batch, 3, 64, 64)} (with the skip also 'drawn' and
-        'keep')."""
+        (used by the copy skip), before: the one read a step earlier (the motion skip's local
+        kernel) -> {'frame': (batch, 3, 64, 64)} (with the skip also 'drawn' and 'keep')."""
         x = h if read is None else torch.cat([h, read], dim=-1)
         x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
-        return _mix({"frame": to_pixels(self.out(self.up(x)), self.output)}, self.keep, h, previous, self.motion)
+        return _mix({"frame": to_pixels(self.out(self.up(x)), self.output)}, self.keep, h, previous, self.motion,
+                    before)
 
 
 class RenderComponent(nn.Module):
@@ -205,13 +273,14 @@ class RenderComponent(nn.Module):
 class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
                  type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
-                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False):
+                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False,
+                 motion_local: bool = False):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state."""
         super().__init__()
         check_output(output)
         self.keep = KeepMask(hidden, map_size) if skip else None
-        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size, motion_sharp)
+        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size, motion_sharp, motion_local)
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
         self.read_dim = read_dim
@@ -224,9 +293,9 @@ class SpecializedRenderer(nn.Module):
         return self.parts[0](read)[0]
 
     def forward(self, h: torch.Tensor, read: torch.Tensor | None = None,
-                previous: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                previous: torch.Tensor | None = None, before: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """h (batch, hidden), read (batch, read_dim) or None, previous: the frame the step read
-        (the copy skip's) -> frame (batch, 3, 64, 64), masks
+        (the copy skip's), before: the one read a step earlier (the local kernel's) -> frame (batch, 3, 64, 64), masks
         eta (batch, K, 1, 64, 64) summing to 1 over K, components X (batch, K, 3, 64, 64), sketch
         (batch, K, 1, N, N) the rough masks."""
         inputs = [read if self.read_dim else h] + [h] * (len(self.parts) - 1)
@@ -236,4 +305,4 @@ class SpecializedRenderer(nn.Module):
         up = F.interpolate(rough.flatten(0, 1), size=(64, 64), mode="bilinear", align_corners=False)
         masks = F.softmax(up.view(len(h), -1, 1, 64, 64) + torch.stack(refines, dim=1), dim=1)
         out = {"frame": (masks * components).sum(1), "masks": masks, "components": components, "sketch": rough.exp()}
-        return _mix(out, self.keep, h, previous, self.motion)
+        return _mix(out, self.keep, h, previous, self.motion, before)
