@@ -288,8 +288,8 @@ class GameGANConfig:
     blur it; soft kernels blur as they shift, and an open loop compounds the blur"""
     motion_local: bool = False
     """the motion skip has one more choice per pixel, "keep moving": each pixel moves on by the
-    offset block matching finds it moved by from x_{t-1} to x_t (within motion_radius; nothing
-    learned but a sharpness), so a small object that moves on its own (Breakout's ball) is
+    offset block matching finds it moved by from x_{t-1} to x_t (within motion_radius; nothing in
+    it is learned but where the state chooses it), so a small object that moves on its own (Breakout's ball) is
     carried at its own speed; the state's kernels, one per frame, keep what the action moves"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it

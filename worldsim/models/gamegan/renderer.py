@@ -124,7 +124,8 @@ class MotionSkip(nn.Module):
         if self.sharp:
             kernels = straight_through(kernels, dim=-1)
         weight = kernels.view(b, 1, self.kernels, side, side).expand(b, c, -1, -1, -1)
-        padded = F.pad(frame.float(), (self.radius,) * 4, mode="replicate")
+        x = frame.float()
+        padded = F.pad(x, (self.radius,) * 4, mode="replicate")
         moved = F.conv2d(padded.reshape(1, b * c, height + side - 1, width + side - 1),
                          weight.reshape(b * c * self.kernels, 1, side, side), groups=b * c)
         moved = moved.view(b, c, self.kernels, height, width)
@@ -133,12 +134,12 @@ class MotionSkip(nn.Module):
         logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
         if self.local:
             with torch.no_grad():  # a fixed rule of the frames read: nothing to learn, nothing to keep for backward
-                onward = keep_moving(frame.float(), frame.float() if before is None else before.float(), self.radius)
+                onward = keep_moving(x, x if before is None else before.float(), self.radius)
             moved = torch.cat([moved, onward[:, :, None]], dim=2)
         choice = F.softmax(logits, dim=1)
         if self.sharp:
             choice = straight_through(choice, dim=1)
-        out = choice[:, :1] * frame.float() + (choice[:, None, 1:] * moved).sum(dim=2)
+        out = choice[:, :1] * x + (choice[:, None, 1:] * moved).sum(dim=2)
         return out.to(frame.dtype), choice
 
 
@@ -227,8 +228,8 @@ class SimpleRenderer(nn.Module):
     def forward(self, h: torch.Tensor, read: torch.Tensor | None = None,
                 previous: torch.Tensor | None = None, before: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """h (batch, hidden), read (batch, read_dim) or None, previous: the frame the step read
-        (used by the copy skip), before: the one read a step earlier (the motion skip's local
-        kernel) -> {'frame': (batch, 3, 64, 64)} (with the skip also 'drawn' and 'keep')."""
+        (used by the copy skip), before: the one read a step earlier (the motion skip's "keep
+        moving") -> {'frame': (batch, 3, 64, 64)} (with the skip also 'drawn' and 'keep')."""
         x = h if read is None else torch.cat([h, read], dim=-1)
         x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
         return _mix({"frame": to_pixels(self.out(self.up(x)), self.output)}, self.keep, h, previous, self.motion,
@@ -295,7 +296,7 @@ class SpecializedRenderer(nn.Module):
     def forward(self, h: torch.Tensor, read: torch.Tensor | None = None,
                 previous: torch.Tensor | None = None, before: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """h (batch, hidden), read (batch, read_dim) or None, previous: the frame the step read
-        (the copy skip's), before: the one read a step earlier (the local kernel's) -> frame (batch, 3, 64, 64), masks
+        (the copy skip's), before: the one read a step earlier ("keep moving"'s) -> frame (batch, 3, 64, 64), masks
         eta (batch, K, 1, 64, 64) summing to 1 over K, components X (batch, K, 3, 64, 64), sketch
         (batch, K, 1, N, N) the rough masks."""
         inputs = [read if self.read_dim else h] + [h] * (len(self.parts) - 1)
