@@ -20,7 +20,7 @@ from worldsim.apps.cli import run_main
 from worldsim.apps.compare.heldout import heldout_clips
 from worldsim.apps.compare.predictors import load_predictors
 from worldsim.apps.compare.scores import _batched, per_step_scores
-from worldsim.models.gamegan.renderer import MotionSkip
+from worldsim.models.gamegan.renderer import KeepMask, MotionSkip
 from worldsim.run import RunDir, resolve_device
 
 
@@ -52,6 +52,22 @@ def motion_sharpened(model):
     finally:
         for m, sharp in zip(skips, trained):
             m.sharp = sharp
+
+
+@contextmanager
+def keep_hardened():
+    """Within the block every copy skip keeps all or nothing of each pixel: its share rounded to 0
+    or 1 (so a kept object keeps its full colour instead of fading by the share at every step)."""
+    trained = KeepMask.forward
+
+    def hard(self, h):
+        return (trained(self, h) > 0.5).float()
+
+    KeepMask.forward = hard
+    try:
+        yield
+    finally:
+        KeepMask.forward = trained
 
 
 def open_loop_psnr(predictor, held, steps: list[int], batch: int, device) -> list[float]:

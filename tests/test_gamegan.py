@@ -22,7 +22,7 @@ from worldsim.models.gamegan.losses import change_weights, discriminator_loss, r
 from worldsim.models.gamegan.model import stored_config
 from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
 from worldsim.models.gamegan.memory import Memory
-from worldsim.models.gamegan.renderer import MotionSkip, SimpleRenderer, SpecializedRenderer, keep_moving
+from worldsim.models.gamegan.renderer import TURNS, MotionSkip, SimpleRenderer, SpecializedRenderer, keep_moving
 from worldsim.run import RunDir
 from worldsim.models.gamegan import load_gamegan
 from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, recon_only_warm_up, train_gamegan, warm_up_at
@@ -271,7 +271,7 @@ def test_keep_moving_carries_a_ball_on_at_its_own_speed_and_the_step_reads_the_f
     frame[0, 0, 31:34, 20:23] = 1.0
     before[0, 0, 30:33, 22:25] = 1.0
     frame[0, 1:, 5:15, 5:40] = before[0, 1:, 5:15, 5:40] = 0.6  # a wall of one colour
-    moved = keep_moving(frame, before, radius=4)
+    moved = keep_moving(frame, before, radius=4)[:, :, 0]
     ball = moved[0, 0] > 0.5
     assert ball.nonzero().min(dim=0).values.tolist() == [32, 18] and ball.nonzero().max(dim=0).values.tolist() == [34, 20]
     assert moved[0, 0].max().item() > 0.95 and moved[0, 0, 31, 21:23].abs().max().item() < 0.05
@@ -291,6 +291,35 @@ def test_keep_moving_carries_a_ball_on_at_its_own_speed_and_the_step_reads_the_f
     torch.testing.assert_close(seen[0], frames[:, 0])  # the first step has no earlier frame: x_0 again
     torch.testing.assert_close(seen[2], frames[:, 1])  # teacher-forced: the real x_1 at step 2
     assert stored_config({"gamegan": {}})["motion_local"] is False  # checkpoints from before it: none
+
+
+def test_keep_moving_turned_sends_a_ball_off_a_wall_and_leaves_still_pixels_alone():
+    """gamegan.motion_bounce: a ball that moved 2 columns left and 1 row up is carried on by each
+    turn the way it names (right: 2 columns right, 1 row up; down: 1 row down, 2 columns left); a
+    wall that did not move stays under every turn; the skip offers the four turns after "keep
+    moving", and the setting is refused without it."""
+    frame, before = torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)
+    frame[0, 0, 30:33, 20:23] = 1.0
+    before[0, 0, 31:34, 22:25] = 1.0
+    frame[0, 1:, 5:15, 2:5] = before[0, 1:, 5:15, 2:5] = 0.6  # a wall of one colour
+    moved = keep_moving(frame, before, radius=4, turns=TURNS)
+    assert moved.shape == (1, 3, len(TURNS), 64, 64)
+    expected = {"on": (-1, -2), "down": (1, -2), "up": (-1, -2), "right": (-1, 2), "left": (-1, -2)}
+    for i, turn in enumerate(TURNS):
+        ball = (moved[0, 0, i] > 0.5).nonzero()
+        dy, dx = expected[turn]
+        assert ball.min(dim=0).values.tolist() == [30 + dy, 20 + dx], turn
+        assert ball.max(dim=0).values.tolist() == [32 + dy, 22 + dx], turn
+        torch.testing.assert_close(moved[0, 1:, i, 5:15, 2:5], frame[0, 1:, 5:15, 2:5], atol=0.02, rtol=0)
+    skip = MotionSkip(hidden=8, kernels=1, radius=4, local=True, bounce=True)
+    _, choice = skip(torch.randn(1, 8), frame, before)
+    assert choice.shape == (1, 2 + len(TURNS), 64, 64)
+    torch.testing.assert_close(choice[:, -1], choice[:, 1])  # each turn chosen as little as the kernel at first
+    with pytest.raises(ValueError, match="motion_bounce needs gamegan.motion_local"):
+        GameGAN(dataclasses.replace(tiny(), skip=True, motion_kernels=1, motion_bounce=True), 3, True)
+    with pytest.raises(ValueError, match="motion_bounce needs the motion skip"):
+        GameGAN(dataclasses.replace(tiny(), skip=True, motion_kernels=0, motion_bounce=True), 3, True)
+    assert stored_config({"gamegan": {}})["motion_bounce"] is False  # checkpoints from before it: none
 
 
 def test_a_generated_frame_fed_back_is_read_without_a_gradient_unless_asked():

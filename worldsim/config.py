@@ -291,6 +291,10 @@ class GameGANConfig:
     offset block matching finds it moved by from x_{t-1} to x_t (within motion_radius; nothing in
     it is learned but where the state chooses it), so a small object that moves on its own (Breakout's ball) is
     carried at its own speed; the state's kernels, one per frame, keep what the action moves"""
+    motion_bounce: bool = False
+    """with motion_local: four more choices per pixel, "keep moving" turned down, up, right or left
+    (the offset's row or column made to point that way), so a ball can be sent off a wall, a
+    paddle or a brick the way the game sends it; keep moving alone carries it into the wall"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""

@@ -69,6 +69,11 @@ would smear its edges. A ball that has moved on differs from where it was by ~0.
 brightness, ~0.065 at half: 10 nats for "no move" on a tie, 16 for a half-bright ball's move"""
 
 
+TURNS = ("on", "down", "up", "right", "left")
+"""keep_moving's ways on from offset (dy, dx): as it was, then (|dy|, dx), (-|dy|, dx), (dy, |dx|),
+(dy, -|dx|) (rows count down, columns right). A pixel that has not moved stays under every turn."""
+
+
 class MotionSkip(nn.Module):
     """The copy skip's moving part (gamegan.motion_kernels > 0): what the skip keeps is the frame
     read moved, not the frame read itself. From the state h_t it predicts `kernels` shift kernels
@@ -93,10 +98,16 @@ class MotionSkip(nn.Module):
     cannot do, and a state that reads a 64 x 64 frame at 16 x 16 could only redraw it blurred.
     Nothing in it is learned but where the state chooses it (no gradient flows through the frames
     it reads).
+
+    bounce (with local): four more choices, "keep moving" turned down, up, right or left: the
+    offset's row (down, up) or column (right, left) made to point that way, whichever way it
+    pointed (TURNS). Keep moving alone cannot turn a ball at a wall, a paddle or a brick, so it
+    carries it into the wall; a ball the state meets there can be sent off the way the game
+    sends it, by choosing, where the wall is, the turn that points away from it.
     """
 
     def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16, sharp: bool = False,
-                 local: bool = False):
+                 local: bool = False, bounce: bool = False):
         super().__init__()
         if kernels < 1 or radius < 1:
             raise ValueError(f"the motion skip needs kernels >= 1 and radius >= 1, not {kernels} and {radius}")
@@ -107,17 +118,19 @@ class MotionSkip(nn.Module):
         nn.init.zeros_(self.choice.weight)
         with torch.no_grad():  # start by staying put: "stay" has e^2 / (e^2 + kernels) of the weight everywhere
             self.choice.bias.view(kernels + 1, size * size).copy_(torch.tensor([2.0] + [0.0] * kernels)[:, None])
-        self.local = local
+        if bounce and not local:
+            raise ValueError("gamegan.motion_bounce needs gamegan.motion_local (it turns 'keep moving')")
+        self.turns = TURNS if bounce else TURNS[:1] if local else ()
         if local:
-            with torch.no_grad():  # the state's logit for "keep moving" starts as for the kernels
-                self.choice = _grown(self.choice, (kernels + 2) * size * size)
+            with torch.no_grad():  # the state's logits for "keep moving" (and its turns) start as for the kernels
+                self.choice = _grown(self.choice, (kernels + 1 + len(self.turns)) * size * size)
 
     def forward(self, h: torch.Tensor, frame: torch.Tensor,
                 before: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """h (batch, hidden), frame (batch, C, H, W), before: the frame read one step earlier
         ("keep moving"'s; `frame` when None) -> (the frame moved (batch, C, H, W), the choice
         (batch, options, H, W) summing to 1 over its second axis: "stay" first, then each kernel,
-        then with `local` "keep moving")."""
+        then with `local` "keep moving", then with `bounce` its turns down, up, right, left)."""
         b, c, height, width = frame.shape
         side = 2 * self.radius + 1
         kernels = F.softmax(self.kernel_logits(h).float().view(b, self.kernels, side * side), dim=-1)
@@ -129,13 +142,13 @@ class MotionSkip(nn.Module):
         moved = F.conv2d(padded.reshape(1, b * c, height + side - 1, width + side - 1),
                          weight.reshape(b * c * self.kernels, 1, side, side), groups=b * c)
         moved = moved.view(b, c, self.kernels, height, width)
-        options = self.kernels + (2 if self.local else 1)
+        options = self.kernels + 1 + len(self.turns)
         logits = self.choice(h).float().view(b, options, self.size, self.size)
         logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
-        if self.local:
+        if self.turns:
             with torch.no_grad():  # a fixed rule of the frames read: nothing to learn, nothing to keep for backward
-                onward = keep_moving(x, x if before is None else before.float(), self.radius)
-            moved = torch.cat([moved, onward[:, :, None]], dim=2)
+                onward = keep_moving(x, x if before is None else before.float(), self.radius, turns=self.turns)
+            moved = torch.cat([moved, onward], dim=2)
         choice = F.softmax(logits, dim=1)
         if self.sharp:
             choice = straight_through(choice, dim=1)
@@ -143,12 +156,14 @@ class MotionSkip(nn.Module):
         return out.to(frame.dtype), choice
 
 
-def keep_moving(frame: torch.Tensor, before: torch.Tensor, radius: int, sharpness: float = SHARPNESS) -> torch.Tensor:
+def keep_moving(frame: torch.Tensor, before: torch.Tensor, radius: int, sharpness: float = SHARPNESS,
+                turns: tuple[str, ...] = TURNS[:1]) -> torch.Tensor:
     """Every pixel of `frame` (batch, C, H, W) moved on by the offset it moved by since `before`:
     for each offset o = (dy, dx) with |dy|, |dx| <= radius, the mean squared difference between
     the pixel's 3 x 3 patch and the patch o behind it in `before`; a softmax over offsets of minus
-    that times `sharpness` weighs where the pixel goes next (o further on). Pixels are pushed, not
-    pulled, so where nothing lands stays black -> (batch, C, H, W)."""
+    that times `sharpness` weighs where the pixel goes next (o further on, or o turned: see
+    TURNS). Pixels are pushed, not pulled, so where nothing lands stays black -> (batch, C,
+    len(turns), H, W)."""
     height, width = frame.shape[-2:]
     behind = F.pad(before, (radius,) * 4, mode="replicate")
     offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
@@ -159,8 +174,18 @@ def keep_moving(frame: torch.Tensor, before: torch.Tensor, radius: int, sharpnes
     differences[:, len(offsets) // 2] -= STAY_BONUS  # where offsets tie (inside a flat area), stay
     weights = F.softmax(-sharpness * differences, dim=1)
     pushed = F.pad(weights[:, None] * frame[:, :, None], (radius,) * 4)  # (batch, C, side^2, H + 2r, W + 2r)
-    return sum(pushed[:, :, i, radius - dy:radius - dy + height, radius - dx:radius - dx + width]
-               for i, (dy, dx) in enumerate(offsets))
+    return torch.stack([sum(pushed[:, :, i, radius - dy:radius - dy + height, radius - dx:radius - dx + width]
+                            for i, (dy, dx) in enumerate(turned(offsets, turn))) for turn in turns], dim=2)
+
+
+
+def turned(offsets: list[tuple[int, int]], turn: str) -> list[tuple[int, int]]:
+    """Each offset (dy, dx) turned the way `turn` (one of TURNS) names."""
+    if turn not in TURNS:
+        raise ValueError(f"unknown turn '{turn}'; known: {', '.join(TURNS)}")
+    vertical = {"down": 1, "up": -1}.get(turn)
+    horizontal = {"right": 1, "left": -1}.get(turn)
+    return [(abs(dy) * vertical if vertical else dy, abs(dx) * horizontal if horizontal else dx) for dy, dx in offsets]
 
 
 def _grown(layer: nn.Linear, out_features: int) -> nn.Linear:
@@ -198,11 +223,12 @@ def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
 
 
 def motion_skip(hidden: int, skip: bool, kernels: int, radius: int, size: int,
-                sharp: bool = False, local: bool = False) -> MotionSkip | None:
+                sharp: bool = False, local: bool = False, bounce: bool = False) -> MotionSkip | None:
     """The motion skip a renderer with these settings has (None without the copy skip or kernels)."""
-    if local and not (skip and kernels):
-        raise ValueError("gamegan.motion_local needs the motion skip (gamegan.skip true, gamegan.motion_kernels >= 1)")
-    return MotionSkip(hidden, kernels, radius, size, sharp, local) if skip and kernels else None
+    if (local or bounce) and not (skip and kernels):
+        name = "motion_local" if local else "motion_bounce"
+        raise ValueError(f"gamegan.{name} needs the motion skip (gamegan.skip true, gamegan.motion_kernels >= 1)")
+    return MotionSkip(hidden, kernels, radius, size, sharp, local, bounce) if skip and kernels else None
 
 
 def _doublings(size_from: int, size_to: int) -> int:
@@ -215,10 +241,11 @@ def _doublings(size_from: int, size_to: int) -> int:
 class SimpleRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
                  skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False,
-                 motion_local: bool = False):
+                 motion_local: bool = False, motion_bounce: bool = False):
         super().__init__()
         self.keep = KeepMask(hidden) if skip else None
-        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16, motion_sharp, motion_local)
+        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16, motion_sharp, motion_local,
+                                  motion_bounce)
         self.output = check_output(output)
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
@@ -275,13 +302,14 @@ class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
                  type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
                  skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False,
-                 motion_local: bool = False):
+                 motion_local: bool = False, motion_bounce: bool = False):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state."""
         super().__init__()
         check_output(output)
         self.keep = KeepMask(hidden, map_size) if skip else None
-        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size, motion_sharp, motion_local)
+        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size, motion_sharp, motion_local,
+                                  motion_bounce)
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
         self.read_dim = read_dim
