@@ -40,34 +40,29 @@ def motion_held_still():
         MotionSkip.forward = trained
 
 
-@contextmanager
 def motion_sharpened(model):
     """Within the block every MotionSkip of `model` moves by whole-pixel shifts (its sharp mode)."""
-    skips = [m for m in model.modules() if isinstance(m, MotionSkip)]
-    trained = [m.sharp for m in skips]
-    for m in skips:
+    return _sharp(model, MotionSkip)
+
+
+def keep_hardened(model):
+    """Within the block every copy skip of `model` keeps all or nothing of each pixel (its sharp
+    mode: the share rounded to 0 or 1, as gamegan.keep_sharp trains it)."""
+    return _sharp(model, KeepMask)
+
+
+@contextmanager
+def _sharp(model, kind):
+    """Within the block every module of type `kind` in `model` runs in its sharp mode."""
+    modules = [m for m in model.modules() if isinstance(m, kind)]
+    trained = [m.sharp for m in modules]
+    for m in modules:
         m.sharp = True
     try:
         yield
     finally:
-        for m, sharp in zip(skips, trained):
+        for m, sharp in zip(modules, trained):
             m.sharp = sharp
-
-
-@contextmanager
-def keep_hardened():
-    """Within the block every copy skip keeps all or nothing of each pixel: its share rounded to 0
-    or 1 (so a kept object keeps its full colour instead of fading by the share at every step)."""
-    trained = KeepMask.forward
-
-    def hard(self, h):
-        return (trained(self, h) > 0.5).float()
-
-    KeepMask.forward = hard
-    try:
-        yield
-    finally:
-        KeepMask.forward = trained
 
 
 def open_loop_psnr(predictor, held, steps: list[int], batch: int, device) -> list[float]:

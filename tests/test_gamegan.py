@@ -22,7 +22,7 @@ from worldsim.models.gamegan.losses import change_weights, discriminator_loss, r
 from worldsim.models.gamegan.model import stored_config
 from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
 from worldsim.models.gamegan.memory import Memory
-from worldsim.models.gamegan.renderer import TURNS, MotionSkip, SimpleRenderer, SpecializedRenderer, keep_moving
+from worldsim.models.gamegan.renderer import TURNS, KeepMask, MotionSkip, SimpleRenderer, SpecializedRenderer, keep_moving
 from worldsim.run import RunDir
 from worldsim.models.gamegan import load_gamegan
 from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, recon_only_warm_up, train_gamegan, warm_up_at
@@ -610,3 +610,24 @@ def test_the_copy_skip_keeps_a_learned_share_of_the_frame_read():
     torch.testing.assert_close(out["frame"], keep * frames + (1 - keep) * out["drawn"])
     plain = GameGAN(dataclasses.replace(tiny(), skip=False), 3, True)
     assert "keep" not in plain.step(plain.init_state(frames), torch.tensor([0, 2]))[1]
+
+
+def test_the_sharp_copy_skip_keeps_all_or_nothing_and_still_learns():
+    """gamegan.keep_sharp: the share is 0 or 1 per pixel, where the soft one would be above or
+    below a half; the soft share's gradient still reaches the mask's weights."""
+    torch.manual_seed(0)
+    h = torch.randn(2, 8)
+    soft, sharp = KeepMask(8), KeepMask(8, sharp=True)
+    with torch.no_grad():
+        soft.logits.weight.normal_()
+    sharp.load_state_dict(soft.state_dict())
+    keep = sharp(h)
+    assert set(keep.unique().tolist()) == {0.0, 1.0}
+    torch.testing.assert_close(keep, (soft(h) > 0.5).float())
+    keep.sum().backward()
+    assert sharp.logits.weight.grad.abs().sum().item() > 0
+    model = GameGAN(dataclasses.replace(tiny(), skip=True, keep_sharp=True), 3, True)
+    frames = torch.rand(2, 3, 64, 64)
+    out = model.step(model.init_state(frames), torch.tensor([0, 2]), torch.zeros(2, tiny().noise_dim))[1]
+    assert set(out["keep"].unique().tolist()) <= {0.0, 1.0}
+    assert stored_config({"gamegan": {}})["keep_sharp"] is False  # checkpoints from before it: soft

@@ -291,6 +291,10 @@ class GameGANConfig:
     offset block matching finds it moved by from x_{t-1} to x_t (within motion_radius; nothing in
     it is learned but where the state chooses it), so a small object that moves on its own (Breakout's ball) is
     carried at its own speed; the state's kernels, one per frame, keep what the action moves"""
+    keep_sharp: bool = False
+    """with the copy skip: its keep share is all or nothing per pixel (rounded to 0 or 1 in the
+    forward pass, the sigmoid's gradient in the backward pass), so a small object kept step after
+    step keeps its full colour; a soft share below 1 shrinks it at every step of open loop"""
     motion_bounce: bool = False
     """with motion_local: four more choices per pixel, "keep moving" turned down, up, right or left
     (the offset's row or column made to point that way), so a ball can be sent off a wall, a

@@ -60,12 +60,13 @@ class GameGAN(nn.Module):
         if config.renderer == "simple":
             self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, config.skip,
                                            config.motion_kernels, config.motion_radius, config.motion_sharp,
-                                           config.motion_local, config.motion_bounce)
+                                           config.motion_local, config.motion_bounce, config.keep_sharp)
         else:
             self.renderer = SpecializedRenderer(config.hidden, read_dim, config.channels, config.components,
                                                 config.type_dim, config.attribute_dim, config.map_size, config.output,
                                                 config.skip, config.motion_kernels, config.motion_radius,
-                                                config.motion_sharp, config.motion_local, config.motion_bounce)
+                                                config.motion_sharp, config.motion_local, config.motion_bounce,
+                                                config.keep_sharp)
 
     @property
     def specialized(self) -> bool:
@@ -173,7 +174,7 @@ def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.d
 
 LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False,
                  "skip": False, "motion_kernels": 0, "motion_radius": 4, "background_gain": 0.0,
-                 "motion_sharp": False, "motion_local": False, "motion_bounce": False}
+                 "motion_sharp": False, "motion_local": False, "motion_bounce": False, "keep_sharp": False}
 """Architecture fields added after the first checkpoints were written, with the value those
 checkpoints were trained with (not today's default)."""
 

@@ -47,19 +47,26 @@ class KeepMask(nn.Module):
     """The copy skip (gamegan.skip): a per-pixel share `keep` of the frame the step read that the
     next frame keeps, x_{t+1} = keep * x_t + (1 - keep) * drawn, predicted from the state h_t
     at low resolution and upsampled. Its bias starts at +2 (keep ~0.88 everywhere), so a fresh
-    model starts near copying its input and learns where the game changes."""
+    model starts near copying its input and learns where the game changes.
 
-    def __init__(self, hidden: int, size: int = 16):
+    sharp: all or nothing per pixel: the share rounded to 0 or 1 in the forward pass, the
+    sigmoid's gradient in the backward pass (straight-through). A soft share below 1 on a small
+    object that is kept step after step shrinks its colour by that share at every step."""
+
+    def __init__(self, hidden: int, size: int = 16, sharp: bool = False):
         super().__init__()
-        self.size = size
+        self.size, self.sharp = size, sharp
         self.logits = nn.Linear(hidden, size * size)
         nn.init.zeros_(self.logits.weight)
         nn.init.constant_(self.logits.bias, 2.0)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """h (batch, hidden) -> keep (batch, 1, 64, 64) in (0, 1)."""
+        """h (batch, hidden) -> keep (batch, 1, 64, 64) in (0, 1) ({0, 1} when sharp)."""
         logits = self.logits(h).view(len(h), 1, self.size, self.size)
-        return torch.sigmoid(F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=False))
+        keep = torch.sigmoid(F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=False))
+        if self.sharp:
+            keep = (keep > 0.5).to(keep.dtype) + (keep - keep.detach())  # exactly 0 or 1 forward
+        return keep
 
 
 SHARPNESS, STAY_BONUS = 400.0, 0.025
@@ -241,9 +248,9 @@ def _doublings(size_from: int, size_to: int) -> int:
 class SimpleRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
                  skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False,
-                 motion_local: bool = False, motion_bounce: bool = False):
+                 motion_local: bool = False, motion_bounce: bool = False, keep_sharp: bool = False):
         super().__init__()
-        self.keep = KeepMask(hidden) if skip else None
+        self.keep = KeepMask(hidden, sharp=keep_sharp) if skip else None
         self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16, motion_sharp, motion_local,
                                   motion_bounce)
         self.output = check_output(output)
@@ -302,12 +309,12 @@ class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
                  type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
                  skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False,
-                 motion_local: bool = False, motion_bounce: bool = False):
+                 motion_local: bool = False, motion_bounce: bool = False, keep_sharp: bool = False):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state."""
         super().__init__()
         check_output(output)
-        self.keep = KeepMask(hidden, map_size) if skip else None
+        self.keep = KeepMask(hidden, map_size, keep_sharp) if skip else None
         self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size, motion_sharp, motion_local,
                                   motion_bounce)
         if components < 2:
