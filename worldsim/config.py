@@ -294,11 +294,13 @@ class GameGANConfig:
     keep_sharp: bool = False
     """with the copy skip: its keep share is all or nothing per pixel (rounded to 0 or 1 in the
     forward pass, the sigmoid's gradient in the backward pass), so a small object kept step after
-    step keeps its full colour; a soft share below 1 shrinks it at every step of open loop"""
+    step keeps its full colour; a soft share below 1 shrinks it at every step of open loop (on
+    Breakout, 500 steps trained so kept the ball less than a soft keep rounded at inference)"""
     motion_bounce: bool = False
     """with motion_local: four more choices per pixel, "keep moving" turned down, up, right or left
     (the offset's row or column made to point that way), so a ball can be sent off a wall, a
-    paddle or a brick the way the game sends it; keep moving alone carries it into the wall"""
+    paddle or a brick the way the game sends it; keep moving alone carries it into the wall (on
+    Breakout a 1,500-step warm start did not learn to turn it; docs/RESULTS.md)"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""

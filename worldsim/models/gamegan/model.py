@@ -121,8 +121,9 @@ class GameGAN(nn.Module):
         x_t each step read; hidden (batch, T, hidden); noise (batch, T, noise_dim); with memory,
         alphas (batch, T, H, W) and reads (batch, T, D); with the specialized renderer, masks
         (batch, T, K, 1, 64, 64) and components (batch, T, K, 3, 64, 64); with the copy skip, keep
-        (batch, T, 1, 64, 64); with the motion skip, motion (batch, T, kernels + 1, 64, 64), the
-        per-pixel choice of "stay" (first) or a kernel."""
+        (batch, T, 1, 64, 64); with the motion skip, motion (batch, T, options, 64, 64), the
+        per-pixel choice of "stay" (first), a kernel, or (with motion_local, motion_bounce) keep
+        moving and its turns (see MotionSkip.forward)."""
         x = as_frames(frames)
         b, steps = actions.shape[:2]
         needed = min(max(1, warm_up), steps)

@@ -110,7 +110,8 @@ class MotionSkip(nn.Module):
     offset's row (down, up) or column (right, left) made to point that way, whichever way it
     pointed (TURNS). Keep moving alone cannot turn a ball at a wall, a paddle or a brick, so it
     carries it into the wall; a ball the state meets there can be sent off the way the game
-    sends it, by choosing, where the wall is, the turn that points away from it.
+    sends it, by choosing, where the wall is, the turn that points away from it. (On Breakout a
+    1,500-step warm start did not learn to: docs/RESULTS.md, "keep moving, turned".)
     """
 
     def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16, sharp: bool = False,
