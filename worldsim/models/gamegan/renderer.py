@@ -186,7 +186,6 @@ def keep_moving(frame: torch.Tensor, before: torch.Tensor, radius: int, sharpnes
                             for i, (dy, dx) in enumerate(turned(offsets, turn))) for turn in turns], dim=2)
 
 
-
 def turned(offsets: list[tuple[int, int]], turn: str) -> list[tuple[int, int]]:
     """Each offset (dy, dx) turned the way `turn` (one of TURNS) names."""
     if turn not in TURNS:
