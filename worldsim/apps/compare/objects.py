@@ -52,7 +52,7 @@ class ObjectTrack:
         model draws it ('drawn'), draws it within TOLERANCE_PX ('placed') and the median distance
         in pixels where both show it; plus the share of frames without it where the model draws
         one anyway ('invented')."""
-        distance, gen_seen = self._against(generated)
+        distance, gen_seen, _ = self.against(generated)
         steps = self.real_seen.shape[1]
         rows = {f"{first}-{min(last, steps)}": self._row(distance, gen_seen, slice(first - 1, min(last, steps)))
                 for first, last in windows if first <= steps}
@@ -62,13 +62,14 @@ class ObjectTrack:
 
     def every_step(self, generated: torch.Tensor) -> dict:
         """The same shares and distance pooled over all steps (e.g. each predicted from the real frame)."""
-        return self._row(*self._against(generated), slice(None))
+        distance, gen_seen, _ = self.against(generated)
+        return self._row(distance, gen_seen, slice(None))
 
-    def _against(self, generated: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """(n, T) distance in pixels from the real centre to where the model draws the object, and
-        whether it draws it."""
+    def against(self, generated: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(n, T) distance in pixels from the real centre to where the model draws the object,
+        whether it draws it, and where (n, T, 2) (row, column)."""
         gen_at, gen_seen = frame_centres(generated, self.colour, self.box)
-        return np.linalg.norm(gen_at - self.real_at, axis=-1), gen_seen
+        return np.linalg.norm(gen_at - self.real_at, axis=-1), gen_seen, gen_at
 
     def _row(self, distance: np.ndarray, gen_seen: np.ndarray, window: slice) -> dict:
         shown = self.real_seen[:, window]
