@@ -42,27 +42,36 @@ def motion_held_still():
 
 def motion_sharpened(model):
     """Within the block every MotionSkip of `model` moves by whole-pixel shifts (its sharp mode)."""
-    return _sharp(model, MotionSkip)
+    return _switched_on(model, MotionSkip, "sharp")
 
 
 def keep_hardened(model):
     """Within the block every copy skip of `model` keeps all or nothing of each pixel (its sharp
     mode: the share rounded to 0 or 1, as gamegan.keep_sharp trains it)."""
-    return _sharp(model, KeepMask)
+    return _switched_on(model, KeepMask, "sharp")
+
+
+def motion_onward(model):
+    """Within the block every MotionSkip of `model` keeps moving where it "stays" (its onward
+    mode, as gamegan.motion_onward trains it; the skip must have keep moving, gamegan.motion_local)."""
+    skips = [m for m in model.modules() if isinstance(m, MotionSkip)]
+    if not all(m.turns for m in skips):
+        raise ValueError("onward needs keep moving: the model was trained without gamegan.motion_local")
+    return _switched_on(model, MotionSkip, "onward")
 
 
 @contextmanager
-def _sharp(model, kind):
-    """Within the block every module of type `kind` in `model` runs in its sharp mode."""
+def _switched_on(model, kind, setting: str):
+    """Within the block the boolean `setting` of every module of type `kind` in `model` is on."""
     modules = [m for m in model.modules() if isinstance(m, kind)]
-    trained = [m.sharp for m in modules]
+    trained = [getattr(m, setting) for m in modules]
     for m in modules:
-        m.sharp = True
+        setattr(m, setting, True)
     try:
         yield
     finally:
-        for m, sharp in zip(modules, trained):
-            m.sharp = sharp
+        for m, value in zip(modules, trained):
+            setattr(m, setting, value)
 
 
 def open_loop_psnr(predictor, held, steps: list[int], batch: int, device) -> list[float]:

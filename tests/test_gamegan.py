@@ -322,6 +322,35 @@ def test_keep_moving_turned_sends_a_ball_off_a_wall_and_leaves_still_pixels_alon
     assert stored_config({"gamegan": {}})["motion_bounce"] is False  # checkpoints from before it: none
 
 
+def test_onward_keeps_a_moving_ball_going_where_the_state_chooses_stay():
+    """gamegan.motion_onward: with every pixel's choice "stay", the plain skip leaves a ball where
+    it is and the onward one carries it on as keep moving would (2 columns left, 1 row down), while
+    a wall that did not move stays; the setting needs keep moving."""
+    frame, before = torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)
+    frame[0, 0, 31:34, 20:23] = 1.0
+    before[0, 0, 30:33, 22:25] = 1.0
+    frame[0, 1:, 5:15, 5:40] = before[0, 1:, 5:15, 5:40] = 0.6
+    h = torch.randn(1, 8)
+    balls = {}
+    for onward in (False, True):
+        torch.manual_seed(0)
+        skip = MotionSkip(hidden=8, kernels=1, radius=4, local=True, onward=onward)
+        with torch.no_grad():
+            skip.choice.weight.zero_()
+            skip.choice.bias.view(3, 256).copy_(torch.tensor([30.0, -30.0, -30.0])[:, None])  # "stay" everywhere
+        moved, choice = skip(h, frame, before)
+        assert choice[:, 0].min().item() > 0.999
+        torch.testing.assert_close(moved[0, 1:, 5:15, 5:40], frame[0, 1:, 5:15, 5:40], atol=0.02, rtol=0)
+        ball = (moved[0, 0] > 0.5).nonzero()
+        balls[onward] = ball.min(dim=0).values.tolist(), ball.max(dim=0).values.tolist()
+    assert balls[False] == ([31, 20], [33, 22]) and balls[True] == ([32, 18], [34, 20])
+    with pytest.raises(ValueError, match="motion_onward needs gamegan.motion_local"):
+        GameGAN(dataclasses.replace(tiny(), skip=True, motion_kernels=1, motion_onward=True), 3, True)
+    with pytest.raises(ValueError, match="motion_onward needs the motion skip"):
+        GameGAN(dataclasses.replace(tiny(), skip=False, motion_kernels=1, motion_onward=True), 3, True)
+    assert stored_config({"gamegan": {}})["motion_onward"] is False  # checkpoints from before it: stay still
+
+
 def test_a_generated_frame_fed_back_is_read_without_a_gradient_unless_asked():
     frames, actions = torch.rand(2, 4, 3, 64, 64), torch.randint(0, 3, (2, 3))
     for detach in (True, False):

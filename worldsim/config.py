@@ -301,6 +301,10 @@ class GameGANConfig:
     (the offset's row or column made to point that way), so a ball can be sent off a wall, a
     paddle or a brick the way the game sends it; keep moving alone carries it into the wall (on
     Breakout a 1,500-step warm start did not learn to turn it; docs/RESULTS.md)"""
+    motion_onward: bool = False
+    """with motion_local: "stay" keeps moving too (each pixel moves on by keep moving's offset; a
+    pixel that did not move stays), so things go on moving wherever the state chooses nothing
+    else and the state need not find a small ball to keep it going, only to stop or turn it"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""

@@ -39,7 +39,8 @@ ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_
                        "spectral_norm", "skip", "motion_kernels", "motion_radius", "motion_local",
                        "motion_bounce", "background_gain")
 """GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values.
-(motion_sharp and keep_sharp are not: a soft-trained skip may be resumed sharp, a fine-tune.)"""
+(motion_sharp, keep_sharp and motion_onward are not: a soft-trained skip may be resumed sharp, or
+with "stay" kept moving, a fine-tune.)"""
 
 
 VAL_METRICS = ("one_step_mse", "open_loop_mse", "copy_last_frame_mse")

@@ -14,7 +14,7 @@ from worldsim.checkpoint import load_checkpoint
 from worldsim.config import GameGANConfig
 from worldsim.models.gamegan.dynamics import DynamicsEngine
 from worldsim.models.gamegan.memory import Memory
-from worldsim.models.gamegan.renderer import SimpleRenderer, SpecializedRenderer
+from worldsim.models.gamegan.renderer import SimpleRenderer, Skip, SpecializedRenderer
 
 
 class GameGANState(NamedTuple):
@@ -57,16 +57,13 @@ class GameGAN(nn.Module):
         self.memory = Memory(config.memory_height, config.memory_width, config.memory_dim, config.hidden,
                              action_dim, discrete_actions, flip_pairs, config.kernel_temperature) \
             if config.memory else None
+        skip = Skip.of(config)
         if config.renderer == "simple":
-            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, config.skip,
-                                           config.motion_kernels, config.motion_radius, config.motion_sharp,
-                                           config.motion_local, config.motion_bounce, config.keep_sharp)
+            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, skip)
         else:
             self.renderer = SpecializedRenderer(config.hidden, read_dim, config.channels, config.components,
                                                 config.type_dim, config.attribute_dim, config.map_size, config.output,
-                                                config.skip, config.motion_kernels, config.motion_radius,
-                                                config.motion_sharp, config.motion_local, config.motion_bounce,
-                                                config.keep_sharp)
+                                                skip)
 
     @property
     def specialized(self) -> bool:
@@ -175,7 +172,8 @@ def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.d
 
 LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False,
                  "skip": False, "motion_kernels": 0, "motion_radius": 4, "background_gain": 0.0,
-                 "motion_sharp": False, "motion_local": False, "motion_bounce": False, "keep_sharp": False}
+                 "motion_sharp": False, "motion_local": False, "motion_bounce": False, "keep_sharp": False,
+                 "motion_onward": False}
 """Architecture fields added after the first checkpoints were written, with the value those
 checkpoints were trained with (not today's default)."""
 

@@ -8,6 +8,7 @@ x = sum_k eta^k * X^k (paper, Sec. 3.3)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -112,10 +113,16 @@ class MotionSkip(nn.Module):
     carries it into the wall; a ball the state meets there can be sent off the way the game
     sends it, by choosing, where the wall is, the turn that points away from it. (On Breakout a
     1,500-step warm start did not learn to: docs/RESULTS.md, "keep moving, turned".)
+
+    onward (with local): "stay" keeps each pixel moving too: the first choice takes keep moving's
+    frame instead of the frame read (a pixel that did not move stays, as before). Things go on
+    moving wherever the state chooses nothing else, so the state needs to know where the ball
+    is only to stop or turn it, not to keep it going; a choice map read from the state at 16 x 16
+    could not find a 2-pixel ball reliably even from real frames.
     """
 
     def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16, sharp: bool = False,
-                 local: bool = False, bounce: bool = False):
+                 local: bool = False, bounce: bool = False, onward: bool = False):
         super().__init__()
         if kernels < 1 or radius < 1:
             raise ValueError(f"the motion skip needs kernels >= 1 and radius >= 1, not {kernels} and {radius}")
@@ -128,6 +135,9 @@ class MotionSkip(nn.Module):
             self.choice.bias.view(kernels + 1, size * size).copy_(torch.tensor([2.0] + [0.0] * kernels)[:, None])
         if bounce and not local:
             raise ValueError("gamegan.motion_bounce needs gamegan.motion_local (it turns 'keep moving')")
+        if onward and not local:
+            raise ValueError("gamegan.motion_onward needs gamegan.motion_local (its 'stay' keeps moving)")
+        self.onward = onward
         self.turns = TURNS if bounce else TURNS[:1] if local else ()
         if local:
             with torch.no_grad():  # the state's logits for "keep moving" (and its turns) start as for the kernels
@@ -137,8 +147,9 @@ class MotionSkip(nn.Module):
                 before: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """h (batch, hidden), frame (batch, C, H, W), before: the frame read one step earlier
         ("keep moving"'s; `frame` when None) -> (the frame moved (batch, C, H, W), the choice
-        (batch, options, H, W) summing to 1 over its second axis: "stay" first, then each kernel,
-        then with `local` "keep moving", then with `bounce` its turns down, up, right, left)."""
+        (batch, options, H, W) summing to 1 over its second axis: "stay" first (with `onward`,
+        "stay or keep moving"), then each kernel, then with `local` "keep moving", then with
+        `bounce` its turns down, up, right, left)."""
         b, c, height, width = frame.shape
         side = 2 * self.radius + 1
         kernels = F.softmax(self.kernel_logits(h).float().view(b, self.kernels, side * side), dim=-1)
@@ -160,7 +171,8 @@ class MotionSkip(nn.Module):
         choice = F.softmax(logits, dim=1)
         if self.sharp:
             choice = straight_through(choice, dim=1)
-        out = choice[:, :1] * x + (choice[:, None, 1:] * moved).sum(dim=2)
+        stay = onward[:, :, 0] if self.onward else x
+        out = choice[:, :1] * stay + (choice[:, None, 1:] * moved).sum(dim=2)
         return out.to(frame.dtype), choice
 
 
@@ -229,13 +241,35 @@ def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
             **extra}
 
 
-def motion_skip(hidden: int, skip: bool, kernels: int, radius: int, size: int,
-                sharp: bool = False, local: bool = False, bounce: bool = False) -> MotionSkip | None:
-    """The motion skip a renderer with these settings has (None without the copy skip or kernels)."""
-    if (local or bounce) and not (skip and kernels):
-        name = "motion_local" if local else "motion_bounce"
-        raise ValueError(f"gamegan.{name} needs the motion skip (gamegan.skip true, gamegan.motion_kernels >= 1)")
-    return MotionSkip(hidden, kernels, radius, size, sharp, local, bounce) if skip and kernels else None
+@dataclass(frozen=True)
+class Skip:
+    """The copy skip's settings: GameGANConfig's fields of the same names (documented there)."""
+
+    keep_sharp: bool = False
+    motion_kernels: int = 0
+    motion_radius: int = 4
+    motion_sharp: bool = False
+    motion_local: bool = False
+    motion_bounce: bool = False
+    motion_onward: bool = False
+
+    @classmethod
+    def of(cls, config) -> Skip | None:
+        """The settings a GameGANConfig gives its renderer's copy skip (None without it, gamegan.skip
+        false); refuses the motion skip's choices where the motion skip they extend is missing."""
+        settings = cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+        needs = [name for name in ("motion_local", "motion_bounce", "motion_onward") if getattr(settings, name)]
+        if needs and not (config.skip and settings.motion_kernels):
+            raise ValueError(f"gamegan.{needs[0]} needs the motion skip (gamegan.skip true, gamegan.motion_kernels >= 1)")
+        return settings if config.skip else None
+
+    def build(self, hidden: int, size: int) -> tuple[KeepMask, MotionSkip | None]:
+        """The copy skip's modules for a state of `hidden` and choice maps of side `size`: its keep
+        share and, with motion kernels, its motion skip."""
+        keep = KeepMask(hidden, size, self.keep_sharp)
+        motion = MotionSkip(hidden, self.motion_kernels, self.motion_radius, size, self.motion_sharp,
+                            self.motion_local, self.motion_bounce, self.motion_onward) if self.motion_kernels else None
+        return keep, motion
 
 
 def _doublings(size_from: int, size_to: int) -> int:
@@ -247,12 +281,10 @@ def _doublings(size_from: int, size_to: int) -> int:
 
 class SimpleRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
-                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False,
-                 motion_local: bool = False, motion_bounce: bool = False, keep_sharp: bool = False):
+                 skip: Skip | None = None):
+        """skip: the copy skip's settings (None: the paper's form, without it)."""
         super().__init__()
-        self.keep = KeepMask(hidden, sharp=keep_sharp) if skip else None
-        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, 16, motion_sharp, motion_local,
-                                  motion_bounce)
+        self.keep, self.motion = skip.build(hidden, 16) if skip else (None, None)
         self.output = check_output(output)
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
@@ -308,15 +340,13 @@ class RenderComponent(nn.Module):
 class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
                  type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
-                 skip: bool = False, motion_kernels: int = 0, motion_radius: int = 4, motion_sharp: bool = False,
-                 motion_local: bool = False, motion_bounce: bool = False, keep_sharp: bool = False):
+                 skip: Skip | None = None):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
-        components 1..K-1 are dynamic and read the hidden state."""
+        components 1..K-1 are dynamic and read the hidden state. skip: the copy skip's settings
+        (None: the paper's form, without it)."""
         super().__init__()
         check_output(output)
-        self.keep = KeepMask(hidden, map_size, keep_sharp) if skip else None
-        self.motion = motion_skip(hidden, skip, motion_kernels, motion_radius, map_size, motion_sharp, motion_local,
-                                  motion_bounce)
+        self.keep, self.motion = skip.build(hidden, map_size) if skip else (None, None)
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
         self.read_dim = read_dim
