@@ -276,6 +276,9 @@ def test_keep_moving_carries_a_ball_on_at_its_own_speed_and_the_step_reads_the_f
     assert ball.nonzero().min(dim=0).values.tolist() == [32, 18] and ball.nonzero().max(dim=0).values.tolist() == [34, 20]
     assert moved[0, 0].max().item() > 0.95 and moved[0, 0, 31, 21:23].abs().max().item() < 0.05
     torch.testing.assert_close(moved[0, 1:, 5:15, 5:40], frame[0, 1:, 5:15, 5:40], atol=0.02, rtol=0)
+    whole = keep_moving(frame, before, radius=4, whole=True)[:, :, 0]
+    torch.testing.assert_close(whole[0, 0, 32:35, 18:21], torch.ones(3, 3))  # moved, not spread
+    assert whole[0, 0].sum().item() == frame[0, 0].sum().item()
     skip = MotionSkip(hidden=8, kernels=1, radius=4, local=True)
     h = torch.randn(1, 8)
     _, choice = skip(h, frame, before)

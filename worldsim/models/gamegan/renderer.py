@@ -177,13 +177,14 @@ class MotionSkip(nn.Module):
 
 
 def keep_moving(frame: torch.Tensor, before: torch.Tensor, radius: int, sharpness: float = SHARPNESS,
-                turns: tuple[str, ...] = TURNS[:1]) -> torch.Tensor:
+                turns: tuple[str, ...] = TURNS[:1], whole: bool = False) -> torch.Tensor:
     """Every pixel of `frame` (batch, C, H, W) moved on by the offset it moved by since `before`:
     for each offset o = (dy, dx) with |dy|, |dx| <= radius, the mean squared difference between
     the pixel's 3 x 3 patch and the patch o behind it in `before`; a softmax over offsets of minus
     that times `sharpness` weighs where the pixel goes next (o further on, or o turned: see
-    TURNS). Pixels are pushed, not pulled, so where nothing lands stays black -> (batch, C,
-    len(turns), H, W)."""
+    TURNS); `whole`: all of it to the best-matching offset, so a pixel is moved, never spread
+    (the motion skip blends, in its sharp mode too). Pixels are pushed, not pulled, so where
+    nothing lands stays black -> (batch, C, len(turns), H, W)."""
     height, width = frame.shape[-2:]
     behind = F.pad(before, (radius,) * 4, mode="replicate")
     offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
@@ -193,6 +194,8 @@ def keep_moving(frame: torch.Tensor, before: torch.Tensor, radius: int, sharpnes
     differences = F.avg_pool2d(differences, 3, stride=1, padding=1, count_include_pad=False)
     differences[:, len(offsets) // 2] -= STAY_BONUS  # where offsets tie (inside a flat area), stay
     weights = F.softmax(-sharpness * differences, dim=1)
+    if whole:
+        weights = torch.zeros_like(weights).scatter_(1, weights.argmax(dim=1, keepdim=True), 1.0)
     pushed = F.pad(weights[:, None] * frame[:, :, None], (radius,) * 4)  # (batch, C, side^2, H + 2r, W + 2r)
     return torch.stack([sum(pushed[:, :, i, radius - dy:radius - dy + height, radius - dx:radius - dx + width]
                             for i, (dy, dx) in enumerate(turned(offsets, turn))) for turn in turns], dim=2)
