@@ -304,7 +304,9 @@ class GameGANConfig:
     motion_onward: bool = False
     """with motion_local: "stay" keeps moving too (each pixel moves on by keep moving's offset; a
     pixel that did not move stays), so things go on moving wherever the state chooses nothing
-    else and the state need not find a small ball to keep it going, only to stop or turn it"""
+    else and the state need not find a small ball to keep it going, only to stop or turn it (on
+    Breakout, trained so, it kept no more of the ball: keep moving's whole-pixel speed is the
+    limit; docs/RESULTS.md)"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""

@@ -117,8 +117,9 @@ class MotionSkip(nn.Module):
     onward (with local): "stay" keeps each pixel moving too: the first choice takes keep moving's
     frame instead of the frame read (a pixel that did not move stays, as before). Things go on
     moving wherever the state chooses nothing else, so the state needs to know where the ball
-    is only to stop or turn it, not to keep it going; a choice map read from the state at 16 x 16
-    could not find a 2-pixel ball reliably even from real frames.
+    is only to stop or turn it, not to keep it going. (On Breakout it kept no more of the ball:
+    keep moving alone, with nothing choosing, loses it as soon: docs/RESULTS.md, "how far keep
+    moving can carry the ball".)
     """
 
     def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16, sharp: bool = False,
