@@ -196,7 +196,7 @@ def keep_moving(frame: torch.Tensor, before: torch.Tensor, radius: int, sharpnes
     differences[:, len(offsets) // 2] -= STAY_BONUS  # where offsets tie (inside a flat area), stay
     weights = F.softmax(-sharpness * differences, dim=1)
     if whole:
-        weights = torch.zeros_like(weights).scatter_(1, weights.argmax(dim=1, keepdim=True), 1.0)
+        weights = one_hot_max(weights, dim=1)
     pushed = F.pad(weights[:, None] * frame[:, :, None], (radius,) * 4)  # (batch, C, side^2, H + 2r, W + 2r)
     return torch.stack([sum(pushed[:, :, i, radius - dy:radius - dy + height, radius - dx:radius - dx + width]
                             for i, (dy, dx) in enumerate(turned(offsets, turn))) for turn in turns], dim=2)
@@ -224,8 +224,12 @@ def _grown(layer: nn.Linear, out_features: int) -> nn.Linear:
 def straight_through(probs: torch.Tensor, dim: int) -> torch.Tensor:
     """The one-hot of `probs`' largest entry along `dim` in the forward pass, `probs`' gradient in
     the backward pass."""
-    hard = torch.zeros_like(probs).scatter_(dim, probs.argmax(dim=dim, keepdim=True), 1.0)
-    return hard + probs - probs.detach()
+    return one_hot_max(probs, dim) + probs - probs.detach()
+
+
+def one_hot_max(probs: torch.Tensor, dim: int) -> torch.Tensor:
+    """1 at `probs`' largest entry along `dim`, 0 elsewhere."""
+    return torch.zeros_like(probs).scatter_(dim, probs.argmax(dim=dim, keepdim=True), 1.0)
 
 
 def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
