@@ -38,8 +38,9 @@ def tiny() -> GameGANConfig:
 def test_component_shapes():
     b = 3
     dyn = DynamicsEngine(hidden=16, action_dim=3, noise_dim=4, read_dim=8, channels=4, action_embed=8)
-    h, c = dyn.initial_state(torch.rand(b, 3, 64, 64))
-    h, c = dyn(h, c, torch.rand(b, 3, 64, 64), torch.eye(3)[[0, 1, 2]], torch.randn(b, 4), torch.randn(b, 8))
+    h, c, spatial, _ = dyn.initial_state(torch.rand(b, 3, 64, 64))
+    assert spatial is None  # without gamegan.spatial
+    h, c, *_ = dyn(h, c, torch.rand(b, 3, 64, 64), torch.eye(3)[[0, 1, 2]], torch.randn(b, 4), torch.randn(b, 8))
     assert h.shape == c.shape == (b, 16)
 
     mem = Memory(5, 7, 8, hidden=16, action_dim=3, discrete_actions=True, flip_pairs=[(0, 2)])
@@ -352,6 +353,40 @@ def test_onward_keeps_a_moving_ball_going_where_the_state_chooses_stay():
     with pytest.raises(ValueError, match="motion_onward needs the motion skip"):
         GameGAN(dataclasses.replace(tiny(), skip=False, motion_kernels=1, motion_onward=True), 3, True)
     assert stored_config({"gamegan": {}})["motion_onward"] is False  # checkpoints from before it: stay still
+
+
+def test_the_spatial_state_holds_a_small_ball_where_it_is_and_the_renderer_learns_to_read_it():
+    """gamegan.spatial: S_t has a state per 16 x 16 cell. A 2-pixel ball changes S_{-1} in the
+    cells around it and hardly anywhere else, and after a step S_t most there (h_t, one vector for the whole frame, changes
+    as a whole). The renderer's readings of S_t start at zero, so a fresh model draws as without
+    it; one training step makes what it draws depend on S_t."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(tiny(), skip=True, motion_kernels=1, motion_local=True, spatial=4)
+    model = GameGAN(cfg, 3, True)
+    frames = torch.zeros(2, 3, 64, 64)
+    frames[1, :, 10:12, 50:52] = 1.0  # the ball: rows 10-11, columns 50-51, in cell (2, 12)
+    start = model.init_state(frames)
+    assert start.spatial.shape == start.spatial_cell.shape == (2, 4, 16, 16)
+    apart = (start.spatial[0] - start.spatial[1]).abs().amax(dim=0)  # (16, 16)
+    far = torch.cat([apart[:, :8].flatten(), apart[8:].flatten()])  # cells 4 or more away from the ball's
+    assert apart[2, 12] > 1e-3 and far.max() < 0.1 * apart[2, 12]  # (the norm's statistics are the whole frame's)
+    state, out = model.step(start, torch.tensor([1, 1]), torch.zeros(2, cfg.noise_dim))
+    apart = (state.spatial[0] - state.spatial[1]).abs().amax(dim=0)
+    assert apart[1:4, 11:14].max() > 3 * apart[:, :8].median()
+
+    def drawn(model, state):
+        with torch.no_grad():
+            return model.renderer(state.h, state.read, state.frame, state.before, state.spatial)["frame"]
+
+    shaken = state._replace(spatial=state.spatial + torch.randn_like(state.spatial))
+    torch.testing.assert_close(drawn(model, shaken), drawn(model, state), atol=0, rtol=0)
+    trainer = GameGANTrainer(cfg, 3, True, [], torch.device("cpu"))
+    trainer.generator.load_state_dict(model.state_dict())
+    trainer.reconstruction_step(*moving_square_clips(cfg.batch_size, cfg.clip_len, np.random.default_rng(0), ball=True))
+    assert (drawn(trainer.generator, shaken) - drawn(trainer.generator, state)).abs().max() > 1e-6  # was exactly 0
+    with pytest.raises(ValueError, match="gamegan.spatial is a number of channels"):
+        GameGAN(dataclasses.replace(tiny(), spatial=-1), 3, True)
+    assert stored_config({"gamegan": {}})["spatial"] == 0  # checkpoints from before it: none
 
 
 def test_a_generated_frame_fed_back_is_read_without_a_gradient_unless_asked():

@@ -107,6 +107,33 @@ def test_same_seed_replays_and_a_batch_row_matches_a_batch_of_one(world):
             assert (frame[0].int() - steps[t][4][i].int()).abs().max() <= 1
 
 
+def test_a_gamegan_with_the_spatial_state_dreams_each_row_on_its_own(world):
+    """gamegan.spatial: the dream carries S_t with the rest of the state: a row of a batch dreams
+    what a batch of one dreams from its start, and dropped rows take their S_t with them."""
+    torch.manual_seed(0)
+    g = world.gamegan
+    spatial = GameGAN(dataclasses.replace(g.config, spatial=4), g.action_dim, g.discrete_actions, g.flip_pairs).eval()
+    with torch.no_grad():  # the renderer's readings of S_t start at zero: make them read it
+        for name, p in spatial.named_parameters():
+            if ".spatial.conv." in name:
+                p.normal_(0, 0.5)
+    w = dataclasses.replace(world, gamegan=spatial)
+    actions = torch.randint(0, 3, (5, 3), generator=torch.Generator().manual_seed(0))
+    batch = make_dream(w, 3, 0.0, seed=5)
+    batch.reset()
+    starts = batch.render().clone()
+    steps = _play(batch, actions)
+    assert batch.state.spatial.shape == (3, 4, 16, 16)
+    for i in range(3):
+        single = make_dream(w, 1, 0.0, seed=123)
+        single.reset_to_frames(starts[i : i + 1])
+        for t, (*_, frame) in enumerate(_play(single, actions[:, i : i + 1])):
+            assert (frame[0].int() - steps[t][4][i].int()).abs().max() <= 1
+    kept = batch.state.spatial[[0, 2]].clone()
+    batch.keep(torch.tensor([True, False, True]))
+    assert torch.equal(batch.state.spatial, kept) and batch.state.spatial_cell.shape == (2, 4, 16, 16)
+
+
 def test_done_and_truncation_masks_and_dropped_rows(world):
     dream = make_dream(world, 6, 1.0, max_steps=3, seed=0)
     dream.reset()

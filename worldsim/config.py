@@ -307,6 +307,13 @@ class GameGANConfig:
     else and the state need not find a small ball to keep it going, only to stop or turn it (on
     Breakout, trained so, it kept no more of the ball: keep moving's whole-pixel speed is the
     limit; docs/RESULTS.md)"""
+    spatial: int = 0
+    """channels of a spatial state beside h_t (0: none, the paper's form): a convolutional LSTM
+    with a state per 16 x 16 cell of the frame, reading the frame encoder's 16 x 16 layer and h_t,
+    whose state the renderer's keep share, motion choices and dynamic components' object and
+    attribute maps read at each place. h_t reads the frame into one vector, from which a small
+    object (Breakout's 2-pixel ball) is drawn blurred or not at all; here its place and motion can
+    be held where it is (worldsim.models.gamegan.dynamics)"""
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""

@@ -37,7 +37,7 @@ ARCHITECTURE_FIELDS = ("channels", "d_channels", "hidden", "noise_dim", "action_
                        "memory_width", "memory_dim", "renderer", "components", "type_dim", "attribute_dim",
                        "map_size", "temporal_scales", "output", "encoder_norm", "kernel_temperature",
                        "spectral_norm", "skip", "motion_kernels", "motion_radius", "motion_local",
-                       "motion_bounce", "background_gain")
+                       "motion_bounce", "background_gain", "spatial")
 """GameGANConfig fields that shape the networks: a checkpoint can only be resumed with the same values.
 (motion_sharp, keep_sharp and motion_onward are not: a soft-trained skip may be resumed sharp, or
 with "stay" kept moving, a fine-tune.)"""

@@ -28,6 +28,8 @@ class GameGANState(NamedTuple):
     alpha: torch.Tensor | None  # (batch, H, W) attention location
     read: torch.Tensor | None  # (batch, D) last memory read m_t
     before: torch.Tensor | None = None  # (batch, 3, 64, 64): x_{t-1}, the frame the last step read
+    spatial: torch.Tensor | None = None  # (batch, spatial, 16, 16): the spatial state S_t (gamegan.spatial)
+    spatial_cell: torch.Tensor | None = None  # (batch, spatial, 16, 16): its cell
 
 
 def as_frames(frames) -> torch.Tensor:
@@ -53,17 +55,19 @@ class GameGAN(nn.Module):
             raise ValueError(f"gamegan.renderer must be 'simple' or 'specialized', not '{config.renderer}'")
         read_dim = config.memory_dim if config.memory else 0
         self.dynamics = DynamicsEngine(config.hidden, action_dim, config.noise_dim, read_dim, config.channels,
-                                       config.action_embed, config.encoder_norm, config.background_gain)
+                                       config.action_embed, config.encoder_norm, config.background_gain,
+                                       config.spatial)
         self.memory = Memory(config.memory_height, config.memory_width, config.memory_dim, config.hidden,
                              action_dim, discrete_actions, flip_pairs, config.kernel_temperature) \
             if config.memory else None
         skip = Skip.of(config)
         if config.renderer == "simple":
-            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, skip)
+            self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, skip,
+                                           config.spatial)
         else:
             self.renderer = SpecializedRenderer(config.hidden, read_dim, config.channels, config.components,
                                                 config.type_dim, config.attribute_dim, config.map_size, config.output,
-                                                skip)
+                                                skip, config.spatial)
 
     @property
     def specialized(self) -> bool:
@@ -78,12 +82,12 @@ class GameGAN(nn.Module):
     def init_state(self, first_frame: torch.Tensor) -> GameGANState:
         """The state before the first action, from x_0 (batch, 3, 64, 64) (float in [0, 1] or uint8)."""
         x = as_frames(first_frame)
-        h, c = self.dynamics.initial_state(x)
+        h, c, spatial, spatial_cell = self.dynamics.initial_state(x)
         memory = alpha = read = None
         if self.memory is not None:
             memory, alpha = self.memory.initial_state(len(x), x.device)
             read = self.memory.read(memory, alpha)
-        return GameGANState(h, c, x, memory, alpha, read, x)
+        return GameGANState(h, c, x, memory, alpha, read, x, spatial, spatial_cell)
 
     def step(self, state: GameGANState, action: torch.Tensor,
              noise: torch.Tensor | None = None) -> tuple[GameGANState, dict[str, torch.Tensor]]:
@@ -96,12 +100,13 @@ class GameGAN(nn.Module):
         memory = alpha = read = None
         if self.memory is not None:
             alpha = self.memory.attend(state.alpha, a, state.h)
-        h, c = self.dynamics(state.h, state.c, state.frame, a, noise, state.read)
+        h, c, spatial, spatial_cell = self.dynamics(state.h, state.c, state.frame, a, noise, state.read,
+                                                    state.spatial, state.spatial_cell)
         if self.memory is not None:
             memory = self.memory.write(state.memory, alpha, h)
             read = self.memory.read(memory, alpha)
-        out = self.renderer(h, read, state.frame, state.before)
-        return GameGANState(h, c, out["frame"], memory, alpha, read, state.frame), out
+        out = self.renderer(h, read, state.frame, state.before, spatial)
+        return GameGANState(h, c, out["frame"], memory, alpha, read, state.frame, spatial, spatial_cell), out
 
     def rollout(self, frames: torch.Tensor, actions: torch.Tensor, warm_up: int,
                 noise: torch.Tensor | None = None, cycle: bool = False) -> dict[str, torch.Tensor]:
@@ -173,7 +178,7 @@ def load_gamegan(path: str | Path, env: str | None = None, device: str | torch.d
 LEGACY_FIELDS = {"output": "sigmoid", "encoder_norm": False, "kernel_temperature": 1.0, "spectral_norm": False,
                  "skip": False, "motion_kernels": 0, "motion_radius": 4, "background_gain": 0.0,
                  "motion_sharp": False, "motion_local": False, "motion_bounce": False, "keep_sharp": False,
-                 "motion_onward": False}
+                 "motion_onward": False, "spatial": 0}
 """Architecture fields added after the first checkpoints were written, with the value those
 checkpoints were trained with (not today's default)."""
 

@@ -4,7 +4,12 @@ with one deconv stack. `SpecializedRenderer` draws K components (component 0 sta
 memory read m_t; the others dynamic, from h_t), each from a type vector v^k, an object map O^k
 and an attribute map A^k; a rough sketch per component, normalised over components at low
 resolution, decides who is in front, and full-resolution fine masks eta^k refine it:
-x = sum_k eta^k * X^k (paper, Sec. 3.3)."""
+x = sum_k eta^k * X^k (paper, Sec. 3.3).
+
+With the spatial state (gamegan.spatial > 0), the maps that say where (the copy skip's keep
+share and motion choices, the dynamic components' object and attribute maps) also read S_t at
+each place, through a 1 x 1 convolution that starts at zero (so a fresh model starts as without
+it)."""
 from __future__ import annotations
 
 import math
@@ -24,6 +29,38 @@ def upsampler(widths: list[int]) -> nn.Sequential:
 
 
 OUTPUTS = ("linear", "sigmoid")
+
+
+class FromSpatial(nn.Module):
+    """A map of `out` channels at side `size` read from the spatial state S_t (batch, spatial, N, N)
+    (resized when N is not `size`) by a 1 x 1 convolution whose weights start at zero; added to
+    logits that h_t already predicts, it leaves them as they were until training moves it."""
+
+    def __init__(self, spatial: int, out: int, size: int):
+        super().__init__()
+        self.size = size
+        self.conv = nn.Conv2d(spatial, out, 1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, spatial: torch.Tensor) -> torch.Tensor:
+        if spatial.shape[-1] != self.size:
+            spatial = F.interpolate(spatial, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.conv(spatial)
+
+
+def from_spatial(spatial: int, out: int, size: int) -> FromSpatial | None:
+    """FromSpatial, or None without the spatial state (spatial 0)."""
+    return FromSpatial(spatial, out, size) if spatial else None
+
+
+def _read_spatial(logits: torch.Tensor, module: FromSpatial | None, spatial: torch.Tensor | None) -> torch.Tensor:
+    """`logits` (batch, out, size, size) plus what `module` reads from the spatial state, where both are there."""
+    if module is None:
+        return logits
+    if spatial is None:
+        raise ValueError("a renderer built with the spatial state (gamegan.spatial) needs it (spatial=)")
+    return logits + module(spatial)
 
 
 def check_output(output: str) -> str:
@@ -54,16 +91,18 @@ class KeepMask(nn.Module):
     sigmoid's gradient in the backward pass (straight-through). A soft share below 1 on a small
     object that is kept step after step shrinks its colour by that share at every step."""
 
-    def __init__(self, hidden: int, size: int = 16, sharp: bool = False):
+    def __init__(self, hidden: int, size: int = 16, sharp: bool = False, spatial: int = 0):
         super().__init__()
         self.size, self.sharp = size, sharp
         self.logits = nn.Linear(hidden, size * size)
         nn.init.zeros_(self.logits.weight)
         nn.init.constant_(self.logits.bias, 2.0)
+        self.spatial = from_spatial(spatial, 1, size)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """h (batch, hidden) -> keep (batch, 1, 64, 64) in (0, 1) ({0, 1} when sharp)."""
-        logits = self.logits(h).view(len(h), 1, self.size, self.size)
+    def forward(self, h: torch.Tensor, spatial: torch.Tensor | None = None) -> torch.Tensor:
+        """h (batch, hidden), spatial: S_t (with the spatial state) -> keep (batch, 1, 64, 64) in
+        (0, 1) ({0, 1} when sharp)."""
+        logits = _read_spatial(self.logits(h).view(len(h), 1, self.size, self.size), self.spatial, spatial)
         keep = torch.sigmoid(F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=False))
         if self.sharp:
             keep = (keep > 0.5).to(keep.dtype) + (keep - keep.detach())  # exactly 0 or 1 forward
@@ -123,7 +162,7 @@ class MotionSkip(nn.Module):
     """
 
     def __init__(self, hidden: int, kernels: int, radius: int, size: int = 16, sharp: bool = False,
-                 local: bool = False, bounce: bool = False, onward: bool = False):
+                 local: bool = False, bounce: bool = False, onward: bool = False, spatial: int = 0):
         super().__init__()
         if kernels < 1 or radius < 1:
             raise ValueError(f"the motion skip needs kernels >= 1 and radius >= 1, not {kernels} and {radius}")
@@ -143,14 +182,15 @@ class MotionSkip(nn.Module):
         if local:
             with torch.no_grad():  # the state's logits for "keep moving" (and its turns) start as for the kernels
                 self.choice = _grown(self.choice, (kernels + 1 + len(self.turns)) * size * size)
+        self.spatial = from_spatial(spatial, kernels + 1 + len(self.turns), size)
 
-    def forward(self, h: torch.Tensor, frame: torch.Tensor,
-                before: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h: torch.Tensor, frame: torch.Tensor, before: torch.Tensor | None = None,
+                spatial: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """h (batch, hidden), frame (batch, C, H, W), before: the frame read one step earlier
-        ("keep moving"'s; `frame` when None) -> (the frame moved (batch, C, H, W), the choice
-        (batch, options, H, W) summing to 1 over its second axis: "stay" first (with `onward`,
-        "stay or keep moving"), then each kernel, then with `local` "keep moving", then with
-        `bounce` its turns down, up, right, left)."""
+        ("keep moving"'s; `frame` when None), spatial: S_t (with the spatial state) -> (the frame
+        moved (batch, C, H, W), the choice (batch, options, H, W) summing to 1 over its second
+        axis: "stay" first (with `onward`, "stay or keep moving"), then each kernel, then with
+        `local` "keep moving", then with `bounce` its turns down, up, right, left)."""
         b, c, height, width = frame.shape
         side = 2 * self.radius + 1
         kernels = F.softmax(self.kernel_logits(h).float().view(b, self.kernels, side * side), dim=-1)
@@ -163,7 +203,7 @@ class MotionSkip(nn.Module):
                          weight.reshape(b * c * self.kernels, 1, side, side), groups=b * c)
         moved = moved.view(b, c, self.kernels, height, width)
         options = self.kernels + 1 + len(self.turns)
-        logits = self.choice(h).float().view(b, options, self.size, self.size)
+        logits = _read_spatial(self.choice(h).view(b, options, self.size, self.size), self.spatial, spatial).float()
         logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
         if self.turns:
             with torch.no_grad():  # a fixed rule of the frames read: nothing to learn, nothing to keep for backward
@@ -234,17 +274,17 @@ def one_hot_max(probs: torch.Tensor, dim: int) -> torch.Tensor:
 
 def _mix(out: dict[str, torch.Tensor], keep: nn.Module | None, h: torch.Tensor,
          previous: torch.Tensor | None, motion: MotionSkip | None = None,
-         before: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+         before: torch.Tensor | None = None, spatial: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Apply the copy skip to a renderer's output, when the renderer has one (with the motion
     skip, the share kept is of the frame read moved)."""
     if keep is None:
         return out
     if previous is None:
         raise ValueError("a renderer with the copy skip needs the frame the step read (previous=)")
-    share = keep(h)
+    share = keep(h, spatial)
     extra = {}
     if motion is not None:
-        previous, extra["motion"] = motion(h, previous, before)
+        previous, extra["motion"] = motion(h, previous, before, spatial)
     return {**out, "frame": share * previous + (1 - share) * out["frame"], "drawn": out["frame"], "keep": share,
             **extra}
 
@@ -271,12 +311,14 @@ class Skip:
             raise ValueError(f"gamegan.{needs[0]} needs the motion skip (gamegan.skip true, gamegan.motion_kernels >= 1)")
         return settings if config.skip else None
 
-    def build(self, hidden: int, size: int) -> tuple[KeepMask, MotionSkip | None]:
-        """The copy skip's modules for a state of `hidden` and choice maps of side `size`: its keep
-        share and, with motion kernels, its motion skip."""
-        keep = KeepMask(hidden, size, self.keep_sharp)
+    def build(self, hidden: int, size: int, spatial: int = 0) -> tuple[KeepMask, MotionSkip | None]:
+        """The copy skip's modules for a state of `hidden` (and a spatial state of `spatial`
+        channels) and choice maps of side `size`: its keep share and, with motion kernels, its
+        motion skip."""
+        keep = KeepMask(hidden, size, self.keep_sharp, spatial)
         motion = MotionSkip(hidden, self.motion_kernels, self.motion_radius, size, self.motion_sharp,
-                            self.motion_local, self.motion_bounce, self.motion_onward) if self.motion_kernels else None
+                            self.motion_local, self.motion_bounce, self.motion_onward, spatial) \
+            if self.motion_kernels else None
         return keep, motion
 
 
@@ -289,25 +331,32 @@ def _doublings(size_from: int, size_to: int) -> int:
 
 class SimpleRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
-                 skip: Skip | None = None):
-        """skip: the copy skip's settings (None: the paper's form, without it)."""
+                 skip: Skip | None = None, spatial: int = 0):
+        """skip: the copy skip's settings (None: the paper's form, without it); spatial: channels
+        of the spatial state (0: none), added to the 16 x 16 layer of the deconv stack."""
         super().__init__()
-        self.keep, self.motion = skip.build(hidden, 16) if skip else (None, None)
+        self.keep, self.motion = skip.build(hidden, 16, spatial) if skip else (None, None)
         self.output = check_output(output)
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
         self.up = upsampler([8 * c, 4 * c, 2 * c, c])  # 4x4 -> 32x32
         self.out = nn.ConvTranspose2d(c, 3, 4, stride=2, padding=1)  # -> 64x64
+        self.spatial = from_spatial(spatial, 2 * c, 16)
 
-    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None,
-                previous: torch.Tensor | None = None, before: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None, previous: torch.Tensor | None = None,
+                before: torch.Tensor | None = None, spatial: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """h (batch, hidden), read (batch, read_dim) or None, previous: the frame the step read
         (used by the copy skip), before: the one read a step earlier (the motion skip's "keep
-        moving") -> {'frame': (batch, 3, 64, 64)} (with the skip also 'drawn' and 'keep')."""
+        moving"), spatial: S_t (with the spatial state) -> {'frame': (batch, 3, 64, 64)} (with the
+        skip also 'drawn' and 'keep')."""
         x = h if read is None else torch.cat([h, read], dim=-1)
         x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
-        return _mix({"frame": to_pixels(self.out(self.up(x)), self.output)}, self.keep, h, previous, self.motion,
-                    before)
+        if self.spatial is not None:  # up to 16 x 16, S_t added there, on to 32 x 32
+            x = self.up[4:](_read_spatial(self.up[:4](x), self.spatial, spatial))
+        else:
+            x = self.up(x)
+        return _mix({"frame": to_pixels(self.out(x), self.output)}, self.keep, h, previous, self.motion,
+                    before, spatial)
 
 
 class RenderComponent(nn.Module):
@@ -316,7 +365,8 @@ class RenderComponent(nn.Module):
     can be re-rendered from memory (the cycle loss) or swapped between models."""
 
     def __init__(self, in_dim: int, channels: int, type_dim: int, attribute_dim: int, map_size: int,
-                 output: str = "linear"):
+                 output: str = "linear", spatial: int = 0):
+        """spatial: channels of the spatial state its object and attribute maps also read (0: none)."""
         super().__init__()
         self.output = check_output(output)
         c4 = 4 * channels
@@ -333,12 +383,14 @@ class RenderComponent(nn.Module):
         self.decoder = upsampler(widths)
         self.image = nn.Conv2d(widths[-1], 3, 3, padding=1)  # X^k
         self.refine = nn.Conv2d(widths[-1], 1, 3, padding=1)  # fine-mask correction to the sketch
+        self.spatial = from_spatial(spatial, 1 + attribute_dim, map_size)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (batch, in_dim) -> image X^k (batch, 3, 64, 64), sketch logit (batch, 1, N, N),
-        fine-mask correction (batch, 1, 64, 64)."""
+    def forward(self, x: torch.Tensor,
+                spatial: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (batch, in_dim), spatial: S_t (when built with it) -> image X^k (batch, 3, 64, 64),
+        sketch logit (batch, 1, N, N), fine-mask correction (batch, 1, 64, 64)."""
         v = self.type_vector(x)  # (batch, type_dim)
-        maps = self.maps(F.relu(self.fc(x)).view(len(x), -1, 4, 4))
+        maps = _read_spatial(self.maps(F.relu(self.fc(x)).view(len(x), -1, 4, 4)), self.spatial, spatial)
         objects, attributes = torch.sigmoid(maps[:, :1]), maps[:, 1:]  # O^k (batch, 1, N, N), A^k
         f = self.features(torch.cat([objects * v[:, :, None, None], attributes], dim=1))  # (batch, 4c, N, N)
         g = self.decoder(f)
@@ -348,35 +400,37 @@ class RenderComponent(nn.Module):
 class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
                  type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
-                 skip: Skip | None = None):
+                 skip: Skip | None = None, spatial: int = 0):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
-        components 1..K-1 are dynamic and read the hidden state. skip: the copy skip's settings
-        (None: the paper's form, without it)."""
+        components 1..K-1 are dynamic and read the hidden state (and, with `spatial` channels of
+        the spatial state, it too). skip: the copy skip's settings (None: the paper's form, without it)."""
         super().__init__()
         check_output(output)
-        self.keep, self.motion = skip.build(hidden, map_size) if skip else (None, None)
+        self.keep, self.motion = skip.build(hidden, map_size, spatial) if skip else (None, None)
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
         self.read_dim = read_dim
         dims = [read_dim or hidden] + [hidden] * (components - 1)
-        self.parts = nn.ModuleList(RenderComponent(d, channels, type_dim, attribute_dim, map_size, output)
-                                   for d in dims)
+        self.parts = nn.ModuleList(RenderComponent(d, channels, type_dim, attribute_dim, map_size, output,
+                                                   spatial if k else 0) for k, d in enumerate(dims))
 
     def render_static(self, read: torch.Tensor) -> torch.Tensor:
         """The static component's image X^0 (batch, 3, 64, 64) from a memory read alone."""
         return self.parts[0](read)[0]
 
-    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None,
-                previous: torch.Tensor | None = None, before: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, h: torch.Tensor, read: torch.Tensor | None = None, previous: torch.Tensor | None = None,
+                before: torch.Tensor | None = None, spatial: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """h (batch, hidden), read (batch, read_dim) or None, previous: the frame the step read
-        (the copy skip's), before: the one read a step earlier ("keep moving"'s) -> frame (batch, 3, 64, 64), masks
+        (the copy skip's), before: the one read a step earlier ("keep moving"'s), spatial: S_t
+        (with the spatial state) -> frame (batch, 3, 64, 64), masks
         eta (batch, K, 1, 64, 64) summing to 1 over K, components X (batch, K, 3, 64, 64), sketch
         (batch, K, 1, N, N) the rough masks."""
         inputs = [read if self.read_dim else h] + [h] * (len(self.parts) - 1)
-        images, sketches, refines = zip(*(part(x) for part, x in zip(self.parts, inputs)))
+        images, sketches, refines = zip(*(part(x, spatial if k else None)
+                                          for k, (part, x) in enumerate(zip(self.parts, inputs))))
         components = torch.stack(images, dim=1)
         rough = F.log_softmax(torch.stack(sketches, dim=1), dim=1)  # (batch, K, 1, N, N)
         up = F.interpolate(rough.flatten(0, 1), size=(64, 64), mode="bilinear", align_corners=False)
         masks = F.softmax(up.view(len(h), -1, 1, 64, 64) + torch.stack(refines, dim=1), dim=1)
         out = {"frame": (masks * components).sum(1), "masks": masks, "components": components, "sketch": rough.exp()}
-        return _mix(out, self.keep, h, previous, self.motion, before)
+        return _mix(out, self.keep, h, previous, self.motion, before, spatial)
