@@ -44,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     if others:
         parser.error(f"only --gamegan.* settings apply to this check, not {', '.join(others)}")
     args.config = GameGANConfig(**{**TINY, **{k.split(".", 1)[1]: v for k, v in given.items()}})
+    if args.autoencoder and args.config.spatial:
+        parser.error("--autoencoder trains the frame encoder and renderer without the dynamics engine, "
+                     "so there is no spatial state for --gamegan.spatial to add")
     return args
 
 
