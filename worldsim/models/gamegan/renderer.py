@@ -351,10 +351,7 @@ class SimpleRenderer(nn.Module):
         skip also 'drawn' and 'keep')."""
         x = h if read is None else torch.cat([h, read], dim=-1)
         x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
-        if self.spatial is not None:  # up to 16 x 16, S_t added there, on to 32 x 32
-            x = self.up[4:](_read_spatial(self.up[:4](x), self.spatial, spatial))
-        else:
-            x = self.up(x)
+        x = self.up[4:](_read_spatial(self.up[:4](x), self.spatial, spatial))  # S_t added at 16 x 16
         return _mix({"frame": to_pixels(self.out(x), self.output)}, self.keep, h, previous, self.motion,
                     before, spatial)
 
@@ -387,7 +384,7 @@ class RenderComponent(nn.Module):
 
     def forward(self, x: torch.Tensor,
                 spatial: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (batch, in_dim), spatial: S_t (when built with it) -> image X^k (batch, 3, 64, 64),
+        """x (batch, in_dim), spatial: S_t (read when built with it) -> image X^k (batch, 3, 64, 64),
         sketch logit (batch, 1, N, N), fine-mask correction (batch, 1, 64, 64)."""
         v = self.type_vector(x)  # (batch, type_dim)
         maps = _read_spatial(self.maps(F.relu(self.fc(x)).view(len(x), -1, 4, 4)), self.spatial, spatial)
@@ -426,8 +423,7 @@ class SpecializedRenderer(nn.Module):
         eta (batch, K, 1, 64, 64) summing to 1 over K, components X (batch, K, 3, 64, 64), sketch
         (batch, K, 1, N, N) the rough masks."""
         inputs = [read if self.read_dim else h] + [h] * (len(self.parts) - 1)
-        images, sketches, refines = zip(*(part(x, spatial if k else None)
-                                          for k, (part, x) in enumerate(zip(self.parts, inputs))))
+        images, sketches, refines = zip(*(part(x, spatial) for part, x in zip(self.parts, inputs)))
         components = torch.stack(images, dim=1)
         rough = F.log_softmax(torch.stack(sketches, dim=1), dim=1)  # (batch, K, 1, N, N)
         up = F.interpolate(rough.flatten(0, 1), size=(64, 64), mode="bilinear", align_corners=False)
