@@ -469,6 +469,44 @@ def test_discriminators_are_spectrally_normalised_unless_turned_off():
     assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in plain.modules())
 
 
+def test_discriminators_with_a_background_gain_judge_the_foreground_against_the_generators_background():
+    torch.manual_seed(0)
+    frames, actions = fixed_batch()
+    real = torch.as_tensor(frames).permute(0, 1, 4, 2, 3).float() / 255
+    with pytest.raises(ValueError, match="needs gamegan.background_gain"):
+        GameGANTrainer(dataclasses.replace(tiny(), d_background_gain=4.0), 3, True, [], torch.device("cpu"))
+    gc = dataclasses.replace(tiny(), clip_len=3, warm_up=3, background_gain=4.0, d_background_gain=4.0)
+    trainer = GameGANTrainer(gc, 3, True, [], torch.device("cpu"))
+    backdrop = real[:1, 0].clone()
+    backdrop[..., 20:30, :] = 0  # the floor without the moving blob
+    trainer.set_background(backdrop)
+    ds = trainer.discriminators
+    for judge in (ds.frame, ds.action, ds.temporal):
+        assert torch.equal(judge.background, backdrop)
+    # They judge what differs from the backdrop: the blob over another floor, with that floor as
+    # the backdrop, is judged exactly as before; the backdrop alone reads as zeros.
+    frame = real[:1, 1]
+    ds.eval()  # spectral norm's power iteration moves the weights at every call in training mode
+    logit = ds.frame(frame)[0]
+    assert not torch.allclose(ds.frame(backdrop)[0], logit)
+    assert torch.count_nonzero(ds.frame.reads(backdrop)) == 0
+    repainted, other_backdrop = frame.clone(), backdrop.clone()
+    for x in (repainted, other_backdrop):
+        x[:, 1, 40:] = 0.8
+    trainer.set_background(other_backdrop)
+    assert torch.allclose(ds.frame(repainted)[0], logit, atol=1e-6)
+    trainer.set_background(backdrop)
+    # Not saved with the weights; a resumed trainer takes it from the generator's checkpointed background.
+    assert not any("background" in k and k.startswith("discriminators.") for k in trainer.model_dict())
+    resumed = GameGANTrainer(gc, 3, True, [], torch.device("cpu"))
+    resumed.load(trainer.model_dict(), trainer.state_dict())
+    assert torch.equal(resumed.discriminators.temporal.background, backdrop)
+    assert np.isfinite(resumed.train_step(frames, actions, warm_up=2)["d_loss"])
+    # Without the gain the discriminators read the frame as before, to [-1, 1].
+    plain = GameGANTrainer(dataclasses.replace(gc, d_background_gain=0.0), 3, True, [], torch.device("cpu"))
+    assert torch.equal(plain.discriminators.frame.reads(real[:1, 1]), real[:1, 1] * 2 - 1)
+
+
 def fixed_batch(batch: int = 2, steps: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A smooth moving blob over a dark floor: learnable in a few steps."""
     rng = np.random.default_rng(seed)
@@ -566,13 +604,15 @@ def test_a_completed_gamegan_trains_on_when_more_steps_are_asked(tiny_doom_run, 
 def test_a_gamegan_that_reads_the_foreground_trains_and_keeps_its_background(tiny_doom_run):
     """gamegan.background_gain: training sets the median training frame as the background, the
     checkpoint keeps it, and the encoder reads a frame equal to it as it reads black; the motion
-    skip and the change weight train alongside."""
+    skip, the change weight and discriminators that read the foreground train alongside, and
+    benchmarks/gamegan_discriminators.py trains fresh discriminators against the result."""
     from worldsim.data.frames import BACKGROUND_FRAMES, background_frame
     from worldsim.data.episodes import list_episodes, split_episodes
     run, cfg = tiny_doom_run
     cfg = copy.deepcopy(cfg)
     cfg.gamegan.name, cfg.gamegan.steps = "gamegan_foreground", 2
     cfg.gamegan.background_gain, cfg.gamegan.motion_kernels, cfg.gamegan.change_weight = 4.0, 2, 5.0
+    cfg.gamegan.d_background_gain, cfg.gamegan.recon_only_steps = 4.0, 1  # one adversarial step
     report = train_gamegan(run, cfg, torch.device("cpu"), progress=False)
     assert np.isfinite(report["val_one_step_mse"])
     model, meta = load_gamegan(run.gamegan_checkpoint("gamegan_foreground"), env=cfg.env)
@@ -590,6 +630,15 @@ def test_a_gamegan_that_reads_the_foreground_trains_and_keeps_its_background(tin
     torch.testing.assert_close(resumed.dynamics.background, model.dynamics.background)
     with pytest.raises(ValueError, match="no background"):
         GameGAN(tiny(), 3, True).dynamics.set_background(torch.zeros(1, 3, 64, 64))
+
+    from conftest import run_script
+    probe = ["benchmarks/gamegan_discriminators.py", "--run-dir", str(run.root), "--model", "gamegan_foreground",
+             "--steps", "2", "--eval-every", "1", "--pool", "1", "--clips", "2"]
+    proc = run_script(*probe, "--variant", "r1_gamma=0.1", "--variant", "r1_gamma=0,d_background_gain=0")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("accuracy: frame") == 6 and "r1_gamma 0.0, d_background_gain 0.0:" in proc.stdout
+    refused = run_script(*probe, "--variant", "hidden=3")
+    assert refused.returncode == 2 and "not a discriminator setting" in refused.stderr
 
 
 def test_saved_gamegan_reloads_bit_identically(tiny_doom_run, tmp_path):

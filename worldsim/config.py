@@ -361,6 +361,11 @@ class GameGANConfig:
     """weight of the L1 sparsity penalty on the dynamic components' masks (mean over pixels)"""
     spectral_norm: bool = True
     """spectral normalisation of every discriminator layer (as the released code)"""
+    d_background_gain: float = 0.0
+    """> 0: the three discriminators read the foreground, (x - background) * gain, with the frame
+    encoder's background (so it needs background_gain > 0), where the backdrop reads as 0 and a
+    small object is what differs between frames; 0: they read the frame moved to [-1, 1] (the
+    paper). Not saved with the discriminators' weights; a run may be resumed with it changed"""
     detach_input: bool = True
     """cut the gradient through a generated frame fed back as the next step's input (as the
     released code): each step learns from its own output only"""
@@ -368,7 +373,10 @@ class GameGANConfig:
     """softmax temperature of the memory's 3x3 shift kernels (released: 0.1; 1.0 lets attention
     smear over the grid within a few steps, so the memory cannot hold a map)"""
     r1_gamma: float = 10.0
-    """R1 gradient penalty on real data, for every discriminator"""
+    """R1 gradient penalty on real data (the gradient with respect to frames in [0, 1]), for every
+    discriminator. After a warm start whose frames are close to the real ones, 10 holds every
+    discriminator at chance (Breakout: hinge losses at 2 through 1,500 adversarial steps; 0.1 lets
+    them learn: docs/RESULTS.md, "discriminators that never learned")"""
     r1_every: int = 4
     """apply R1 every N discriminator steps, scaled by N (lazy regularisation; 1: every step)"""
     temporal_scales: int = 3
@@ -602,6 +610,18 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
             raise ValueError(f"unknown config field '{dotted}'")
         setattr(sub, name, value)
     return cfg
+
+
+def parse_field(section_cls: type, name: str, text: str) -> Any:
+    """`text` as the value of field `name` of the config section `section_cls` (typed as the
+    --section.field flags are); an unknown field is refused with the known ones."""
+    known = [f.name for f in fields(section_cls)]
+    if name not in known:
+        raise ValueError(f"unknown {section_cls.__name__} field '{name}'")
+    try:
+        return _field_type(section_cls, name)(text)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def _field_type(section_cls: type, name: str):

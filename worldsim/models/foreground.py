@@ -1,6 +1,7 @@
 """Encoders that read the foreground: a fixed-camera game's frame minus its backdrop, scaled, so
-a still scene encodes as zeros and a small object is all the encoder sees. V (vae.background_gain)
-and GameGAN's frame encoder (gamegan.background_gain) share this."""
+a still scene encodes as zeros and a small object is all the encoder sees. V (vae.background_gain),
+GameGAN's frame encoder (gamegan.background_gain) and its discriminators (gamegan.d_background_gain)
+share this."""
 from __future__ import annotations
 
 import torch
@@ -13,14 +14,16 @@ class ReadsForeground:
 
     background_gain: float
 
-    def init_foreground(self, background_gain: float, name: str) -> None:
-        """Call after nn.Module.__init__; `name` is the config field, for error messages."""
+    def init_foreground(self, background_gain: float, name: str, persistent: bool = True) -> None:
+        """Call after nn.Module.__init__; `name` is the config field, for error messages;
+        persistent: the background is saved with the weights (False: whoever builds the module
+        sets it each time, e.g. from another module's)."""
         if background_gain < 0:
             raise ValueError(f"{name} must be >= 0, got {background_gain}")
         self.background_gain = float(background_gain)
         self._foreground_field = name
         if self.background_gain:
-            self.register_buffer("background", torch.zeros(1, 3, 64, 64))
+            self.register_buffer("background", torch.zeros(1, 3, 64, 64), persistent=persistent)
 
     def set_background(self, frame: torch.Tensor) -> None:
         """frame: (1, 3, 64, 64) in [0, 1], the backdrop the encoder subtracts (background_gain > 0)."""

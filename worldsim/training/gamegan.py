@@ -94,8 +94,11 @@ class GameGANTrainer:
                  device: torch.device, distributed: bool = False):
         self.gc, self.discrete, self.device = gc, discrete, device
         self.generator = GameGAN(gc, action_dim, discrete, flip_pairs).to(device)
+        if gc.d_background_gain and not gc.background_gain:
+            raise ValueError("gamegan.d_background_gain needs gamegan.background_gain > 0: the discriminators "
+                             "subtract the frame encoder's background")
         self.discriminators = Discriminators(action_dim, gc.noise_dim, gc.d_channels, gc.temporal_scales,
-                                             gc.spectral_norm).to(device)
+                                             gc.spectral_norm, gc.d_background_gain).to(device)
         betas = (gc.beta1, gc.beta2)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=gc.lr, betas=betas)
         self.d_optimizer = torch.optim.Adam(self.discriminators.parameters(), lr=gc.lr, betas=betas)
@@ -124,7 +127,7 @@ class GameGANTrainer:
         self.discriminators.train()
         with self.autocast():
             out = self.g(real, actions, warm_up, cycle=True)
-        d_loss, d_parts = self._discriminator_step(real, actions, out)
+        d_loss, d_parts = self.discriminator_step(real, actions, out)
         g_loss, g_parts = self._generator_step(real, actions, out)
         self.scaler.update()
         self.step += 1
@@ -153,7 +156,10 @@ class GameGANTrainer:
         for group in self.g_optimizer.param_groups:
             group["lr"] = lr
 
-    def _discriminator_step(self, real, actions, out) -> tuple[float, dict[str, float]]:
+    def discriminator_step(self, real, actions, out) -> tuple[float, dict[str, float]]:
+        """One D step on real clips `real` (batch, T+1, 3, 64, 64) in [0, 1] with their actions and
+        a rollout `out` of them ('frames', 'inputs', 'noise'; detached here) -> D's loss and parts.
+        (benchmarks/gamegan_discriminators.py trains the discriminators alone with it.)"""
         gc = self.gc
         encoded = self.generator.encode_actions(actions)
         wrong = self.generator.encode_actions(wrong_actions(actions, self.generator.action_dim, self.discrete))
@@ -180,6 +186,18 @@ class GameGANTrainer:
         self.scaler.step(self.g_optimizer)
         return loss.item(), parts
 
+    def set_background(self, frame: torch.Tensor) -> None:
+        """frame (1, 3, 64, 64) in [0, 1]: the backdrop the frame encoder (and, with
+        d_background_gain, the discriminators) subtract (gamegan.background_gain > 0)."""
+        self.generator.dynamics.set_background(frame)
+        self.share_background()
+
+    def share_background(self) -> None:
+        """The discriminators read the foreground against the frame encoder's background, the one
+        saved with the generator (d_background_gain > 0; otherwise nothing to share)."""
+        if self.gc.d_background_gain:
+            self.discriminators.set_background(self.generator.dynamics.background)
+
     def state_dict(self) -> dict:
         return {"step": self.step, "g_optimizer": self.g_optimizer.state_dict(),
                 "d_optimizer": self.d_optimizer.state_dict(), "scaler": self.scaler.state_dict()}
@@ -191,6 +209,7 @@ class GameGANTrainer:
     def load(self, model: dict[str, torch.Tensor], state: dict) -> None:
         self.generator.load_state_dict(submodule_state(model, "generator."))
         self.discriminators.load_state_dict(submodule_state(model, "discriminators."))
+        self.share_background()
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
         for group in [*self.g_optimizer.param_groups, *self.d_optimizer.param_groups]:
@@ -292,7 +311,7 @@ class GameGANTraining:
         self.trainer = GameGANTrainer(gc, action_dim, discrete, self.flip_pairs, device, distributed=world > 1)
         if gc.background_gain and not self.checkpoint.is_file():  # a resumed checkpoint brings its own
             frame = background_frame(self.train_paths, BACKGROUND_FRAMES, np.random.default_rng(cfg.seed))
-            self.trainer.generator.dynamics.set_background(as_frames(frame[None]).to(device))
+            self.trainer.set_background(as_frames(frame[None]).to(device))
         self.meta = {"gamegan": dataclasses.asdict(gc), "action_dim": action_dim, "discrete_actions": discrete,
                      "flip_pairs": [list(p) for p in self.flip_pairs], "config": cfg.to_dict()}
         self.schedule = Schedule(gc.steps, gc.eval_every, gc.log_every)

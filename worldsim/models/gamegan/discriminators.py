@@ -2,11 +2,17 @@
 `FrameDiscriminator` judges single frames (and exposes its features for feature matching);
 `ActionDiscriminator` judges a transition (x_t, x_{t+1}) under action a_t with projection
 conditioning, and reconstructs a_t and z_t from the transition; `TemporalDiscriminator` judges a
-clip with 3-D convolutions at several time scales (paper, Sec. 3.4)."""
+clip with 3-D convolutions at several time scales (paper, Sec. 3.4).
+
+With a background gain (gamegan.d_background_gain > 0, our addition) each reads the foreground,
+(x - background) * gain, the frame encoder's background: a still scene reads as zeros, so a
+2-pixel ball is not a few pixels among the walls and bricks the discriminator also judges."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from worldsim.models.foreground import ReadsForeground
 
 
 def _conv_trunk(channels: int) -> nn.ModuleList:
@@ -18,25 +24,39 @@ def _conv_trunk(channels: int) -> nn.ModuleList:
     )
 
 
-class FrameDiscriminator(nn.Module):
-    def __init__(self, channels: int = 32):
+class _Judge(ReadsForeground, nn.Module):
+    """What every discriminator shares: how it reads frames in [0, 1]: moved to [-1, 1], or with a
+    background gain the foreground (x - background) * gain, which is centred already (0 where the
+    frame shows the backdrop). The background is set by Discriminators.set_background, not saved
+    with the weights."""
+
+    def __init__(self, background_gain: float = 0.0):
         super().__init__()
+        self.init_foreground(background_gain, "gamegan.d_background_gain", persistent=False)
+
+    def reads(self, x: torch.Tensor) -> torch.Tensor:
+        return self.foreground(x) if self.background_gain else x * 2 - 1
+
+
+class FrameDiscriminator(_Judge):
+    def __init__(self, channels: int = 32, background_gain: float = 0.0):
+        super().__init__(background_gain)
         self.trunk = _conv_trunk(channels)
         self.head = nn.Linear(8 * channels * 16, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (batch, 3, 64, 64) in [0, 1] -> logits (batch,), features of every level (for feature matching)."""
-        features, h = [], x * 2 - 1
+        features, h = [], self.reads(x)
         for block in self.trunk:
             h = block(h)
             features.append(h)
         return self.head(h.flatten(1)).squeeze(-1), features
 
 
-class ActionDiscriminator(nn.Module):
-    def __init__(self, action_dim: int, noise_dim: int, channels: int = 32):
+class ActionDiscriminator(_Judge):
+    def __init__(self, action_dim: int, noise_dim: int, channels: int = 32, background_gain: float = 0.0):
         """action_dim: size of the encoded action (one-hot for discrete games)."""
-        super().__init__()
+        super().__init__(background_gain)
         f = 8 * channels
         self.trunk = nn.Sequential(*_conv_trunk(channels), nn.Flatten(), nn.Linear(f * 16, f), nn.LeakyReLU(0.2))
         self.transition = nn.Sequential(  # reads [f_t, f_{t+1}, f_{t+1} - f_t]
@@ -56,7 +76,7 @@ class ActionDiscriminator(nn.Module):
         """before, after (n, 3, 64, 64) in [0, 1]; action (n, action_dim) -> logit (n,), action (n,
         action_dim) and noise (n, noise_dim) reconstructions, and, when wrong_action is given, the
         logit of the same transitions under it."""
-        f_before, f_after = self.trunk(torch.cat([before, after]) * 2 - 1).chunk(2)
+        f_before, f_after = self.trunk(self.reads(torch.cat([before, after]))).chunk(2)
         features = self.transition(torch.cat([f_before, f_after, f_after - f_before], dim=-1))  # (n, f)
         out = {"logit": self.score(features, action), "action": self.action_head(features),
                "noise": self.noise_head(features)}
@@ -65,11 +85,11 @@ class ActionDiscriminator(nn.Module):
         return out
 
 
-class TemporalDiscriminator(nn.Module):
-    def __init__(self, channels: int = 32, scales: int = 3):
+class TemporalDiscriminator(_Judge):
+    def __init__(self, channels: int = 32, scales: int = 3, background_gain: float = 0.0):
         """A per-frame stem (1x4x4 convs, 64 -> 16) then `scales` 3-D blocks (3x4x4, stride 2 in
         time and space), with a logit map after each block: short- to long-range consistency."""
-        super().__init__()
+        super().__init__(background_gain)
         if not 1 <= scales <= 4:
             raise ValueError(f"temporal scales must be 1..4 (16x16 halves 4 times), got {scales}")
         d = channels
@@ -86,7 +106,7 @@ class TemporalDiscriminator(nn.Module):
 
     def forward(self, clip: torch.Tensor) -> list[torch.Tensor]:
         """clip (batch, T, 3, 64, 64) in [0, 1] -> one logit tensor (batch, n_i) per time scale."""
-        h = self.stem(clip.transpose(1, 2) * 2 - 1)  # (batch, 2d, T, 16, 16)
+        h = self.stem(self.reads(clip).transpose(1, 2))  # (batch, 2d, T, 16, 16)
         logits = []
         for block, head in zip(self.blocks, self.heads):
             h = block(h)
@@ -97,18 +117,25 @@ class TemporalDiscriminator(nn.Module):
 class Discriminators(nn.Module):
     """The three discriminators, trained together with one optimizer. spectral_norm: every
     convolution and linear layer's weight divided by its largest singular value (one power
-    iteration a step), which bounds how sharply each discriminator can change with its input."""
+    iteration a step), which bounds how sharply each discriminator can change with its input.
+    background_gain > 0: all three read the foreground (set_background; the R1 penalty is still
+    taken with respect to the frames)."""
 
     def __init__(self, action_dim: int, noise_dim: int, channels: int = 32, temporal_scales: int = 3,
-                 spectral_norm: bool = True):
+                 spectral_norm: bool = True, background_gain: float = 0.0):
         super().__init__()
-        self.frame = FrameDiscriminator(channels)
-        self.action = ActionDiscriminator(action_dim, noise_dim, channels)
-        self.temporal = TemporalDiscriminator(channels, temporal_scales)
+        self.frame = FrameDiscriminator(channels, background_gain)
+        self.action = ActionDiscriminator(action_dim, noise_dim, channels, background_gain)
+        self.temporal = TemporalDiscriminator(channels, temporal_scales, background_gain)
         if spectral_norm:
             for module in list(self.modules()):
                 if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                     nn.utils.parametrizations.spectral_norm(module)
+
+    def set_background(self, frame: torch.Tensor) -> None:
+        """frame (1, 3, 64, 64) in [0, 1]: the backdrop all three subtract (background_gain > 0)."""
+        for judge in (self.frame, self.action, self.temporal):
+            judge.set_background(frame)
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor, fake_inputs: torch.Tensor, action: torch.Tensor,
                 wrong_action: torch.Tensor, r1: bool = False) -> dict[str, torch.Tensor]:
