@@ -614,9 +614,8 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
 
 def parse_field(section_cls: type, name: str, text: str) -> Any:
     """`text` as the value of field `name` of the config section `section_cls` (typed as the
-    --section.field flags are); an unknown field is refused with the known ones."""
-    known = [f.name for f in fields(section_cls)]
-    if name not in known:
+    --section.field flags are); an unknown field, or a value of the wrong type, is refused."""
+    if name not in {f.name for f in fields(section_cls)}:
         raise ValueError(f"unknown {section_cls.__name__} field '{name}'")
     try:
         return _field_type(section_cls, name)(text)
