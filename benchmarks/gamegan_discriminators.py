@@ -27,12 +27,11 @@ import torch
 
 import envs
 from worldsim.apps.cli import run_main
-from worldsim.checkpoint import load_checkpoint
 from worldsim.config import GameGANConfig, parse_field
 from worldsim.data.clips import fixed_clips, iter_clip_batches
 from worldsim.data.episodes import list_episodes, split_episodes
 from worldsim.models.gamegan.losses import d_hinge, wrong_actions
-from worldsim.models.gamegan.model import as_frames, stored_config, submodule_state
+from worldsim.models.gamegan.model import GameGAN, as_frames, load_gamegan
 from worldsim.run import RunDir, resolve_device
 from worldsim.training.gamegan import GameGANTrainer, parse_flip_pairs
 
@@ -77,13 +76,13 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def rolled_out(trainer: GameGANTrainer, frames: np.ndarray, actions: np.ndarray, warm_up: int,
+def rolled_out(generator: GameGAN, frames: np.ndarray, actions: np.ndarray, warm_up: int,
                device: torch.device) -> dict[str, torch.Tensor]:
     """Real clips (n, T+1, 64, 64, 3) uint8 and the fixed generator's rollout of them."""
     real = as_frames(torch.as_tensor(frames, device=device))
     a = torch.as_tensor(actions, device=device)
     with torch.no_grad():
-        out = trainer.generator.rollout(real, a, warm_up)
+        out = generator.rollout(real, a, warm_up)
     return {"real": real, "actions": a, "frames": out["frames"], "inputs": out["inputs"], "noise": out["noise"]}
 
 
@@ -116,9 +115,8 @@ def main() -> int:
     device = resolve_device(args.device)
     run = RunDir(args.run_dir)
     cfg = run.load_config()
-    ckpt = load_checkpoint(run.gamegan_checkpoint(args.model), kind="gamegan", env=cfg.env)
-    meta = ckpt["meta"]
-    gc = GameGANConfig(**stored_config(meta))
+    generator, meta = load_gamegan(run.gamegan_checkpoint(args.model), env=cfg.env, device=device)
+    gc = generator.config
     game = envs.info(cfg.env)
     flip_pairs = parse_flip_pairs(gc.flip_pairs, game)
     train, val = split_episodes(list_episodes(run.episodes), gc.val_fraction, cfg.seed)
@@ -129,12 +127,11 @@ def main() -> int:
         torch.manual_seed(args.seed)
         trainer = GameGANTrainer(dataclasses.replace(gc, **variant), meta["action_dim"], meta["discrete_actions"],
                                  flip_pairs, device)
-        trainer.generator.load_state_dict(submodule_state(ckpt["model"], "generator."))
+        trainer.generator.load_state_dict(generator.state_dict())
         trainer.share_background()
         return trainer
 
     start = time.perf_counter()
-    generator = trainer_for({})
     torch.manual_seed(args.seed)
     stream = iter_clip_batches(train, gc.batch_size, gc.clip_len, gc.buffer_episodes,
                                np.random.default_rng(args.seed), gc.end_bias)
