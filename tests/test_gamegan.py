@@ -16,9 +16,10 @@ from agents.collect import collect
 from worldsim.logger import read_scalars
 from worldsim.models.gamegan import GameGAN
 from worldsim.models.gamegan.discriminators import (ActionDiscriminator, Discriminators, FrameDiscriminator,
-                                                    TemporalDiscriminator)
+                                                    TemporalDiscriminator, differing_cells)
 from worldsim.models.gamegan.dynamics import DynamicsEngine
-from worldsim.models.gamegan.losses import change_weights, discriminator_loss, reconstruction_loss, wrong_actions
+from worldsim.models.gamegan.losses import (change_weights, discriminator_loss, generator_loss, reconstruction_loss,
+                                           wrong_actions)
 from worldsim.models.gamegan.model import stored_config
 from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
 from worldsim.models.gamegan.memory import Memory
@@ -507,6 +508,58 @@ def test_discriminators_with_a_background_gain_judge_the_foreground_against_the_
     assert torch.equal(plain.discriminators.frame.reads(real[:1, 1]), real[:1, 1] * 2 - 1)
 
 
+def test_a_patch_discriminator_judges_each_cell_where_it_looks_and_can_be_added_on_resume():
+    """gamegan.patch_weight: the frame discriminator's 16 x 16 cells each judge the 10 x 10 pixels
+    they see; the patch_cells where generated and real frames differ most train on their own hinge
+    loss and weigh patch_weight in G's loss; a run trained without them may be resumed with them."""
+    torch.manual_seed(0)
+    frames, actions = fixed_batch()
+    gc = dataclasses.replace(tiny(), clip_len=3, warm_up=3, patch_weight=2.0)
+    trainer = GameGANTrainer(gc, 3, True, [], torch.device("cpu"))
+    frame = trainer.discriminators.frame
+    frame.eval()
+    x = torch.rand(1, 3, 64, 64)
+    cells = frame.patches(frame(x)[1])
+    assert cells.shape == (1, 256)
+    y = x.clone()
+    y[..., 40, 40] = 1 - y[..., 40, 40]  # one pixel: cell i sees pixels 4i-3 .. 4i+6, so cells 9 and 10
+    changed = (frame.patches(frame(y)[1]) != cells).view(16, 16)
+    assert changed.any() and not changed[[i for i in range(16) if i not in (9, 10)]].any()
+    assert not changed[:, [i for i in range(16) if i not in (9, 10)]].any()
+    frame.train()
+
+    # It judges the cells where a generated frame differs most from its real counterpart.
+    other = x.clone()
+    other[..., 20:24, 28:32] = 1 - other[..., 20:24, 28:32]  # cell (5, 7)'s own 4 x 4 pixels
+    other[..., 0:2, 0:2] = 1 - other[..., 0:2, 0:2]  # a smaller change in cell (0, 0)
+    assert differing_cells(x, other, 2).tolist() == [[5 * 16 + 7, 0]]
+    assert differing_cells(x, other, 0).tolist() == [list(range(256))]
+    with pytest.raises(ValueError, match="patch_cells"):
+        Discriminators(action_dim=3, noise_dim=4, channels=4, patches=True, patch_cells=300)
+
+    parts = trainer.train_step(frames, actions, warm_up=2)
+    assert np.isfinite(parts["d_patch"]) and np.isfinite(parts["g_patch"])
+    real = torch.as_tensor(frames).permute(0, 1, 4, 2, 3).float() / 255
+    a = torch.as_tensor(actions)
+    trainer.discriminators.eval()  # no power iteration between the two calls
+    with torch.no_grad():
+        out = trainer.generator.rollout(real, a, 2)
+        totals = [generator_loss(trainer.discriminators, real, a, trainer.generator.encode_actions(a), out,
+                                 dataclasses.replace(gc, patch_weight=w), True) for w in (2.0, 0.0)]
+    assert totals[0][0] - totals[1][0] == pytest.approx(2.0 * totals[0][1]["g_patch"], rel=1e-4, abs=1e-5)
+    trainer.discriminators.train()
+
+    plain = GameGANTrainer(dataclasses.replace(gc, patch_weight=0.0), 3, True, [], torch.device("cpu"))
+    plain.train_step(frames, actions, warm_up=2)
+    resumed = GameGANTrainer(gc, 3, True, [], torch.device("cpu"))
+    resumed.load(plain.model_dict(), plain.state_dict())  # the head starts fresh, the rest as trained
+    assert torch.equal(resumed.discriminators.frame.head.parametrizations.weight.original,
+                       plain.discriminators.frame.head.parametrizations.weight.original)
+    assert np.isfinite(resumed.train_step(frames, actions, warm_up=2)["d_patch"])
+    with pytest.raises(RuntimeError, match="not taken away"):
+        plain.load(resumed.model_dict(), resumed.state_dict())
+
+
 def fixed_batch(batch: int = 2, steps: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A smooth moving blob over a dark floor: learnable in a few steps."""
     rng = np.random.default_rng(seed)
@@ -637,6 +690,12 @@ def test_a_gamegan_that_reads_the_foreground_trains_and_keeps_its_background(tin
     proc = run_script(*probe, "--variant", "r1_gamma=0.1", "--variant", "r1_gamma=0,d_background_gain=0")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("accuracy: frame") == 6 and "r1_gamma 0.0, d_background_gain 0.0:" in proc.stdout
+    # The patch head, and what the frame discriminator makes of real frames with an object painted over.
+    seen_colour = tuple(int(c) for c in model.dynamics.background[0, :, 32, 32].mul(255).round())
+    proc = run_script(*probe, "--variant", "patch_weight=1",
+                      "--erase", "floor:{},{},{}@0-63,0-63".format(*seen_colour))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("patch cells summed: real") == 3 and "held-out real frames show it" in proc.stdout
     refused = run_script(*probe, "--variant", "hidden=3")
     assert refused.returncode == 2 and "not a discriminator setting" in refused.stderr
 

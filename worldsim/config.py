@@ -366,6 +366,18 @@ class GameGANConfig:
     encoder's background (so it needs background_gain > 0), where the backdrop reads as 0 and a
     small object is what differs between frames; 0: they read the frame moved to [-1, 1] (the
     paper). Not saved with the discriminators' weights; a run may be resumed with it changed"""
+    patch_weight: float = 0.0
+    """> 0 (our addition): the frame discriminator also judges cells of its 16 x 16 layer (10 x 10
+    pixels each; its own hinge loss, 'd_patch'), and G's loss adds this weight times the mean
+    over the cells judged of -logit ('g_patch': weight 1 weighs those cells together as much as
+    the whole frame's verdict). 0: the paper's single verdict per frame. A run may be resumed
+    with it turned on: the patch head starts fresh, and so does the discriminators' optimizer"""
+    patch_cells: int = 4
+    """with patch_weight: the cells judged per frame, the K where the generated frame differs
+    most from its real counterpart (mean absolute difference over the cell's 4 x 4 pixels), the
+    same cells of both; 0: all 256. Over all 256 a 2-pixel ball is one cell of 256 whose verdict
+    the same backdrop in both cannot move: on Breakout the patch loss stayed at 2 (docs/RESULTS.md,
+    "a discriminator at the ball's scale")"""
     detach_input: bool = True
     """cut the gradient through a generated frame fed back as the next step's input (as the
     released code): each step learns from its own output only"""

@@ -94,11 +94,10 @@ def parse_object(spec: str) -> tuple[str, tuple[int, int, int] | None, tuple[sli
     return name, rgb, box
 
 
-def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box: tuple[slice, slice] | None = None,
-                   background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (n, H, W, 3) frames -> (n, 2) mean (row, column) of the pixels of `colour` (None:
-    foreground against `background`, (H, W, 3) or one colour per frame (n, 1, 1, 3)) inside `box`
-    (rows, columns) of each frame, and (n,) whether any shows."""
+def object_mask(frames: np.ndarray, colour: tuple[int, int, int] | None, box: tuple[slice, slice] | None = None,
+                background: np.ndarray | None = None) -> np.ndarray:
+    """uint8 (n, H, W, 3) frames -> bool (n, H, W): the pixels of `colour` (None: foreground against
+    `background`, (H, W, 3) or one colour per frame (n, 1, 1, 3)) inside `box` (rows, columns)."""
     if colour is None:
         near = foreground_mask(frames, background)
     else:
@@ -107,6 +106,14 @@ def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box:
         inside = np.zeros(near.shape[1:], dtype=bool)
         inside[box] = True
         near = near & inside
+    return near
+
+
+def object_centres(frames: np.ndarray, colour: tuple[int, int, int] | None, box: tuple[slice, slice] | None = None,
+                   background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (n, H, W, 3) frames -> (n, 2) mean (row, column) of the object's pixels (object_mask)
+    in each frame, and (n,) whether any shows."""
+    near = object_mask(frames, colour, box, background)
     rows, cols = np.arange(frames.shape[1]), np.arange(frames.shape[2])
     count = near.sum(axis=(1, 2))
     seen = count > 0

@@ -98,7 +98,8 @@ class GameGANTrainer:
             raise ValueError("gamegan.d_background_gain needs gamegan.background_gain > 0: the discriminators "
                              "subtract the frame encoder's background")
         self.discriminators = Discriminators(action_dim, gc.noise_dim, gc.d_channels, gc.temporal_scales,
-                                             gc.spectral_norm, gc.d_background_gain).to(device)
+                                             gc.spectral_norm, gc.d_background_gain,
+                                             patches=gc.patch_weight > 0, patch_cells=gc.patch_cells).to(device)
         betas = (gc.beta1, gc.beta2)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=gc.lr, betas=betas)
         self.d_optimizer = torch.optim.Adam(self.discriminators.parameters(), lr=gc.lr, betas=betas)
@@ -208,10 +209,17 @@ class GameGANTrainer:
 
     def load(self, model: dict[str, torch.Tensor], state: dict) -> None:
         self.generator.load_state_dict(submodule_state(model, "generator."))
-        self.discriminators.load_state_dict(submodule_state(model, "discriminators."))
+        missing, unexpected = self.discriminators.load_state_dict(submodule_state(model, "discriminators."),
+                                                                  strict=False)
+        new_head = bool(missing) and all(k.startswith("frame.patch_head.") for k in missing)
+        if unexpected or (missing and not new_head):
+            raise RuntimeError(f"the checkpoint's discriminators do not fit gamegan's settings: missing "
+                               f"{missing}, unexpected {unexpected} (a patch head can be added on resume, "
+                               f"not taken away: keep gamegan.patch_weight > 0)")
         self.share_background()
         self.g_optimizer.load_state_dict(state["g_optimizer"])
-        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        if not new_head:  # a fresh patch head: the discriminators' optimizer starts afresh with it
+            self.d_optimizer.load_state_dict(state["d_optimizer"])
         for group in [*self.g_optimizer.param_groups, *self.d_optimizer.param_groups]:
             group["lr"] = self.gc.lr  # a learning rate overridden on resume takes effect
         if state.get("scaler"):

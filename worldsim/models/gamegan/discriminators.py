@@ -6,13 +6,33 @@ clip with 3-D convolutions at several time scales (paper, Sec. 3.4).
 
 With a background gain (gamegan.d_background_gain > 0, our addition) each reads the foreground,
 (x - background) * gain, the frame encoder's background: a still scene reads as zeros, so a
-2-pixel ball is not a few pixels among the walls and bricks the discriminator also judges."""
+2-pixel ball is not a few pixels among the walls and bricks the discriminator also judges.
+With patches (gamegan.patch_weight > 0, our addition) the frame discriminator also gives one logit
+per cell of its 16 x 16 layer, each judging the 10 x 10 pixels it sees: a verdict at the scale of
+a small object, where the whole-frame logit pools the ball with everything else. With
+gamegan.patch_cells K it judges only the K cells where each generated frame differs most from
+its real counterpart, the same cells of both (a still backdrop, the same in both, is no evidence)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+import torch.nn.functional as F
+
 from worldsim.models.foreground import ReadsForeground
+
+CELL_PX = 4
+"""pixels per side of a patch cell's own block (the 64 x 64 frame in 16 x 16 cells)"""
+
+
+def differing_cells(real: torch.Tensor, fake: torch.Tensor, k: int) -> torch.Tensor:
+    """Paired frames (n, 3, 64, 64) -> indices (n, k) of the k cells (of 16 x 16, row-major) whose
+    own 4 x 4 pixels differ most between the two (mean absolute difference over pixels and
+    channels); k 0: every cell, in order."""
+    if k == 0:
+        return torch.arange(256, device=real.device).expand(len(real), 256)
+    diff = F.avg_pool2d((real.detach().float() - fake.detach().float()).abs().sum(1, keepdim=True), CELL_PX)
+    return diff.flatten(1).topk(k, dim=1).indices
 
 
 def _conv_trunk(channels: int) -> nn.ModuleList:
@@ -39,10 +59,14 @@ class _Judge(ReadsForeground, nn.Module):
 
 
 class FrameDiscriminator(_Judge):
-    def __init__(self, channels: int = 32, background_gain: float = 0.0):
+    PATCH_LEVEL = 1
+    """the trunk level the patch logits read: 16 x 16 cells, each seeing 10 x 10 pixels"""
+
+    def __init__(self, channels: int = 32, background_gain: float = 0.0, patches: bool = False):
         super().__init__(background_gain)
         self.trunk = _conv_trunk(channels)
         self.head = nn.Linear(8 * channels * 16, 1)
+        self.patch_head = nn.Conv2d(2 * channels, 1, 1) if patches else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (batch, 3, 64, 64) in [0, 1] -> logits (batch,), features of every level (for feature matching)."""
@@ -51,6 +75,14 @@ class FrameDiscriminator(_Judge):
             h = block(h)
             features.append(h)
         return self.head(h.flatten(1)).squeeze(-1), features
+
+    def patches(self, features: list[torch.Tensor], cells: torch.Tensor | None = None) -> torch.Tensor:
+        """The features forward returned -> one logit per 16 x 16 cell (batch, 256), or only the
+        cells indexed (batch, k) (differing_cells) -> (batch, k); needs patches."""
+        if self.patch_head is None:
+            raise RuntimeError("this frame discriminator has no patch head (gamegan.patch_weight 0)")
+        logits = self.patch_head(features[self.PATCH_LEVEL]).flatten(1)
+        return logits if cells is None else logits.gather(1, cells)
 
 
 class ActionDiscriminator(_Judge):
@@ -119,12 +151,17 @@ class Discriminators(nn.Module):
     convolution and linear layer's weight divided by its largest singular value (one power
     iteration a step), which bounds how sharply each discriminator can change with its input.
     background_gain > 0: all three read the foreground (set_background; the R1 penalty is still
-    taken with respect to the frames)."""
+    taken with respect to the frames). patches: the frame discriminator also judges 16 x 16 cells,
+    patch_cells of them per frame (0: all; differing_cells)."""
 
     def __init__(self, action_dim: int, noise_dim: int, channels: int = 32, temporal_scales: int = 3,
-                 spectral_norm: bool = True, background_gain: float = 0.0):
+                 spectral_norm: bool = True, background_gain: float = 0.0, patches: bool = False,
+                 patch_cells: int = 0):
         super().__init__()
-        self.frame = FrameDiscriminator(channels, background_gain)
+        if not 0 <= patch_cells <= 256:
+            raise ValueError(f"gamegan.patch_cells must be 0 (every cell) .. 256, not {patch_cells}")
+        self.patch_cells = patch_cells
+        self.frame = FrameDiscriminator(channels, background_gain, patches)
         self.action = ActionDiscriminator(action_dim, noise_dim, channels, background_gain)
         self.temporal = TemporalDiscriminator(channels, temporal_scales, background_gain)
         if spectral_norm:
@@ -146,9 +183,15 @@ class Discriminators(nn.Module):
         (batch, T, 3, 64, 64) the x_t the generator read; action, wrong_action (batch, T, action_dim)
         encoded. Returns (n = batch*T) frame_real/frame_fake (n,), action_real/action_fake/
         action_wrong (n,) logits, action_pred_real (n, action_dim), noise_pred_fake (n, noise_dim),
-        temporal_real/temporal_fake: lists of (batch, n_i) logits, and, when r1, the penalty 'r1'."""
+        temporal_real/temporal_fake: lists of (batch, n_i) logits, with patches patch_real/patch_fake
+        (n, patch_cells or 256) at the same cells of each pair, and, when r1, the penalty 'r1'."""
         n = fake.shape[0] * fake.shape[1]
-        frame_logits, _ = self.frame(torch.cat([real[:, 1:].flatten(0, 1), fake.flatten(0, 1)]))
+        frame_logits, frame_features = self.frame(torch.cat([real[:, 1:].flatten(0, 1), fake.flatten(0, 1)]))
+        patches = {}
+        if self.frame.patch_head is not None:
+            chosen = differing_cells(real[:, 1:].flatten(0, 1), fake.flatten(0, 1), self.patch_cells)
+            cells = self.frame.patches(frame_features, torch.cat([chosen, chosen]))
+            patches = {"patch_real": cells[:n], "patch_fake": cells[n:]}
         a = action.flatten(0, 1)
         transitions = self.action(
             torch.cat([real[:, :-1].flatten(0, 1), fake_inputs.flatten(0, 1)]),
@@ -164,20 +207,24 @@ class Discriminators(nn.Module):
             "action_wrong": transitions["wrong_logit"][:n],
             "action_pred_real": transitions["action"][:n], "noise_pred_fake": transitions["noise"][n:],
             "temporal_real": [t[:b] for t in temporal], "temporal_fake": [t[b:] for t in temporal],
-            **({"r1": self.r1_penalty(real, action)} if r1 else {}),
+            **patches, **({"r1": self.r1_penalty(real, action)} if r1 else {}),
         }
 
     def r1_penalty(self, real: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """R1 (Mescheder et al. 2018) on real data: the sum over the three discriminators of
-        E ||d D(real) / d real||^2 per judged sample (frame, transition, clip), without gamma / 2.
+        E ||d D(real) / d real||^2 per judged sample (frame, transition, clip), without gamma / 2;
+        with patches the frame's judgement is its logit plus the mean of its patch logits.
         Computed in float32 (autocast off): squared input gradients underflow in half precision."""
         device_type = real.device.type
         with torch.autocast(device_type, enabled=False):
             x = real.detach().float().requires_grad_(True)  # (batch, T+1, 3, 64, 64)
             b, t = x.shape[0], x.shape[1] - 1
             a = action.flatten(0, 1).float()
+            frame_logits, frame_features = self.frame(x[:, 1:].flatten(0, 1))
+            if self.frame.patch_head is not None:
+                frame_logits = frame_logits + self.frame.patches(frame_features).mean(1)
             outputs = [
-                (self.frame(x[:, 1:].flatten(0, 1))[0].sum(), b * t),
+                (frame_logits.sum(), b * t),
                 (self.action(x[:, :-1].flatten(0, 1), x[:, 1:].flatten(0, 1), a)["logit"].sum(), b * t),
                 (sum(logits.mean(1).sum() for logits in self.temporal(x)), b),
             ]

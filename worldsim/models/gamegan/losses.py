@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from worldsim.config import GameGANConfig
-from worldsim.models.gamegan.discriminators import Discriminators
+from worldsim.models.gamegan.discriminators import Discriminators, differing_cells
 
 
 def d_hinge(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -118,7 +118,8 @@ def discriminator_loss(outputs: dict[str, torch.Tensor], actions: torch.Tensor, 
                        cfg: GameGANConfig, discrete: bool) -> tuple[torch.Tensor, dict[str, float]]:
     """Discriminators.forward outputs -> total D loss and its parts. A real transition under a wrong
     action counts as fake for the action-conditioned D (half of its fake term); actions are
-    reconstructed from real transitions only, noise from generated ones."""
+    reconstructed from real transitions only, noise from generated ones. With patches the frame
+    discriminator's patch logits add their own hinge loss (over the cells judged, 2 at chance)."""
     frame = d_hinge(outputs["frame_real"], outputs["frame_fake"])
     action = F.relu(1 - outputs["action_real"]).mean() + 0.5 * (
         F.relu(1 + outputs["action_fake"]).mean() + F.relu(1 + outputs["action_wrong"]).mean())
@@ -129,6 +130,9 @@ def discriminator_loss(outputs: dict[str, torch.Tensor], actions: torch.Tensor, 
     total = frame + action + temporal + cfg.action_weight * action_rec + cfg.noise_weight * noise_rec
     parts = {"d_frame": frame, "d_action": action, "d_temporal": temporal, "d_action_rec": action_rec,
              "d_noise_rec": noise_rec}
+    if "patch_real" in outputs:
+        parts["d_patch"] = d_hinge(outputs["patch_real"], outputs["patch_fake"])
+        total = total + parts["d_patch"]
     if "r1" in outputs:  # lazy regularisation: every r1_every steps, scaled by r1_every
         parts["r1"] = outputs["r1"]
         total = total + 0.5 * cfg.r1_gamma * cfg.r1_every * outputs["r1"]
@@ -140,7 +144,8 @@ def generator_loss(ds: Discriminators, real: torch.Tensor, actions: torch.Tensor
                    discrete: bool) -> tuple[torch.Tensor, dict[str, float]]:
     """G's loss for a rollout `out` of the real clip `real` (batch, T+1, 3, 64, 64): hinge terms of
     all three discriminators, feature matching, action and noise reconstruction on generated
-    transitions, pixel reconstruction, and (when present) the cycle loss and mask sparsity."""
+    transitions, pixel reconstruction, and (when present) the patch hinge term (times
+    cfg.patch_weight), the cycle loss and mask sparsity."""
     fake, inputs = out["frames"], out["inputs"]  # (batch, T, 3, 64, 64)
     frame_logits, fake_features = ds.frame(fake.flatten(0, 1))
     with torch.no_grad():
@@ -158,6 +163,10 @@ def generator_loss(ds: Discriminators, real: torch.Tensor, actions: torch.Tensor
     }
     weights = {"feature_match": cfg.feature_match_weight, "g_action_rec": cfg.action_weight,
                "g_noise_rec": cfg.noise_weight, "recon": cfg.recon_weight}
+    if ds.frame.patch_head is not None:
+        chosen = differing_cells(real[:, 1:].flatten(0, 1), fake.flatten(0, 1), ds.patch_cells)
+        parts["g_patch"] = g_hinge(ds.frame.patches(fake_features, chosen))
+        weights["g_patch"] = cfg.patch_weight
     if "cycle_static" in out:
         parts["cycle"] = cycle_loss(out["cycle_static"], out["components"][:, :, 0], cfg.recon_reduction)
         weights["cycle"] = cfg.cycle_weight
