@@ -43,6 +43,7 @@ from worldsim.data.episodes import list_episodes, split_episodes
 from worldsim.data.frames import object_mask, parse_object
 from worldsim.models.gamegan.losses import d_hinge, wrong_actions
 from worldsim.models.gamegan.model import GameGAN, as_frames, load_gamegan
+from worldsim.models.vae import tensor_to_frames
 from worldsim.run import RunDir, resolve_device
 from worldsim.training.gamegan import GameGANTrainer, parse_flip_pairs
 
@@ -138,8 +139,7 @@ def erased(frames: torch.Tensor, spec: str, background: torch.Tensor) -> tuple[t
     """Real frames (n, 3, 64, 64) in [0, 1] -> those that show the object (--erase), untouched and
     with the object's pixels and their 8 neighbours painted with the background (1, 3, 64, 64)."""
     _, colour, box = parse_object(spec)
-    hwc = (frames.movedim(1, -1) * 255).round().to(torch.uint8).cpu().numpy()
-    mask = torch.as_tensor(object_mask(hwc, colour, box), device=frames.device)[:, None].float()
+    mask = torch.as_tensor(object_mask(tensor_to_frames(frames), colour, box), device=frames.device)[:, None].float()
     shows = mask.flatten(1).amax(1) > 0
     grown = F.max_pool2d(mask, 3, stride=1, padding=1)[shows]
     kept = frames[shows]
