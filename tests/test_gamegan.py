@@ -560,6 +560,41 @@ def test_a_patch_discriminator_judges_each_cell_where_it_looks_and_can_be_added_
         plain.load(resumed.model_dict(), resumed.state_dict())
 
 
+def test_scoring_the_drawing_teaches_the_renderer_what_the_copy_skip_keeps():
+    """gamegan.drawn_weight: with a copy skip that keeps (nearly) every pixel, the frame's error
+    sends the renderer's drawing almost no gradient, so the drawing never learns the object the
+    skip carries; scored on its own too, it does. The term's weight is recon_weight x
+    drawn_weight, and without the copy skip there is no drawing to score."""
+    frames, actions = fixed_batch()
+    real = torch.as_tensor(frames).permute(0, 1, 4, 2, 3).float() / 255
+    drawn_error = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        gc = dataclasses.replace(tiny(), clip_len=3, warm_up=3, recon_only_lr=3e-3, drawn_weight=weight)
+        trainer = GameGANTrainer(gc, 3, True, [], torch.device("cpu"))
+        with torch.no_grad():
+            trainer.generator.renderer.keep.logits.bias.fill_(12.0)  # keep ~ 1 - 6e-6 everywhere
+        trainer.generator.renderer.keep.requires_grad_(False)
+        first = trainer.reconstruction_step(frames, actions)
+        if weight:
+            assert first["g_loss"] == pytest.approx(gc.recon_weight * (first["recon"] + weight * first["recon_drawn"]),
+                                                    rel=1e-4)
+        else:
+            assert "recon_drawn" not in first and first["g_loss"] == pytest.approx(gc.recon_weight * first["recon"])
+        for _ in range(40):
+            trainer.reconstruction_step(frames, actions)
+        with torch.no_grad():
+            out = trainer.generator.rollout(real, torch.as_tensor(actions), 3, torch.zeros(2, 3, gc.noise_dim))
+        drawn_error[weight] = reconstruction_loss(out["drawn"], real[:, 1:], "l2").item()
+        # the frame itself is the frame read, kept: nothing the drawing learned shows in it
+        assert reconstruction_loss(out["frames"], real[:, :-1], "l2").item() < 0.05
+    assert drawn_error[1.0] < 0.2 * drawn_error[0.0], drawn_error
+
+    with pytest.raises(ValueError, match="skip"):
+        GameGANTrainer(dataclasses.replace(tiny(), clip_len=3, skip=False, drawn_weight=1.0), 3, True, [],
+                       torch.device("cpu")).reconstruction_step(frames, actions)
+
+
 def fixed_batch(batch: int = 2, steps: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A smooth moving blob over a dark floor: learnable in a few steps."""
     rng = np.random.default_rng(seed)

@@ -328,6 +328,13 @@ class GameGANConfig:
     3 x 64 x 64 = 12,288 values, averaged over frames: the released code's form) or mean
     (averaged over values: 12,288x weaker for the same weight; worldsim's first form, with which
     the term was too weak to act). The cycle loss uses the same reduction"""
+    drawn_weight: float = 0.0
+    """with the copy skip (our addition): the reconstruction term is also taken on the renderer's
+    own drawing, before the skip blends it with the frame read (same norm, reduction and change
+    weights, times recon_weight and this; 'recon_drawn' in the logs). 0: only the blended frame is
+    scored, so whatever the skip carries (on Breakout the ball: keep share 0.95-1.00 where it is)
+    the renderer never learns to draw, and an object the skip loses in open loop is not drawn
+    back. 1: the drawing is held to the whole next frame as much as the frame itself"""
     change_weight: float = 1.0
     """weight of the pixels that change from the real x_t to the real x_{t+1} (any channel by more
     than 1/16) in the reconstruction loss, relative to 1 for the others (1: every pixel alike). In

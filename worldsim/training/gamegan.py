@@ -27,7 +27,8 @@ from worldsim.data.episodes import list_episodes, split_episodes
 from worldsim.data.frames import BACKGROUND_FRAMES, background_frame
 from worldsim.media import image_grid, save_png
 from worldsim.models.gamegan.discriminators import Discriminators
-from worldsim.models.gamegan.losses import clip_reconstruction, discriminator_loss, generator_loss, wrong_actions
+from worldsim.models.gamegan.losses import (discriminator_loss, generator_loss, reconstruction_weights,
+                                           rollout_reconstruction, wrong_actions)
 from worldsim.models.gamegan.model import GameGAN, as_frames, stored_config, submodule_state
 from worldsim.models.vae import tensor_to_frames
 from worldsim.run import RunDir
@@ -144,14 +145,16 @@ class GameGANTrainer:
         noise = torch.zeros(*actions.shape[:2], self.gc.noise_dim, device=self.device)
         with self.autocast():
             out = self.g(real, actions, actions.shape[1] if warm is None else warm, noise)
-            loss = clip_reconstruction(out["frames"], real, self.gc)
+            parts = rollout_reconstruction(out, real, self.gc)
+            weights = reconstruction_weights(self.gc)
+            loss = sum(weights[k] * v for k, v in parts.items())
         self._learning_rate(self.gc.recon_only_lr or self.gc.lr)
         self.g_optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(self.gc.recon_weight * loss).backward()
+        self.scaler.scale(loss).backward()
         self.scaler.step(self.g_optimizer)
         self.scaler.update()
         self.step += 1
-        return {"g_loss": self.gc.recon_weight * loss.item(), "recon": loss.item()}
+        return {"g_loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
 
     def _learning_rate(self, lr: float) -> None:
         for group in self.g_optimizer.param_groups:

@@ -88,6 +88,25 @@ def clip_reconstruction(fake: torch.Tensor, real: torch.Tensor, cfg: GameGANConf
     return reconstruction_loss(fake, real[:, 1:], cfg.recon_norm, cfg.recon_reduction, weights)
 
 
+def rollout_reconstruction(out: dict[str, torch.Tensor], real: torch.Tensor,
+                           cfg: GameGANConfig) -> dict[str, torch.Tensor]:
+    """A rollout's reconstruction terms, unweighted: 'recon' (its frames, clip_reconstruction) and,
+    with cfg.drawn_weight > 0, 'recon_drawn' (the renderer's drawing before the copy skip, which
+    the rollout records as 'drawn')."""
+    parts = {"recon": clip_reconstruction(out["frames"], real, cfg)}
+    if cfg.drawn_weight > 0:
+        if "drawn" not in out:
+            raise ValueError("gamegan.drawn_weight scores the renderer's drawing before the copy skip: "
+                             "it needs gamegan.skip true")
+        parts["recon_drawn"] = clip_reconstruction(out["drawn"], real, cfg)
+    return parts
+
+
+def reconstruction_weights(cfg: GameGANConfig) -> dict[str, float]:
+    """The weights of rollout_reconstruction's terms in the generator's loss."""
+    return {"recon": cfg.recon_weight, "recon_drawn": cfg.recon_weight * cfg.drawn_weight}
+
+
 def cycle_loss(reread_static: torch.Tensor, static: torch.Tensor, reduction: str = "frame_sum") -> torch.Tensor:
     """L1 between the static component re-rendered from the final memory and as rendered during
     the rollout, reduced as `reduction`: what was written at a place must still be there when
@@ -144,7 +163,8 @@ def generator_loss(ds: Discriminators, real: torch.Tensor, actions: torch.Tensor
                    discrete: bool) -> tuple[torch.Tensor, dict[str, float]]:
     """G's loss for a rollout `out` of the real clip `real` (batch, T+1, 3, 64, 64): hinge terms of
     all three discriminators, feature matching, action and noise reconstruction on generated
-    transitions, pixel reconstruction, and (when present) the patch hinge term (times
+    transitions, pixel reconstruction (with drawn_weight, of the drawing before the copy skip
+    too: rollout_reconstruction), and (when present) the patch hinge term (times
     cfg.patch_weight), the cycle loss and mask sparsity."""
     fake, inputs = out["frames"], out["inputs"]  # (batch, T, 3, 64, 64)
     frame_logits, fake_features = ds.frame(fake.flatten(0, 1))
@@ -159,10 +179,10 @@ def generator_loss(ds: Discriminators, real: torch.Tensor, actions: torch.Tensor
         "feature_match": feature_matching(fake_features, real_features),
         "g_action_rec": action_loss(transitions["action"], actions.flatten(0, 1), discrete),
         "g_noise_rec": noise_loss(transitions["noise"], out["noise"].flatten(0, 1)),
-        "recon": clip_reconstruction(fake, real, cfg),
+        **rollout_reconstruction(out, real, cfg),
     }
     weights = {"feature_match": cfg.feature_match_weight, "g_action_rec": cfg.action_weight,
-               "g_noise_rec": cfg.noise_weight, "recon": cfg.recon_weight}
+               "g_noise_rec": cfg.noise_weight, **reconstruction_weights(cfg)}
     if ds.frame.patch_head is not None:
         chosen = differing_cells(real[:, 1:].flatten(0, 1), fake.flatten(0, 1), ds.patch_cells)
         parts["g_patch"] = g_hinge(ds.frame.patches(fake_features, chosen))

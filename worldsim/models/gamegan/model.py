@@ -123,7 +123,8 @@ class GameGAN(nn.Module):
         x_t each step read; hidden (batch, T, hidden); noise (batch, T, noise_dim); with memory,
         alphas (batch, T, H, W) and reads (batch, T, D); with the specialized renderer, masks
         (batch, T, K, 1, 64, 64) and components (batch, T, K, 3, 64, 64); with the copy skip, keep
-        (batch, T, 1, 64, 64); with the motion skip, motion (batch, T, options, 64, 64), the
+        (batch, T, 1, 64, 64) and drawn (batch, T, 3, 64, 64), the renderer's own drawing before
+        the skip blends it in; with the motion skip, motion (batch, T, options, 64, 64), the
         per-pixel choice of "stay" (first), a kernel, or (with motion_local, motion_bounce) keep
         moving and its turns (see MotionSkip.forward)."""
         x = as_frames(frames)
@@ -134,7 +135,7 @@ class GameGAN(nn.Module):
         if noise is None:
             noise = torch.randn(b, steps, self.config.noise_dim, device=x.device)
         state = self.init_state(x[:, 0])
-        keep = ("frame", "masks", "components", "keep", "motion")
+        keep = ("frame", "masks", "components", "keep", "motion", "drawn")
         record: dict[str, list[torch.Tensor]] = {"inputs": [], "hidden": [], "alphas": [], "reads": []}
         for t in range(steps):
             if 0 < t < warm_up:
