@@ -334,7 +334,9 @@ class GameGANConfig:
     weights, times recon_weight and this; 'recon_drawn' in the logs). 0: only the blended frame is
     scored, so whatever the skip carries (on Breakout the ball: keep share 0.95-1.00 where it is)
     the renderer never learns to draw, and an object the skip loses in open loop is not drawn
-    back. 1: the drawing is held to the whole next frame as much as the frame itself"""
+    back. 1: the drawing is held to the whole next frame as much as the frame itself. On
+    Breakout it drew the ball only with change_weight 10 as well (docs/RESULTS.md, "where
+    GameGAN's ball comes from")"""
     change_weight: float = 1.0
     """weight of the pixels that change from the real x_t to the real x_{t+1} (any channel by more
     than 1/16) in the reconstruction loss, relative to 1 for the others (1: every pixel alike). In
