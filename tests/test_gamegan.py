@@ -592,7 +592,7 @@ def test_scoring_the_drawing_teaches_the_renderer_what_the_copy_skip_keeps():
 
     with pytest.raises(ValueError, match="skip"):
         GameGANTrainer(dataclasses.replace(tiny(), clip_len=3, skip=False, drawn_weight=1.0), 3, True, [],
-                       torch.device("cpu")).reconstruction_step(frames, actions)
+                       torch.device("cpu"))  # refused when the model is built, before any step
 
 
 def fixed_batch(batch: int = 2, steps: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

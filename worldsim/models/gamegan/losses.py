@@ -94,10 +94,7 @@ def rollout_reconstruction(out: dict[str, torch.Tensor], real: torch.Tensor,
     with cfg.drawn_weight > 0, 'recon_drawn' (the renderer's drawing before the copy skip, which
     the rollout records as 'drawn')."""
     parts = {"recon": clip_reconstruction(out["frames"], real, cfg)}
-    if cfg.drawn_weight > 0:
-        if "drawn" not in out:
-            raise ValueError("gamegan.drawn_weight scores the renderer's drawing before the copy skip: "
-                             "it needs gamegan.skip true")
+    if cfg.drawn_weight > 0:  # GameGAN refuses drawn_weight without the copy skip, so 'drawn' is there
         parts["recon_drawn"] = clip_reconstruction(out["drawn"], real, cfg)
     return parts
 

@@ -53,6 +53,9 @@ class GameGAN(nn.Module):
         self.flip_pairs = [tuple(p) for p in flip_pairs]
         if config.renderer not in ("simple", "specialized"):
             raise ValueError(f"gamegan.renderer must be 'simple' or 'specialized', not '{config.renderer}'")
+        if config.drawn_weight > 0 and not config.skip:
+            raise ValueError("gamegan.drawn_weight scores the renderer's drawing before the copy skip: "
+                             "it needs gamegan.skip true")
         read_dim = config.memory_dim if config.memory else 0
         self.dynamics = DynamicsEngine(config.hidden, action_dim, config.noise_dim, read_dim, config.channels,
                                        config.action_embed, config.encoder_norm, config.background_gain,
