@@ -332,7 +332,7 @@ class GameGANConfig:
     """with the copy skip (our addition): the reconstruction term is also taken on the renderer's
     own drawing, before the skip blends it with the frame read (same norm, reduction and change
     weights, times recon_weight and this; 'recon_drawn' in the logs). 0: only the blended frame is
-    scored, so whatever the skip carries (on Breakout the ball: keep share 0.95-1.00 where it is)
+    scored, so whatever the skip carries (on Breakout the ball: keep share 0.92-1.00 where it is)
     the renderer never learns to draw, and an object the skip loses in open loop is not drawn
     back. 1: the drawing is held to the whole next frame as much as the frame itself. On
     Breakout it drew the ball only with change_weight 10 as well (docs/RESULTS.md, "where
