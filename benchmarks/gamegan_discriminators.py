@@ -5,7 +5,7 @@ reconstruction, the R1 penalty), once per --variant of the discriminator-side se
 the same clips; their held-out accuracy and hinge loss are printed as they train.
 
 Clips are the trainer's: --pool batches of gamegan.batch_size clips of gamegan.clip_len steps
-from the training episodes (its clip stream, end_bias included), and --clips from the episodes
+from the training episodes (its clip stream, end_bias and start_bias included), and --clips from the episodes
 it holds out; the generator rolls each out from its real frames with the adversarial phase's
 floor of teacher forcing (gamegan.warm_up_floor real frames, then its own) and fresh noise, as
 it does in training. Accuracy: the share of real frames (transitions, clips) a discriminator
@@ -182,7 +182,7 @@ def main() -> int:
     start = time.perf_counter()
     torch.manual_seed(args.seed)
     stream = iter_clip_batches(train, gc.batch_size, gc.clip_len, gc.buffer_episodes,
-                               np.random.default_rng(args.seed), gc.end_bias)
+                               np.random.default_rng(args.seed), gc.end_bias, gc.start_bias)
     pool = [rolled_out(generator, *next(stream), gc.warm_up_floor, device) for _ in range(args.pool)]
     held = rolled_out(generator, *fixed_clips(val, gc.clip_len, args.clips), gc.warm_up_floor, device)
     mse = (held["frames"] - held["real"][:, 1:]).pow(2).mean().item()

@@ -456,6 +456,25 @@ def test_clips_can_be_made_to_end_at_a_death(tmp_path):
     assert 0.4 < share < 0.7  # half forced to the end, plus the uniform draws that land there
 
 
+def test_clips_can_be_made_to_start_where_the_game_begins():
+    from worldsim.data.clips import ClipPool
+
+    frames = [np.zeros((9, 64, 64, 3), np.uint8), np.zeros((9, 64, 64, 3), np.uint8)]
+    for i, episode in enumerate(frames):
+        episode[:, 0, 0, 0] = np.arange(9) + 100 * i  # frame t of episode i is marked t + 100 i
+    pool = ClipPool(frames, [np.zeros(8, np.int64)] * 2, clip_len=3, ended=np.array([False, True]))
+    first = lambda clips: clips[:, 0, 0, 0, 0] % 100 == 0  # the clip starts at its episode's first frame
+    clips, _ = pool.sample(np.random.default_rng(0), 64, start_bias=1.0)
+    assert first(clips).all()
+    clips, _ = pool.sample(np.random.default_rng(0), 256, end_bias=0.5, start_bias=1.0)
+    at_end = clips[:, -1, 0, 0, 0] == 108
+    assert 0.4 < at_end.mean() < 0.6 and first(clips[~at_end]).all()  # the clips moved to a death stay there
+    clips, _ = pool.sample(np.random.default_rng(0), 512, start_bias=0.5)
+    assert 0.5 < first(clips).mean() < 0.7  # half moved to the start, plus the uniform draws (1 in 6) that land there
+    with pytest.raises(ValueError, match="start_bias"):
+        GameGANTrainer(GameGANConfig(start_bias=1.5), 2, True, [], torch.device("cpu"))
+
+
 def test_checkpoints_from_before_a_field_existed_load_with_the_value_they_were_trained_with():
     stored = stored_config({"gamegan": {"hidden": 32}})
     assert stored["output"] == "sigmoid" and stored["encoder_norm"] is False

@@ -3,7 +3,8 @@ frames x_0..x_T (T+1, 64, 64, 3) uint8 and actions a_0..a_{T-1}. Episodes are re
 number at a time into a pool that clips are drawn from; episodes shorter than T transitions
 hold no whole clip and are skipped (never padded: a padded tail would teach the model that
 the game freezes). A share of the clips (end_bias) can be made to end where the game ended an
-episode (a death), which uniform starts rarely reach."""
+episode (a death), and a share (start_bias) to start at an episode's first frame (where the game
+begins: Breakout's serve), both of which uniform starts rarely reach."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,10 +47,12 @@ class ClipPool:
         end = start + self.clip_len
         return self.frames[episode][start : end + 1], self.actions[episode][start:end]
 
-    def sample(self, rng: np.random.Generator, batch: int, end_bias: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator, batch: int, end_bias: float = 0.0,
+               start_bias: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """`batch` clips, every start position equally likely -> frames (batch, T+1, 64, 64, 3)
         uint8, actions (batch, T, ...); each clip instead ends at the end of an episode the game
-        ended with probability `end_bias` (when the pool has such episodes)."""
+        ended with probability `end_bias` (when the pool has such episodes), and each clip not
+        so moved starts at its episode's first frame with probability `start_bias`."""
         starts = self.starts
         episodes = rng.choice(len(self), size=batch, p=starts / starts.sum())
         offsets = (rng.random(batch) * starts[episodes]).astype(int)
@@ -58,15 +61,20 @@ class ClipPool:
             at_end = rng.random(batch) < end_bias
             episodes[at_end] = rng.choice(ended, size=int(at_end.sum()))
             offsets[at_end] = starts[episodes[at_end]] - 1
+        else:
+            at_end = np.zeros(batch, dtype=bool)
+        if start_bias > 0:
+            offsets[~at_end & (rng.random(batch) < start_bias)] = 0
         clips = [self.clip(e, o) for e, o in zip(episodes, offsets)]
         return np.stack([f for f, _ in clips]), np.stack([a for _, a in clips])
 
 
 def iter_clip_batches(paths: list[Path], batch_size: int, clip_len: int, buffer_episodes: int,
-                      rng: np.random.Generator, end_bias: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                      rng: np.random.Generator, end_bias: float = 0.0,
+                      start_bias: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless batches of clips: shuffled passes over `paths`, `buffer_episodes` at a time; each
     pool yields about one pass over its transitions before the next is loaded (ClipPool.sample
-    for end_bias)."""
+    for end_bias and start_bias)."""
     while True:
         order = [paths[i] for i in rng.permutation(len(paths))]
         found = False
@@ -77,7 +85,7 @@ def iter_clip_batches(paths: list[Path], batch_size: int, clip_len: int, buffer_
             found = True
             transitions = sum(len(a) for a in pool.actions)
             for _ in range(max(1, transitions // (clip_len * batch_size))):
-                yield pool.sample(rng, batch_size, end_bias)
+                yield pool.sample(rng, batch_size, end_bias, start_bias)
         if not found:
             raise ValueError(f"no episode has {clip_len} transitions for a clip; lower --gamegan.clip_len")
 

@@ -94,6 +94,9 @@ class GameGANTrainer:
     def __init__(self, gc: GameGANConfig, action_dim: int, discrete: bool, flip_pairs: list[tuple[int, int]],
                  device: torch.device, distributed: bool = False):
         self.gc, self.discrete, self.device = gc, discrete, device
+        for share in ("end_bias", "start_bias"):
+            if not 0.0 <= getattr(gc, share) <= 1.0:
+                raise ValueError(f"gamegan.{share} is a share of the training clips, in [0, 1], not {getattr(gc, share)}")
         self.generator = GameGAN(gc, action_dim, discrete, flip_pairs).to(device)
         if gc.d_background_gain and not gc.background_gain:
             raise ValueError("gamegan.d_background_gain needs gamegan.background_gain > 0: the discriminators "
@@ -346,7 +349,7 @@ class GameGANTraining:
             # A resumed run draws new clips from a stream seeded by its step: same distribution, not the same order.
             self.batches = iter_clip_batches(self.train_paths[self.rank::self.world], gc.batch_size, gc.clip_len,
                                              gc.buffer_episodes, np.random.default_rng([self.cfg.seed, self.rank, step]),
-                                             gc.end_bias)
+                                             gc.end_bias, gc.start_bias)
             self.start_step = step
         frames, actions = next(self.batches)
         t0 = time.perf_counter()
