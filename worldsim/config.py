@@ -336,7 +336,9 @@ class GameGANConfig:
     the renderer never learns to draw, and an object the skip loses in open loop is not drawn
     back. 1: the drawing is held to the whole next frame as much as the frame itself. On
     Breakout it drew the ball only with change_weight 10 as well (docs/RESULTS.md, "where
-    GameGAN's ball comes from")"""
+    GameGAN's ball comes from"); with both kept on through the adversarial phase, open loop
+    from two real frames the ball is within 4 px of the game's over steps 9-16 in 0.46-0.60 of
+    the frames, against 0.02-0.04 without ("the serve the dream never makes")"""
     change_weight: float = 1.0
     """weight of the pixels that change from the real x_t to the real x_{t+1} (any channel by more
     than 1/16) in the reconstruction loss, relative to 1 for the others (1: every pixel alike). In
