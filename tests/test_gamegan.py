@@ -23,7 +23,8 @@ from worldsim.models.gamegan.losses import (change_weights, discriminator_loss, 
 from worldsim.models.gamegan.model import stored_config
 from worldsim.data.synthetic import TINY_GAMEGAN as TINY, moving_square_clips
 from worldsim.models.gamegan.memory import Memory
-from worldsim.models.gamegan.renderer import TURNS, KeepMask, MotionSkip, SimpleRenderer, SpecializedRenderer, keep_moving
+from worldsim.models.gamegan.renderer import (TURNS, KeepMask, MotionSkip, SimpleRenderer, SpecializedRenderer,
+                                              keep_moving, to_pixels)
 from worldsim.run import RunDir
 from worldsim.models.gamegan import load_gamegan
 from worldsim.training.gamegan import GameGANTrainer, evaluate_gamegan, recon_only_warm_up, train_gamegan, warm_up_at
@@ -612,6 +613,44 @@ def test_scoring_the_drawing_teaches_the_renderer_what_the_copy_skip_keeps():
     with pytest.raises(ValueError, match="skip"):
         GameGANTrainer(dataclasses.replace(tiny(), clip_len=3, skip=False, drawn_weight=1.0), 3, True, [],
                        torch.device("cpu"))  # refused when the model is built, before any step
+
+
+def test_the_inward_clamp_lets_a_drawing_gone_black_below_zero_learn_to_draw_again():
+    """gamegan.clamp_inward: the linear output's clamp passes no gradient where the value is below
+    0, so a renderer that learned to draw a place black that way can never draw there again; with
+    the gradient passed where it points back into [0, 1] (never further out) it learns the bright
+    square. The forward pass is the plain clamp's either way."""
+    x = torch.tensor([-1.0, 0.5, 2.0])
+    for inward, up, down in ((False, [0, -1, 0], [0, 1, 0]), (True, [-1, -1, 0], [0, 1, 1])):
+        for sign, expected in ((-1, up), (1, down)):  # a loss that pushes every pixel up, then down
+            v = x.clone().requires_grad_(True)
+            out = to_pixels(v, "linear", inward)
+            torch.testing.assert_close(out, x.clamp(0, 1))
+            (sign * out).sum().backward()
+            assert v.grad.tolist() == expected, (inward, sign)
+
+    target = torch.zeros(2, 3, 64, 64)
+    target[:, :, 30:36, 20:26] = 0.8  # a bright square on black
+    drawn = {}
+    for inward in (False, True):
+        torch.manual_seed(0)
+        renderer = SimpleRenderer(8, channels=4, inward=inward)
+        with torch.no_grad():
+            renderer.out.bias.fill_(-1.0)  # every pixel drawn black below the clamp
+        opt = torch.optim.Adam(renderer.parameters(), lr=1e-2)
+        h = torch.randn(2, 8)
+        for _ in range(60):
+            opt.zero_grad()
+            (renderer(h)["frame"] - target).pow(2).sum().backward()
+            opt.step()
+        with torch.no_grad():
+            frame = renderer(h)["frame"]
+        drawn[inward] = frame[:, :, 30:36, 20:26].mean().item()
+        assert frame[:, :, :20].abs().max().item() < 0.05  # the black stays black
+    assert drawn[False] == 0.0 and drawn[True] > 0.5, drawn
+
+    with pytest.raises(ValueError, match="linear"):
+        GameGAN(dataclasses.replace(tiny(), output="sigmoid", clamp_inward=True), 3, True)  # refused when built
 
 
 def fixed_batch(batch: int = 2, steps: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -317,6 +317,13 @@ class GameGANConfig:
     output: str = "linear"
     """the renderer's last activation: linear (clamped to [0, 1]) or sigmoid (our first form: it
     stalls at a black frame on mostly dark games, see worldsim.models.gamegan.renderer.to_pixels)"""
+    clamp_inward: bool = False
+    """with output linear (our addition): where the clamp to [0, 1] cuts a value off, its gradient
+    still passes when it points back into the range (never further out); the forward pass is
+    unchanged, so a checkpoint may be resumed with it on or off. false: the plain clamp passes
+    nothing there, and where the renderer has learned to draw black below 0 nothing can teach it
+    to draw there again (on Breakout the served ball: every component's image is below 0 at its
+    pixels in every model, docs/RESULTS.md, "the gradient the clamp stops")"""
     recon_weight: float = 0.2
     """weight of the pixel reconstruction loss, in the units recon_reduction sets. 0.2 with
     frame_sum is the released VizDoom recipe's 0.05 (its frames are in [-1, 1], where a squared

@@ -56,6 +56,9 @@ class GameGAN(nn.Module):
         if config.drawn_weight > 0 and not config.skip:
             raise ValueError("gamegan.drawn_weight scores the renderer's drawing before the copy skip: "
                              "it needs gamegan.skip true")
+        if config.clamp_inward and config.output != "linear":
+            raise ValueError("gamegan.clamp_inward passes the gradient of the linear output's clamp: "
+                             f"it needs gamegan.output linear, not '{config.output}'")
         read_dim = config.memory_dim if config.memory else 0
         self.dynamics = DynamicsEngine(config.hidden, action_dim, config.noise_dim, read_dim, config.channels,
                                        config.action_embed, config.encoder_norm, config.background_gain,
@@ -66,11 +69,11 @@ class GameGAN(nn.Module):
         skip = Skip.of(config)
         if config.renderer == "simple":
             self.renderer = SimpleRenderer(config.hidden, read_dim, config.channels, config.output, skip,
-                                           config.spatial)
+                                           config.spatial, config.clamp_inward)
         else:
             self.renderer = SpecializedRenderer(config.hidden, read_dim, config.channels, config.components,
                                                 config.type_dim, config.attribute_dim, config.map_size, config.output,
-                                                skip, config.spatial)
+                                                skip, config.spatial, config.clamp_inward)
 
     @property
     def specialized(self) -> bool:

@@ -71,13 +71,29 @@ def check_output(output: str) -> str:
     return output
 
 
-def to_pixels(x: torch.Tensor, output: str) -> torch.Tensor:
+class _ClampInward(torch.autograd.Function):
+    """x clamped to [0, 1]; backward, the gradient passes inside the range and, outside it, only
+    where a descent step moves x back towards it (below 0 a negative gradient, above 1 a positive one)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * (((x >= 0) | (grad < 0)) & ((x <= 1) | (grad > 0)))
+
+
+def to_pixels(x: torch.Tensor, output: str, inward: bool = False) -> torch.Tensor:
     """A renderer's last layer -> pixels in [0, 1]. "linear": clamped (the gradient flows wherever
-    the value is inside the range); "sigmoid": squashed. With a squared-error loss a sigmoid stalls:
+    the value is inside the range; with `inward` also outside it where it points back in, see
+    gamegan.clamp_inward); "sigmoid": squashed. With a squared-error loss a sigmoid stalls:
     on mostly black frames it saturates at 0 early, where its slope, and so every gradient that
     could draw the bright object, vanishes (benchmarks/gamegan_moving_square.py --autoencoder)."""
     if check_output(output) == "linear":
-        return x.clamp(0, 1)
+        return _ClampInward.apply(x) if inward else x.clamp(0, 1)
     return torch.sigmoid(x)
 
 
@@ -331,12 +347,13 @@ def _doublings(size_from: int, size_to: int) -> int:
 
 class SimpleRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, output: str = "linear",
-                 skip: Skip | None = None, spatial: int = 0):
+                 skip: Skip | None = None, spatial: int = 0, inward: bool = False):
         """skip: the copy skip's settings (None: the paper's form, without it); spatial: channels
-        of the spatial state (0: none), added to the 16 x 16 layer of the deconv stack."""
+        of the spatial state (0: none), added to the 16 x 16 layer of the deconv stack; inward:
+        the clamp's gradient (to_pixels)."""
         super().__init__()
         self.keep, self.motion = skip.build(hidden, 16, spatial) if skip else (None, None)
-        self.output = check_output(output)
+        self.output, self.inward = check_output(output), inward
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
         self.up = upsampler([8 * c, 4 * c, 2 * c, c])  # 4x4 -> 32x32
@@ -352,7 +369,7 @@ class SimpleRenderer(nn.Module):
         x = h if read is None else torch.cat([h, read], dim=-1)
         x = F.relu(self.fc(x)).view(len(x), -1, 4, 4)
         x = self.up[4:](_read_spatial(self.up[:4](x), self.spatial, spatial))  # S_t added at 16 x 16
-        return _mix({"frame": to_pixels(self.out(x), self.output)}, self.keep, h, previous, self.motion,
+        return _mix({"frame": to_pixels(self.out(x), self.output, self.inward)}, self.keep, h, previous, self.motion,
                     before, spatial)
 
 
@@ -362,10 +379,11 @@ class RenderComponent(nn.Module):
     can be re-rendered from memory (the cycle loss) or swapped between models."""
 
     def __init__(self, in_dim: int, channels: int, type_dim: int, attribute_dim: int, map_size: int,
-                 output: str = "linear", spatial: int = 0):
-        """spatial: channels of the spatial state its object and attribute maps also read (0: none)."""
+                 output: str = "linear", spatial: int = 0, inward: bool = False):
+        """spatial: channels of the spatial state its object and attribute maps also read (0: none);
+        inward: the clamp's gradient (to_pixels)."""
         super().__init__()
-        self.output = check_output(output)
+        self.output, self.inward = check_output(output), inward
         c4 = 4 * channels
         self.type_vector = nn.Linear(in_dim, type_dim)  # v^k
         self.fc = nn.Linear(in_dim, c4 * 16)
@@ -391,16 +409,17 @@ class RenderComponent(nn.Module):
         objects, attributes = torch.sigmoid(maps[:, :1]), maps[:, 1:]  # O^k (batch, 1, N, N), A^k
         f = self.features(torch.cat([objects * v[:, :, None, None], attributes], dim=1))  # (batch, 4c, N, N)
         g = self.decoder(f)
-        return to_pixels(self.image(g), self.output), self.sketch(f), self.refine(g)
+        return to_pixels(self.image(g), self.output, self.inward), self.sketch(f), self.refine(g)
 
 
 class SpecializedRenderer(nn.Module):
     def __init__(self, hidden: int, read_dim: int = 0, channels: int = 32, components: int = 2,
                  type_dim: int = 32, attribute_dim: int = 16, map_size: int = 16, output: str = "linear",
-                 skip: Skip | None = None, spatial: int = 0):
+                 skip: Skip | None = None, spatial: int = 0, inward: bool = False):
         """Component 0 is static and reads the memory (the hidden state when read_dim is 0);
         components 1..K-1 are dynamic and read the hidden state (and, with `spatial` channels of
-        the spatial state, it too). skip: the copy skip's settings (None: the paper's form, without it)."""
+        the spatial state, it too). skip: the copy skip's settings (None: the paper's form, without
+        it); inward: the clamp's gradient of every component's image (to_pixels)."""
         super().__init__()
         check_output(output)
         self.keep, self.motion = skip.build(hidden, map_size, spatial) if skip else (None, None)
@@ -409,7 +428,7 @@ class SpecializedRenderer(nn.Module):
         self.read_dim = read_dim
         dims = [read_dim or hidden] + [hidden] * (components - 1)
         self.parts = nn.ModuleList(RenderComponent(d, channels, type_dim, attribute_dim, map_size, output,
-                                                   spatial if k else 0) for k, d in enumerate(dims))
+                                                   spatial if k else 0, inward) for k, d in enumerate(dims))
 
     def render_static(self, read: torch.Tensor) -> torch.Tensor:
         """The static component's image X^0 (batch, 3, 64, 64) from a memory read alone."""
