@@ -24,6 +24,8 @@
    lived, not ended.
 
 --plot PATH draws check 1's episode lengths as histograms, real against each dream.
+--max-steps N stops the dream episodes of check 1 at N steps (a dream that never ends them would
+otherwise run to the game's cap, on Breakout 27,000 steps); how many reached it is printed.
 --controller PATH plays that controller checkpoint in the dream at each tau too: its episode
 lengths beside the longest recorded real episode (a dream that stops ending episodes lets a
 controller run on, and be paid, far past anything M was shown), its return and points per 1,000 steps.
@@ -127,6 +129,9 @@ def main() -> int:
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 1.15, 1.3])
     parser.add_argument("--episodes", type=int, default=512, help="dream episodes per temperature")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--max-steps", type=int, default=0,
+                        help="cap each dream episode of the exploration policy at this many steps (0: the run's "
+                             "collect.max_steps, else the game's episode cap); the episodes that reach it are counted")
     parser.add_argument("--plot", type=Path, default=None, help="write the episode lengths' histograms here (PNG)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--model", choices=list(WORLD_MODELS), default="vm",
@@ -159,15 +164,20 @@ def main() -> int:
     print(f"| real game | {real_steps.mean():.0f} ± {real_steps.std():.0f} | {quartiles(real_steps)} "
           f"| {real_returns.mean():.1f} ± {real_returns.std():.1f} |"
           + (f" {points_per_1000(real_steps, real_returns, real_lost)} |" if points else ""))
+    if args.max_steps < 0:
+        raise SystemExit(f"--max-steps is a number of steps (0: the run's or the game's cap), not {args.max_steps}")
+    cap, capped = args.max_steps or cfg.collect.max_steps or None, []
     for tau in args.temperatures:
-        played = exploration_in_dream(world, args.episodes, tau, cfg.collect.max_steps or None, args.seed,
-                                      cfg.collect.policy)
+        played = exploration_in_dream(world, args.episodes, tau, cap, args.seed, cfg.collect.policy)
         steps, returns = played.steps, played.returns
         rates[f"exploration, dream tau {tau:g}"] = (steps, played.ended)
         lengths[f"dream, tau {tau:g}"] = steps
         print(f"| dream, tau {tau:g} | {steps.mean():.0f} ± {steps.std():.0f} | {quartiles(steps)} "
               f"| {returns.mean():.1f} ± {returns.std():.1f} |"
               + (f" {points_per_1000(steps, returns, played.lost)} |" if points else ""))
+        capped.append(f"tau {tau:g}: {int((~played.ended).sum())} of {len(steps)}")
+    print(f"(dream episodes not ended by M, stopped at the cap of {cap or world.game.max_episode_steps} steps: "
+          f"{', '.join(capped)}; the real game's longest: {real_steps.max()} steps)")
 
     if args.controller:
         print(f"\n{args.controller} in the dream ({args.episodes} episodes per tau; the longest recorded real "

@@ -1,5 +1,6 @@
 """The main entry point, as a user runs it: end to end, resumable, and clear about bad input."""
 import os
+import re
 import shutil
 
 import numpy as np
@@ -259,13 +260,18 @@ def test_dream_fidelity_checks_what_a_score_reading_m_ends_the_game_by_and_draws
 def test_dream_fidelity_says_when_in_an_episode_each_world_ends_it(smoke_runs):
     run = smoke_runs["Doom"]
     proc = run_script("benchmarks/dream_fidelity.py", "--run-dir", str(run.root), "--episodes", "6",
-                      "--temperatures", "1.15", "--device", "cpu", "--controller", str(run.controller_checkpoint))
+                      "--temperatures", "1.15", "--device", "cpu", "--controller", str(run.controller_checkpoint),
+                      "--max-steps", "4")
     assert proc.returncode == 0, proc.stderr[-2000:]
     # the lengths table gives the median and quartiles beside the mean (a mean hides a split dream)
     real_row = next(line for line in proc.stdout.splitlines() if line.startswith("| real game |"))
     lengths = [len(e.actions) for e in load_latents(run.latents)][:run.stage("collect")["episodes"]]
     q1, median, q3 = np.percentile(lengths, [25, 50, 75])
     assert real_row.split(" | ")[2] == f"{median:.0f} [{q1:.0f}, {q3:.0f}]"
+    # --max-steps stops the exploration policy's dream episodes there, and says how many it stopped
+    dream_row = next(line for line in proc.stdout.splitlines() if line.startswith("| dream, tau 1.15 |"))
+    assert float(dream_row.split(" | ")[1].split(" ± ")[0]) <= 4
+    assert re.search(r"stopped at the cap of 4 steps: tau 1\.15: \d of 6", proc.stdout), proc.stdout
     # the controller's dream episodes, beside the longest recorded one
     played = proc.stdout.split(f"the longest recorded real episode: {max(lengths)} steps)")[1]
     row = next(line for line in played.splitlines() if line.startswith("| dream, tau 1.15 |")).split(" | ")
