@@ -56,9 +56,6 @@ class GameGAN(nn.Module):
         if config.drawn_weight > 0 and not config.skip:
             raise ValueError("gamegan.drawn_weight scores the renderer's drawing before the copy skip: "
                              "it needs gamegan.skip true")
-        if config.clamp_inward and config.output != "linear":
-            raise ValueError("gamegan.clamp_inward passes the gradient of the linear output's clamp: "
-                             f"it needs gamegan.output linear, not '{config.output}'")
         read_dim = config.memory_dim if config.memory else 0
         self.dynamics = DynamicsEngine(config.hidden, action_dim, config.noise_dim, read_dim, config.channels,
                                        config.action_embed, config.encoder_norm, config.background_gain,

@@ -63,11 +63,14 @@ def _read_spatial(logits: torch.Tensor, module: FromSpatial | None, spatial: tor
     return logits + module(spatial)
 
 
-def check_output(output: str) -> str:
-    """`output` when it names a last activation to_pixels knows; an unknown one is refused when the
-    renderer is built, not at its first step."""
+def check_output(output: str, inward: bool = False) -> str:
+    """`output` when it names a last activation to_pixels knows (and, with `inward`, one with a
+    clamp); an unknown one is refused when the renderer is built, not at its first step."""
     if output not in OUTPUTS:
         raise ValueError(f"gamegan.output must be one of {', '.join(OUTPUTS)}, not '{output}'")
+    if inward and output != "linear":
+        raise ValueError("gamegan.clamp_inward passes the gradient of the linear output's clamp: "
+                         f"it needs gamegan.output linear, not '{output}'")
     return output
 
 
@@ -92,7 +95,7 @@ def to_pixels(x: torch.Tensor, output: str, inward: bool = False) -> torch.Tenso
     gamegan.clamp_inward); "sigmoid": squashed. With a squared-error loss a sigmoid stalls:
     on mostly black frames it saturates at 0 early, where its slope, and so every gradient that
     could draw the bright object, vanishes (benchmarks/gamegan_moving_square.py --autoencoder)."""
-    if check_output(output) == "linear":
+    if check_output(output, inward) == "linear":
         return _ClampInward.apply(x) if inward else x.clamp(0, 1)
     return torch.sigmoid(x)
 
@@ -353,7 +356,7 @@ class SimpleRenderer(nn.Module):
         the clamp's gradient (to_pixels)."""
         super().__init__()
         self.keep, self.motion = skip.build(hidden, 16, spatial) if skip else (None, None)
-        self.output, self.inward = check_output(output), inward
+        self.output, self.inward = check_output(output, inward), inward
         c = channels
         self.fc = nn.Linear(hidden + read_dim, 8 * c * 16)
         self.up = upsampler([8 * c, 4 * c, 2 * c, c])  # 4x4 -> 32x32
@@ -383,7 +386,7 @@ class RenderComponent(nn.Module):
         """spatial: channels of the spatial state its object and attribute maps also read (0: none);
         inward: the clamp's gradient (to_pixels)."""
         super().__init__()
-        self.output, self.inward = check_output(output), inward
+        self.output, self.inward = check_output(output, inward), inward
         c4 = 4 * channels
         self.type_vector = nn.Linear(in_dim, type_dim)  # v^k
         self.fc = nn.Linear(in_dim, c4 * 16)
@@ -421,7 +424,7 @@ class SpecializedRenderer(nn.Module):
         the spatial state, it too). skip: the copy skip's settings (None: the paper's form, without
         it); inward: the clamp's gradient of every component's image (to_pixels)."""
         super().__init__()
-        check_output(output)
+        check_output(output, inward)
         self.keep, self.motion = skip.build(hidden, map_size, spatial) if skip else (None, None)
         if components < 2:
             raise ValueError("the specialized renderer needs at least 2 components (static + dynamic)")
