@@ -143,6 +143,8 @@ def main() -> int:
                         help="report.json entry of the controller evaluation to compare (default: the evaluate "
                              "stage; scripts/evaluate.py --controller PATH records 'evaluate PATH')")
     args = parser.parse_args()
+    if args.max_steps < 0:
+        parser.error(f"--max-steps is a number of steps (0: the run's or the game's cap), not {args.max_steps}")
     run = RunDir(args.run_dir)
     cfg = run.load_config()
     world = load_world(run.root, resolve_device(args.device), args.model, args.gamegan_name)
@@ -164,9 +166,7 @@ def main() -> int:
     print(f"| real game | {real_steps.mean():.0f} ± {real_steps.std():.0f} | {quartiles(real_steps)} "
           f"| {real_returns.mean():.1f} ± {real_returns.std():.1f} |"
           + (f" {points_per_1000(real_steps, real_returns, real_lost)} |" if points else ""))
-    if args.max_steps < 0:
-        raise SystemExit(f"--max-steps is a number of steps (0: the run's or the game's cap), not {args.max_steps}")
-    cap, capped = args.max_steps or cfg.collect.max_steps or None, []
+    cap, capped = args.max_steps or cfg.collect.max_steps or world.game.max_episode_steps, []
     for tau in args.temperatures:
         played = exploration_in_dream(world, args.episodes, tau, cap, args.seed, cfg.collect.policy)
         steps, returns = played.steps, played.returns
@@ -176,7 +176,7 @@ def main() -> int:
               f"| {returns.mean():.1f} ± {returns.std():.1f} |"
               + (f" {points_per_1000(steps, returns, played.lost)} |" if points else ""))
         capped.append(f"tau {tau:g}: {int((~played.ended).sum())} of {len(steps)}")
-    print(f"(dream episodes not ended by M, stopped at the cap of {cap or world.game.max_episode_steps} steps: "
+    print(f"(dream episodes not ended by M, stopped at the cap of {cap} steps: "
           f"{', '.join(capped)}; the real game's longest: {real_steps.max()} steps)")
 
     if args.controller:
